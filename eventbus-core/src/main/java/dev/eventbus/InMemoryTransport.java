@@ -1,0 +1,455 @@
+package dev.eventbus;
+
+import dev.eventbus.internal.DaemonThreadFactory;
+import dev.eventbus.internal.KeyedLanes;
+import dev.eventbus.spi.Capability;
+import dev.eventbus.spi.Delivery;
+import dev.eventbus.spi.MessageHandler;
+import dev.eventbus.spi.MessageHeaders;
+import dev.eventbus.spi.Outcome;
+import dev.eventbus.spi.SubscriptionRequest;
+import dev.eventbus.spi.Transport;
+import dev.eventbus.spi.TransportMessage;
+import dev.eventbus.spi.TransportSubscription;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.EnumSet;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * A transport that keeps everything in this JVM: the default, and the one to use in tests (like
+ * kafka-clients' {@code MockProducer}, it needs no broker).
+ *
+ * <p>It has the semantics of a broker: every group subscribed to a stream gets every message; subscriptions of
+ * one group compete; messages of one key are handled in order; {@code RETRY} outcomes are redelivered after
+ * their delay; {@code DEAD} outcomes are kept as dead letters that can be listed and replayed; a message whose
+ * subscription closed before acknowledging it is handed to another subscription of the group. It is not
+ * durable: whatever is queued is lost when the JVM exits (use the JDBC transport on H2 for that).
+ *
+ * <p>When an {@link EventBus} routes to an in-memory transport it dispatches its own publications straight to
+ * its subscribers as objects (no serialization, see {@link EventBus.Builder#serializeInMemory(boolean)});
+ * this transport then carries replays and anything sent through the SPI.
+ *
+ * <p>Messages sent to a stream no group has subscribed to are dropped (nobody can ever read them), as on a
+ * RabbitMQ exchange without bindings. Each group queue is bounded; a full queue applies the overflow policy.
+ *
+ * <p>Thread-safe. Lifecycle: usable once constructed; {@link #close(Duration)} stops its threads.
+ */
+public final class InMemoryTransport implements Transport {
+
+    private static final Logger log = LoggerFactory.getLogger(InMemoryTransport.class);
+    private static final Set<Capability> CAPABILITIES = Collections.unmodifiableSet(EnumSet.of(
+            Capability.COMPETING_CONSUMERS, Capability.PER_KEY_ORDER, Capability.DELAYED_DELIVERY,
+            Capability.DEAD_LETTER_STORE, Capability.REDELIVERY_AFTER_CRASH));
+    /** Redelivery delay after a handler crashed (threw instead of returning an outcome). */
+    private static final Duration CRASH_REDELIVERY_DELAY = Duration.ofMillis(50);
+
+    private final Broker broker;
+    private final CopyOnWriteArrayList<Member> mine = new CopyOnWriteArrayList<>();
+    private volatile boolean closed;
+
+    /** An in-memory transport with default bounds: 64 lanes of 1,024 messages per group, overflow BLOCK for 30 s. */
+    public InMemoryTransport() {
+        this(64, 1024, OverflowPolicy.BLOCK, Duration.ofSeconds(30));
+    }
+
+    /**
+     * @param laneCount    ordered lanes per group (keys are hashed onto them); more lanes, more parallelism
+     * @param laneCapacity messages one lane holds before the overflow policy applies
+     */
+    public InMemoryTransport(int laneCount, int laneCapacity, OverflowPolicy overflow, Duration blockTimeout) {
+        this(new Broker(laneCount, laneCapacity, overflow, blockTimeout));
+    }
+
+    private InMemoryTransport(Broker broker) {
+        this.broker = broker;
+        broker.instances.incrementAndGet();
+    }
+
+    /**
+     * Another instance on the same in-memory broker, as a second application instance connects to the same Kafka
+     * cluster: its subscriptions compete with this one's within a group, and closing it closes only its own
+     * subscriptions. The broker's threads stop when the last instance closes.
+     */
+    public InMemoryTransport newInstance() {
+        if (closed) {
+            throw new IllegalStateException("the in-memory transport is closed");
+        }
+        return new InMemoryTransport(broker);
+    }
+
+    /** Everything instances of one in-memory broker share. */
+    private static final class Broker {
+        final int laneCount;
+        final int laneCapacity;
+        final OverflowPolicy overflow;
+        final Duration blockTimeout;
+        final ConcurrentHashMap<String, ConcurrentHashMap<String, Group>> streams = new ConcurrentHashMap<>();
+        final ScheduledThreadPoolExecutor scheduler;
+        final List<DeadLetter> deadLetters = Collections.synchronizedList(new ArrayList<>());
+        final AtomicLong sequence = new AtomicLong();
+        final AtomicInteger instances = new AtomicInteger();
+        volatile boolean shutdown;
+
+        Broker(int laneCount, int laneCapacity, OverflowPolicy overflow, Duration blockTimeout) {
+            if (laneCount < 1 || laneCapacity < 1) {
+                throw new IllegalArgumentException("laneCount and laneCapacity must be >= 1");
+            }
+            this.laneCount = laneCount;
+            this.laneCapacity = laneCapacity;
+            this.overflow = Objects.requireNonNull(overflow, "overflow");
+            this.blockTimeout = Objects.requireNonNull(blockTimeout, "blockTimeout");
+            this.scheduler = new ScheduledThreadPoolExecutor(1, new DaemonThreadFactory("eventbus-memory-scheduler"));
+            this.scheduler.setRemoveOnCancelPolicy(true);
+        }
+
+        void schedule(Runnable r, Duration delay) {
+            if (shutdown) {
+                return;
+            }
+            try {
+                scheduler.schedule(r, delay.toMillis(), TimeUnit.MILLISECONDS);
+            } catch (RuntimeException e) {
+                log.warn("in-memory broker closed; a redelivery was dropped with it", e);
+            }
+        }
+
+        void shutdown() {
+            shutdown = true;
+            for (Map<String, Group> groups : streams.values()) {
+                for (Group g : groups.values()) {
+                    g.executor.shutdown();
+                }
+            }
+            scheduler.shutdownNow();
+        }
+    }
+
+    @Override
+    public String name() {
+        return "memory";
+    }
+
+    @Override
+    public Set<Capability> capabilities() {
+        return CAPABILITIES;
+    }
+
+    @Override
+    public CompletableFuture<Void> send(TransportMessage message) {
+        Objects.requireNonNull(message, "message");
+        if (closed) {
+            return CompletableFuture.failedFuture(new IllegalStateException("the in-memory transport is closed"));
+        }
+        try {
+            Instant at = message.deliverAt();
+            long delayMs = at == null ? 0 : Duration.between(Instant.now(), at).toMillis();
+            if (delayMs > 0) {
+                broker.scheduler.schedule(() -> fanOut(message), delayMs, TimeUnit.MILLISECONDS);
+            } else {
+                fanOut(message);
+            }
+            return CompletableFuture.completedFuture(null);
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+    }
+
+    private void fanOut(TransportMessage message) {
+        Map<String, Group> groups = broker.streams.get(message.stream());
+        if (groups == null) {
+            return;
+        }
+        for (Group g : groups.values()) {
+            g.enqueue(new Entry(message, 1));
+        }
+    }
+
+    @Override
+    public TransportSubscription subscribe(SubscriptionRequest request, MessageHandler handler) {
+        Objects.requireNonNull(request, "request");
+        Objects.requireNonNull(handler, "handler");
+        if (closed) {
+            throw new IllegalStateException("the in-memory transport is closed");
+        }
+        Group group = broker.streams.computeIfAbsent(request.stream(), s -> new ConcurrentHashMap<>())
+                .computeIfAbsent(request.group(), g -> new Group(broker, request.stream(), g));
+        Member member = new Member(group, handler, request.concurrency());
+        mine.add(member);
+        group.join(member);
+        return member;
+    }
+
+    @Override
+    public DeadLetterStore deadLetters() {
+        return new MemoryDeadLetters(broker);
+    }
+
+    @Override
+    public void close(Duration timeout) {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        long deadline = System.nanoTime() + timeout.toNanos();
+        for (Member m : mine) {
+            m.close(Duration.ofNanos(Math.max(0, deadline - System.nanoTime())));
+        }
+        if (broker.instances.decrementAndGet() == 0) {
+            broker.shutdown();
+        }
+    }
+
+    /** Messages queued for {@code group} on {@code stream} and not yet handed to a subscriber (for tests). */
+    public int queued(String stream, String group) {
+        Map<String, Group> groups = broker.streams.get(stream);
+        Group g = groups == null ? null : groups.get(group);
+        return g == null ? 0 : g.lanes.queued();
+    }
+
+    private record Entry(TransportMessage message, int attempt) {
+    }
+
+    /** One consumer group on one stream: its queue (ordered lanes), its members and its worker threads. */
+    private static final class Group {
+        final Broker broker;
+        final String stream;
+        final String name;
+        final CopyOnWriteArrayList<Member> members = new CopyOnWriteArrayList<>();
+        final ThreadPoolExecutor executor;
+        final KeyedLanes<Entry> lanes;
+        final AtomicInteger roundRobin = new AtomicInteger();
+
+        Group(Broker broker, String stream, String name) {
+            this.broker = broker;
+            this.stream = stream;
+            this.name = name;
+            // Work items are lane drain tasks, at most one per lane, so this queue is bounded by the lane count.
+            this.executor = new ThreadPoolExecutor(1, 1, 30, TimeUnit.SECONDS, new LinkedBlockingQueue<>(),
+                    new DaemonThreadFactory("eventbus-memory-" + stream + "-" + name));
+            this.executor.allowCoreThreadTimeOut(true);
+            this.lanes = new KeyedLanes<>("in-memory group '" + name + "' on '" + stream + "'",
+                    broker.laneCount, broker.laneCapacity, executor, this::deliver, () -> !members.isEmpty(),
+                    broker.overflow, broker.blockTimeout);
+        }
+
+        void enqueue(Entry e) {
+            lanes.submit(e.message.key(), e);
+        }
+
+        synchronized void join(Member m) {
+            members.add(m);
+            resize();
+            lanes.kick();
+        }
+
+        synchronized void leave(Member m) {
+            members.remove(m);
+            resize();
+        }
+
+        private void resize() {
+            int threads = Math.max(1, members.stream().mapToInt(x -> x.concurrency).sum());
+            if (threads > executor.getMaximumPoolSize()) {
+                executor.setMaximumPoolSize(threads);
+                executor.setCorePoolSize(threads);
+            } else {
+                executor.setCorePoolSize(threads);
+                executor.setMaximumPoolSize(threads);
+            }
+        }
+
+        private Member pick(Entry e) {
+            List<Member> ms = members;
+            int size = ms.size();
+            if (size == 0) {
+                return null;
+            }
+            String key = e.message.key();
+            int i = key == null ? roundRobin.getAndIncrement() : key.hashCode();
+            try {
+                return ms.get(Math.floorMod(i, size));
+            } catch (IndexOutOfBoundsException raced) {
+                return ms.isEmpty() ? null : ms.get(0);
+            }
+        }
+
+        private void deliver(Entry e) {
+            Member m = pick(e);
+            if (m == null || !m.enter()) {
+                enqueue(e); // nobody can take it now: back in line until a member joins
+                return;
+            }
+            Outcome outcome;
+            try {
+                outcome = m.handler.handle(new Delivery(e.message, e.attempt,
+                        stream + "/" + name + "#" + broker.sequence.incrementAndGet()));
+                if (outcome == null) {
+                    throw new NullPointerException("handler returned a null outcome");
+                }
+            } catch (Throwable t) {
+                log.warn("handler for group '{}' on '{}' threw instead of returning an outcome; redelivering",
+                        name, stream, t);
+                outcome = null;
+            } finally {
+                m.exit();
+            }
+            if (m.abandoned) {
+                // Its subscription closed and stopped waiting for it: count it as never acknowledged.
+                enqueue(e);
+                return;
+            }
+            if (outcome == null) {
+                broker.schedule(() -> enqueue(new Entry(e.message, e.attempt + 1)), CRASH_REDELIVERY_DELAY);
+                return;
+            }
+            switch (outcome.kind()) {
+                case ACK:
+                    break;
+                case RETRY:
+                    TransportMessage next = e.message.withHeaders(outcome.headers());
+                    broker.schedule(() -> enqueue(new Entry(next, e.attempt + 1)), outcome.delay());
+                    break;
+                case DEAD:
+                default:
+                    Map<String, String> h = new LinkedHashMap<>(outcome.headers());
+                    h.putIfAbsent(MessageHeaders.DLQ_REASON, outcome.reason());
+                    h.put(MessageHeaders.DLQ_GROUP, name);
+                    h.put(MessageHeaders.DLQ_ORIGINAL_STREAM, stream);
+                    Instant now = Instant.now();
+                    h.put(MessageHeaders.DLQ_TIME, now.toString());
+                    broker.deadLetters.add(new DeadLetter(Long.toString(broker.sequence.incrementAndGet()), name,
+                            e.message.withHeaders(h), outcome.reason(), now));
+                    break;
+            }
+        }
+    }
+
+    private static final class Member implements TransportSubscription {
+        final Group group;
+        final MessageHandler handler;
+        final int concurrency;
+        final AtomicInteger inFlight = new AtomicInteger();
+        volatile boolean closing;
+        volatile boolean abandoned;
+
+        Member(Group group, MessageHandler handler, int concurrency) {
+            this.group = group;
+            this.handler = handler;
+            this.concurrency = concurrency;
+        }
+
+        boolean enter() {
+            inFlight.incrementAndGet();
+            if (closing) {
+                inFlight.decrementAndGet();
+                return false;
+            }
+            return true;
+        }
+
+        void exit() {
+            inFlight.decrementAndGet();
+        }
+
+        @Override
+        public void close(Duration timeout) {
+            if (closing) {
+                return;
+            }
+            closing = true;
+            group.leave(this);
+            long deadline = System.nanoTime() + timeout.toNanos();
+            while (inFlight.get() > 0 && System.nanoTime() - deadline < 0) {
+                try {
+                    Thread.sleep(1);
+                } catch (InterruptedException ie) {
+                    Thread.currentThread().interrupt();
+                    break;
+                }
+            }
+            if (inFlight.get() > 0) {
+                abandoned = true;
+                log.warn("subscription of group '{}' on '{}' closed with {} handler(s) still running; "
+                        + "their messages will be redelivered", group.name, group.stream, inFlight.get());
+            }
+        }
+    }
+
+    private static final class MemoryDeadLetters implements DeadLetterStore {
+        private final Broker broker;
+        private final List<DeadLetter> deadLetters;
+
+        MemoryDeadLetters(Broker broker) {
+            this.broker = broker;
+            this.deadLetters = broker.deadLetters;
+        }
+
+        @Override
+        public List<DeadLetter> list(String group, int limit) {
+            List<DeadLetter> out = new ArrayList<>();
+            synchronized (deadLetters) {
+                for (DeadLetter d : deadLetters) {
+                    if (out.size() >= limit) {
+                        break;
+                    }
+                    if (group == null || group.equals(d.group())) {
+                        out.add(d);
+                    }
+                }
+            }
+            return out;
+        }
+
+        @Override
+        public boolean replay(DeadLetter deadLetter) {
+            boolean removed;
+            synchronized (deadLetters) {
+                removed = deadLetters.removeIf(d -> d.id().equals(deadLetter.id()));
+            }
+            if (!removed) {
+                return false;
+            }
+            TransportMessage original = stripBookkeeping(deadLetter.message());
+            Map<String, Group> groups = broker.streams.get(deadLetter.originalStream());
+            Group g = groups == null ? null : groups.get(deadLetter.group());
+            if (g == null) {
+                // The group is gone from this JVM; keep the dead letter rather than lose it.
+                deadLetters.add(deadLetter);
+                return false;
+            }
+            g.enqueue(new Entry(original.withStream(deadLetter.originalStream()), 1));
+            return true;
+        }
+    }
+
+    /** The message without attempt and dead-letter bookkeeping, as it was first sent. */
+    static TransportMessage stripBookkeeping(TransportMessage m) {
+        Map<String, String> h = new HashMap<>();
+        for (String k : m.headers().keySet()) {
+            if (k.startsWith("eventbus-")) {
+                h.put(k, null);
+            }
+        }
+        return m.withHeaders(h);
+    }
+}

@@ -1,0 +1,21 @@
+package dev.eventbus.spi;
+
+/**
+ * Creates a {@link Transport} by name; found with {@link java.util.ServiceLoader}, so adding a transport
+ * module's jar to the classpath makes its name selectable with {@code eventbus.transport=<name>}.
+ *
+ * <p>Implementations must be thread-safe and have a public no-argument constructor; they are registered in
+ * {@code META-INF/services/dev.eventbus.spi.TransportProvider}.
+ */
+public interface TransportProvider {
+
+    /** The name users select, e.g. {@code kafka}. Lower case. */
+    String name();
+
+    /**
+     * Creates and starts a transport from configuration.
+     *
+     * @throws dev.eventbus.ConfigException naming the key and the expected value when the configuration is invalid
+     */
+    Transport create(TransportContext context);
+}
