@@ -219,6 +219,35 @@ public final class InMemoryTransport implements Transport {
         }
     }
 
+    /**
+     * For the bus's own local dispatch: hands a failed event to {@code group}'s queue on {@code message.stream()}
+     * after {@code delay}, as a RETRY outcome would. The group's queue is created when missing.
+     */
+    void redeliver(String group, TransportMessage message, Duration delay, int attempt) {
+        Group g = broker.streams.computeIfAbsent(message.stream(), s -> new ConcurrentHashMap<>())
+                .computeIfAbsent(group, n -> new Group(broker, message.stream(), n));
+        Entry e = new Entry(message, attempt);
+        if (delay.isZero()) {
+            g.enqueue(e);
+        } else {
+            broker.schedule(() -> g.enqueue(e), delay);
+        }
+    }
+
+    /** For the bus's own local dispatch: records a dead letter of {@code group}, as a DEAD outcome would. */
+    DeadLetter addDeadLetter(String group, TransportMessage message, String reason) {
+        Instant now = Instant.now();
+        Map<String, String> h = new LinkedHashMap<>();
+        h.putIfAbsent(MessageHeaders.DLQ_REASON, reason);
+        h.put(MessageHeaders.DLQ_GROUP, group);
+        h.put(MessageHeaders.DLQ_ORIGINAL_STREAM, message.stream());
+        h.put(MessageHeaders.DLQ_TIME, now.toString());
+        DeadLetter d = new DeadLetter(Long.toString(broker.sequence.incrementAndGet()), group,
+                message.withHeaders(h), reason, now);
+        broker.deadLetters.add(d);
+        return d;
+    }
+
     /** Messages queued for {@code group} on {@code stream} and not yet handed to a subscriber (for tests). */
     public int queued(String stream, String group) {
         Map<String, Group> groups = broker.streams.get(stream);
@@ -429,7 +458,7 @@ public final class InMemoryTransport implements Transport {
             if (!removed) {
                 return false;
             }
-            TransportMessage original = stripBookkeeping(deadLetter.message());
+            TransportMessage original = deadLetter.message().forReplay();
             Map<String, Group> groups = broker.streams.get(deadLetter.originalStream());
             Group g = groups == null ? null : groups.get(deadLetter.group());
             if (g == null) {
@@ -440,16 +469,5 @@ public final class InMemoryTransport implements Transport {
             g.enqueue(new Entry(original.withStream(deadLetter.originalStream()), 1));
             return true;
         }
-    }
-
-    /** The message without attempt and dead-letter bookkeeping, as it was first sent. */
-    static TransportMessage stripBookkeeping(TransportMessage m) {
-        Map<String, String> h = new HashMap<>();
-        for (String k : m.headers().keySet()) {
-            if (k.startsWith("eventbus-")) {
-                h.put(k, null);
-            }
-        }
-        return m.withHeaders(h);
     }
 }

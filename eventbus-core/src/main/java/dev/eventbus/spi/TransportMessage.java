@@ -73,6 +73,21 @@ public record TransportMessage(String stream, String key, Map<String, String> he
         return new TransportMessage(stream, key, merged, body, deliverAt, priority);
     }
 
+    /**
+     * The message as a dead letter is replayed: attempt and dead-letter bookkeeping removed, so the retry policy
+     * starts afresh, but {@link MessageHeaders#PENDING_SUBSCRIBERS} kept, so subscribers that had already handled
+     * it are not invoked again. Transports call this in {@code DeadLetterStore.replay}.
+     */
+    public TransportMessage forReplay() {
+        Map<String, String> removed = new LinkedHashMap<>();
+        for (String k : headers.keySet()) {
+            if (k.startsWith("eventbus-") && !k.equals(MessageHeaders.PENDING_SUBSCRIBERS)) {
+                removed.put(k, null);
+            }
+        }
+        return withHeaders(removed).withDeliverAt(null);
+    }
+
     /** A copy that goes to another stream. */
     public TransportMessage withStream(String newStream) {
         return new TransportMessage(newStream, key, headers, body, deliverAt, priority);

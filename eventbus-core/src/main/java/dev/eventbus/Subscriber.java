@@ -1,0 +1,209 @@
+package dev.eventbus;
+
+import dev.eventbus.internal.Invokers;
+
+import java.lang.reflect.Method;
+import java.lang.reflect.Modifier;
+import java.lang.reflect.ParameterizedType;
+import java.lang.reflect.Type;
+import java.lang.reflect.TypeVariable;
+import java.lang.reflect.WildcardType;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * One subscriber: a method bound to its object (or a lambda), the event class it takes, its group, and how to
+ * call it. Built once at registration; immutable and thread-safe.
+ */
+final class Subscriber {
+
+    enum Shape { EVENT, ENVELOPE, BOTH }
+
+    final String id;
+    final String group;
+    final Class<?> eventClass;
+    final Object target;
+    final Method method;
+    final Shape shape;
+    final int concurrency;
+    private final Invokers.OneArg one;
+    private final Invokers.TwoArgs two;
+
+    private Subscriber(String id, String group, Class<?> eventClass, Object target, Method method, Shape shape,
+                       int concurrency, Invokers.OneArg one, Invokers.TwoArgs two) {
+        this.id = id;
+        this.group = group;
+        this.eventClass = eventClass;
+        this.target = target;
+        this.method = method;
+        this.shape = shape;
+        this.concurrency = concurrency;
+        this.one = one;
+        this.two = two;
+    }
+
+    static Subscriber ofLambda(String id, String group, Class<?> eventClass, int concurrency, Invokers.OneArg handler) {
+        return new Subscriber(id, group, eventClass, null, null, Shape.EVENT, concurrency, handler, null);
+    }
+
+    boolean wantsEnvelope() {
+        return shape != Shape.EVENT;
+    }
+
+    /** Calls the subscriber; {@code envelope} may be null when {@link #wantsEnvelope()} is false. */
+    void invoke(Object event, Envelope<?> envelope) throws Throwable {
+        switch (shape) {
+            case EVENT:
+                one.invoke(event);
+                break;
+            case ENVELOPE:
+                one.invoke(envelope);
+                break;
+            default:
+                two.invoke(event, envelope);
+        }
+    }
+
+    @Override
+    public String toString() {
+        return id + " [group " + group + "]";
+    }
+
+    /**
+     * Finds and binds every {@link Subscribe} method of {@code target}'s class and superclasses. Fails at once, with
+     * a sentence naming the class and method, on a method it cannot call correctly.
+     */
+    static List<Subscriber> scan(Object target, String defaultGroup, int defaultConcurrency) {
+        List<Subscriber> out = new ArrayList<>();
+        Set<String> seen = new HashSet<>();
+        for (Class<?> c = target.getClass(); c != null && c != Object.class; c = c.getSuperclass()) {
+            for (Method m : c.getDeclaredMethods()) {
+                Subscribe ann = m.getAnnotation(Subscribe.class);
+                if (ann == null || m.isBridge() || m.isSynthetic()) {
+                    continue;
+                }
+                String signature = m.getName() + java.util.Arrays.toString(m.getParameterTypes());
+                if (!seen.add(signature)) {
+                    continue; // overridden in a subclass: the subclass's method was bound already
+                }
+                out.add(bind(target, m, ann, defaultGroup, defaultConcurrency));
+            }
+        }
+        if (out.isEmpty()) {
+            throw new IllegalArgumentException(target.getClass().getName()
+                    + " has no @Subscribe methods: nothing to register");
+        }
+        return out;
+    }
+
+    private static Subscriber bind(Object target, Method m, Subscribe ann, String defaultGroup, int defaultConcurrency) {
+        String where = "Subscriber method " + m.getDeclaringClass().getName() + "#" + m.getName();
+        if (Modifier.isStatic(m.getModifiers())) {
+            throw new IllegalArgumentException(where + " is static: @Subscribe methods must be instance methods");
+        }
+        if (m.getReturnType() != void.class) {
+            throw new IllegalArgumentException(where + " returns " + m.getReturnType().getSimpleName()
+                    + ": @Subscribe methods must return void");
+        }
+        if (ann.concurrency() < 0) {
+            throw new IllegalArgumentException(where + " has @Subscribe(concurrency = " + ann.concurrency()
+                    + "): it must be 0 (the bus default) or more");
+        }
+        Class<?>[] params = m.getParameterTypes();
+        Type[] generic = m.getGenericParameterTypes();
+        Shape shape;
+        Class<?> eventClass;
+        switch (params.length) {
+            case 0:
+                throw new IllegalArgumentException(where + " has no parameter: a @Subscribe method takes the event, "
+                        + "its Envelope<E>, or both (event first)");
+            case 1:
+                checkNotPrimitive(where, params[0]);
+                if (params[0] == Envelope.class) {
+                    shape = Shape.ENVELOPE;
+                    eventClass = envelopeArgument(where, generic[0]);
+                } else {
+                    shape = Shape.EVENT;
+                    eventClass = params[0];
+                }
+                break;
+            case 2:
+                checkNotPrimitive(where, params[0]);
+                checkNotPrimitive(where, params[1]);
+                if (params[0] == Envelope.class || params[1] != Envelope.class) {
+                    throw new IllegalArgumentException(where + " takes (" + params[0].getSimpleName() + ", "
+                            + params[1].getSimpleName() + "): with two parameters a @Subscribe method takes "
+                            + "the event first and its Envelope<E> second");
+                }
+                shape = Shape.BOTH;
+                eventClass = params[0];
+                Class<?> envelopeArg = envelopeArgument(where, generic[1]);
+                if (!envelopeArg.isAssignableFrom(eventClass)) {
+                    throw new IllegalArgumentException(where + " takes " + eventClass.getSimpleName()
+                            + " with Envelope<" + envelopeArg.getSimpleName() + ">: the envelope's type argument "
+                            + "must be the event's type or a supertype of it");
+                }
+                break;
+            default:
+                throw new IllegalArgumentException(where + " has " + params.length + " parameters: a @Subscribe "
+                        + "method takes the event, its Envelope<E>, or both (event first)");
+        }
+        String id = m.getDeclaringClass().getName() + "#" + m.getName() + "(" + simpleNames(params) + ")";
+        String group = ann.group().isBlank() ? defaultGroup : ann.group();
+        int concurrency = ann.concurrency() == 0 ? defaultConcurrency : ann.concurrency();
+        try {
+            if (shape == Shape.BOTH) {
+                return new Subscriber(id, group, eventClass, target, m, shape, concurrency, null,
+                        Invokers.twoArgs(target, m));
+            }
+            return new Subscriber(id, group, eventClass, target, m, shape, concurrency, Invokers.oneArg(target, m), null);
+        } catch (IllegalAccessException | RuntimeException e) {
+            throw new IllegalArgumentException(where + " cannot be reached by the bus (" + e.getMessage()
+                    + "): make it public or package-private, or open its package to dev.eventbus.core", e);
+        }
+    }
+
+    private static void checkNotPrimitive(String where, Class<?> p) {
+        if (p.isPrimitive()) {
+            throw new IllegalArgumentException(where + " takes a primitive " + p.getName()
+                    + ": events are objects (use a record, or the boxed type)");
+        }
+    }
+
+    /** The E of an {@code Envelope<E>} parameter: a class, the erasure of a type variable, or Object. */
+    private static Class<?> envelopeArgument(String where, Type t) {
+        if (!(t instanceof ParameterizedType)) {
+            return Object.class; // raw Envelope: every event
+        }
+        Type arg = ((ParameterizedType) t).getActualTypeArguments()[0];
+        return erase(where, arg);
+    }
+
+    private static Class<?> erase(String where, Type arg) {
+        if (arg instanceof Class<?> c) {
+            return c;
+        }
+        if (arg instanceof ParameterizedType p) {
+            return (Class<?>) p.getRawType();
+        }
+        if (arg instanceof WildcardType w) {
+            Type[] upper = w.getUpperBounds();
+            return upper.length == 0 ? Object.class : erase(where, upper[0]);
+        }
+        if (arg instanceof TypeVariable<?> v) {
+            Type[] bounds = v.getBounds();
+            return bounds.length == 0 ? Object.class : erase(where, bounds[0]);
+        }
+        throw new IllegalArgumentException(where + " takes Envelope<" + arg + ">, whose event type cannot be resolved");
+    }
+
+    private static String simpleNames(Class<?>[] params) {
+        StringBuilder sb = new StringBuilder();
+        for (int i = 0; i < params.length; i++) {
+            sb.append(i == 0 ? "" : ",").append(params[i].getSimpleName());
+        }
+        return sb.toString();
+    }
+}
