@@ -1,0 +1,33 @@
+package dev.eventbus.rabbitmq;
+
+import dev.eventbus.spi.Transport;
+import dev.eventbus.spi.TransportContext;
+import dev.eventbus.spi.TransportProvider;
+
+/**
+ * Makes {@code eventbus.transport=rabbitmq} select a {@link RabbitMqTransport} configured from the
+ * {@code eventbus.rabbitmq.*} keys in {@link RabbitMqConfig}. Found through {@link java.util.ServiceLoader}.
+ *
+ * <p>Thread-safe and stateless.
+ */
+public final class RabbitMqTransportProvider implements TransportProvider {
+
+    /** The transport's name in configuration. */
+    public static final String NAME = "rabbitmq";
+
+    @Override
+    public String name() {
+        return NAME;
+    }
+
+    /**
+     * Connects a new transport.
+     *
+     * @throws dev.eventbus.ConfigException naming the key and the expected value when a setting is invalid
+     * @throws dev.eventbus.EventBusException (retriable) when the broker cannot be reached
+     */
+    @Override
+    public Transport create(TransportContext context) {
+        return RabbitMqTransport.create(RabbitMqConfig.from(context));
+    }
+}

@@ -1,0 +1,238 @@
+package dev.eventbus.rabbitmq.internal;
+
+import com.rabbitmq.client.AMQP;
+import com.rabbitmq.client.LongString;
+import dev.eventbus.spi.MessageHeaders;
+import dev.eventbus.spi.TransportMessage;
+
+import java.nio.charset.StandardCharsets;
+import java.time.Instant;
+import java.time.format.DateTimeParseException;
+import java.util.Date;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Our AMQP 0-9-1 binding of CloudEvents (CloudEvents defines none for 0-9-1; this follows its AMQP 1.0 binding):
+ * {@code id} -> {@code message_id}, {@code type} -> {@code type}, {@code datacontenttype} -> {@code content_type},
+ * {@code time} -> {@code timestamp} (seconds) and also {@code cloudEvents:time} (exact), the key ->
+ * {@code cloudEvents:partitionkey} (the CloudEvents partitioning extension), every other attribute or extension
+ * with a CloudEvents-shaped name ({@code [a-z0-9]+}) -> a {@code cloudEvents:}-prefixed header, any other header
+ * (e.g. {@code eventbus-dlq-reason}) -> a header of the same name. The module README holds the table.
+ */
+public final class WireMapping {
+
+    public static final String CE_PREFIX = "cloudEvents:";
+    /** The key's header; the consistent-hash exchange of per-key ordered groups hashes it. */
+    public static final String KEY_HEADER = CE_PREFIX + "partitionkey";
+    /** The transport's own attempt counter across republished retries. Not shown to handlers. */
+    public static final String ATTEMPT_HEADER = "x-eventbus-attempt";
+    /** Which delay queue a delayed publish goes to (headers-exchange match). Not shown to handlers. */
+    public static final String DELAY_HEADER = "x-eventbus-delay";
+    /** The routing key a message was first published with, kept across retries. Not shown to handlers. */
+    public static final String ROUTING_KEY_HEADER = "x-eventbus-routing-key";
+    /** Dead letter: the routing key the message had when it was consumed. */
+    public static final String DLQ_ROUTING_KEY = "eventbus-dlq-original-routing-key";
+
+    private WireMapping() {
+    }
+
+    /** The AMQP properties for {@code m}: persistent, with the CloudEvents attributes mapped as described above. */
+    public static AMQP.BasicProperties properties(TransportMessage m, Map<String, Object> extraHeaders) {
+        Map<String, String> h = m.headers();
+        Map<String, Object> headers = new HashMap<>(h.size() + 4);
+        String contentType = null;
+        String id = null;
+        String type = null;
+        Date timestamp = null;
+        for (Map.Entry<String, String> e : h.entrySet()) {
+            String name = e.getKey();
+            String value = e.getValue();
+            if (value == null) {
+                continue;
+            }
+            switch (name) {
+                case MessageHeaders.ID:
+                    id = value;
+                    break;
+                case MessageHeaders.TYPE:
+                    type = value;
+                    break;
+                case MessageHeaders.DATACONTENTTYPE:
+                    contentType = value;
+                    break;
+                case MessageHeaders.TIME:
+                    timestamp = parseTime(value);
+                    headers.put(CE_PREFIX + name, value);
+                    break;
+                default:
+                    headers.put(isCloudEventsName(name) ? CE_PREFIX + name : name, value);
+            }
+        }
+        if (m.key() != null) {
+            headers.put(KEY_HEADER, m.key());
+        }
+        if (extraHeaders != null) {
+            headers.putAll(extraHeaders);
+        }
+        return new AMQP.BasicProperties.Builder()
+                .deliveryMode(2)
+                .contentType(contentType)
+                .messageId(id)
+                .type(type)
+                .timestamp(timestamp)
+                .priority(m.priority() > 0 ? m.priority() : null)
+                .headers(headers)
+                .build();
+    }
+
+    /** The message as a handler sees it: the binding reversed, broker and transport bookkeeping left out. */
+    public static TransportMessage message(String stream, AMQP.BasicProperties props, byte[] body) {
+        Map<String, String> h = new LinkedHashMap<>();
+        String key = null;
+        Map<String, Object> headers = props.getHeaders();
+        if (headers != null) {
+            for (Map.Entry<String, Object> e : headers.entrySet()) {
+                String name = e.getKey();
+                if (isBrokerHeader(name)) {
+                    continue;
+                }
+                String value = text(e.getValue());
+                if (value == null) {
+                    continue;
+                }
+                if (name.equals(KEY_HEADER)) {
+                    key = value;
+                } else if (name.startsWith(CE_PREFIX)) {
+                    h.put(name.substring(CE_PREFIX.length()), value);
+                } else {
+                    h.put(name, value);
+                }
+            }
+        }
+        if (props.getMessageId() != null) {
+            h.put(MessageHeaders.ID, props.getMessageId());
+        }
+        if (props.getType() != null) {
+            h.put(MessageHeaders.TYPE, props.getType());
+        }
+        if (props.getContentType() != null) {
+            h.put(MessageHeaders.DATACONTENTTYPE, props.getContentType());
+        }
+        if (!h.containsKey(MessageHeaders.TIME) && props.getTimestamp() != null) {
+            h.put(MessageHeaders.TIME, props.getTimestamp().toInstant().toString());
+        }
+        Integer p = props.getPriority();
+        int priority = p == null ? 0 : Math.max(0, Math.min(255, p));
+        return new TransportMessage(stream, key, h, body, null, priority);
+    }
+
+    /** Headers the broker or this transport adds for itself; never shown to handlers, dropped when republishing. */
+    public static boolean isBrokerHeader(String name) {
+        return name.startsWith("x-death") || name.equals("x-delivery-count") || name.startsWith("x-first-death")
+                || name.startsWith("x-last-death") || name.startsWith("x-eventbus-");
+    }
+
+    /** CloudEvents attribute names are lower-case letters and digits; those travel with the {@code cloudEvents:} prefix. */
+    static boolean isCloudEventsName(String name) {
+        if (name.isEmpty()) {
+            return false;
+        }
+        for (int i = 0; i < name.length(); i++) {
+            char c = name.charAt(i);
+            if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static Date parseTime(String value) {
+        try {
+            return Date.from(Instant.parse(value));
+        } catch (DateTimeParseException | ArithmeticException e) {
+            return null; // the exact value still travels in cloudEvents:time
+        }
+    }
+
+    /** An AMQP header value as text. */
+    public static String text(Object v) {
+        if (v == null) {
+            return null;
+        }
+        if (v instanceof LongString ls) {
+            return new String(ls.getBytes(), StandardCharsets.UTF_8);
+        }
+        if (v instanceof String s) {
+            return s;
+        }
+        if (v instanceof byte[] b) {
+            return new String(b, StandardCharsets.UTF_8);
+        }
+        if (v instanceof Date d) {
+            return d.toInstant().toString();
+        }
+        if (v instanceof List<?> || v instanceof Map<?, ?>) {
+            return null; // tables and arrays (x-death) are broker bookkeeping, not event attributes
+        }
+        return v.toString();
+    }
+
+    /** The delivery's attempt: our counter across republished retries plus the broker's redelivery count. */
+    public static int attempt(AMQP.BasicProperties props, boolean redelivered) {
+        Map<String, Object> headers = props.getHeaders();
+        int base = 1;
+        long redeliveries = redelivered ? 1 : 0;
+        if (headers != null) {
+            Object a = headers.get(ATTEMPT_HEADER);
+            if (a != null) {
+                try {
+                    base = Math.max(1, Integer.parseInt(text(a)));
+                } catch (NumberFormatException ignored) {
+                    // a foreign value: count from 1
+                }
+            }
+            Object dc = headers.get("x-delivery-count");
+            if (dc instanceof Number n) {
+                redeliveries = n.longValue(); // quorum queues count returns exactly
+            }
+        }
+        return (int) Math.min(Integer.MAX_VALUE, base + redeliveries);
+    }
+
+    /**
+     * Properties for republishing {@code props} (retry, dead letter, replay): broker bookkeeping removed,
+     * {@code headers} merged in (a null value removes), the transport's attempt counter set when given.
+     */
+    public static AMQP.BasicProperties republish(AMQP.BasicProperties props, Map<String, String> merge,
+                                                 Integer attempt, boolean stripEventbusHeaders,
+                                                 String originalRoutingKey) {
+        Map<String, Object> headers = new HashMap<>();
+        if (props.getHeaders() != null) {
+            props.getHeaders().forEach((k, v) -> {
+                if (!isBrokerHeader(k) && !(stripEventbusHeaders && k.startsWith("eventbus-"))) {
+                    headers.put(k, v);
+                }
+            });
+        }
+        if (merge != null) {
+            merge.forEach((k, v) -> {
+                String wire = isCloudEventsName(k) ? CE_PREFIX + k : k;
+                if (v == null) {
+                    headers.remove(wire);
+                } else {
+                    headers.put(wire, v);
+                }
+            });
+        }
+        if (attempt != null) {
+            headers.put(ATTEMPT_HEADER, attempt.toString());
+        }
+        if (originalRoutingKey != null) {
+            headers.put(ROUTING_KEY_HEADER, originalRoutingKey);
+        }
+        return props.builder().headers(headers).deliveryMode(2).build();
+    }
+}
