@@ -302,7 +302,11 @@ public final class EventBus implements AutoCloseable {
     }
 
     private static Collection<String> allKnownKeys() {
-        return ConfigSources.coreKeys();
+        List<String> keys = new ArrayList<>(ConfigSources.coreKeys());
+        for (TransportProvider p : ServiceLoader.load(TransportProvider.class, EventBus.class.getClassLoader())) {
+            keys.addAll(p.configKeys());
+        }
+        return keys;
     }
 
     // ---------------------------------------------------------------------------------------------------------

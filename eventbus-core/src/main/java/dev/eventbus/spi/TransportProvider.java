@@ -18,4 +18,13 @@ public interface TransportProvider {
      * @throws dev.eventbus.ConfigException naming the key and the expected value when the configuration is invalid
      */
     Transport create(TransportContext context);
+
+    /**
+     * The full names of this transport's own configuration keys (not the pass-through ones). Used to map
+     * environment variables back to dashed keys: {@code EVENTBUS_KAFKA_TOPIC_PREFIX} to
+     * {@code eventbus.kafka.topic-prefix}. Default: none.
+     */
+    default java.util.Collection<String> configKeys() {
+        return java.util.List.of();
+    }
 }
