@@ -1,0 +1,589 @@
+package dev.eventbus.kafka;
+
+import dev.eventbus.ConfigException;
+import dev.eventbus.spi.TransportContext;
+import dev.eventbus.spi.TransportMessage;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.CooperativeStickyAssignor;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.common.config.ConfigDef;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+
+import java.time.Duration;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.TreeSet;
+import java.util.function.Function;
+import java.util.regex.Pattern;
+
+/**
+ * Settings of a {@link KafkaTransport}: the library's own keys (constants below, all spelled with hyphens) and
+ * every other {@code eventbus.kafka.<client key>}, which passes through to the Kafka producer, consumer and
+ * admin client (for example {@code eventbus.kafka.bootstrap.servers}, {@code eventbus.kafka.security.protocol},
+ * {@code eventbus.kafka.sasl.jaas.config}, {@code eventbus.kafka.ssl.truststore.location}).
+ *
+ * <h2>Pass-through</h2>
+ * A client key goes to each client that knows it (a producer-only key such as {@code linger.ms} goes to the
+ * producer only); a key no client knows (a plug-in's own setting) goes to all three. To set a key for one
+ * client only, prefix it: {@code eventbus.kafka.producer.<key>}, {@code eventbus.kafka.consumer.<key>},
+ * {@code eventbus.kafka.admin.<key>} (these win over the unprefixed form).
+ *
+ * <p>Keys the transport owns are refused with a {@link ConfigException} instead of being silently ignored:
+ * serializers and deserializers (records are bytes), {@code enable.auto.commit} (offsets are committed only
+ * after an outcome is decided), {@code group.id} (the subscription's group is the Kafka group) and
+ * {@code transactional.id} (use {@link #TRANSACTIONAL_ID}).
+ *
+ * <h2>Safe defaults</h2>
+ * Producer: {@code acks=all}, {@code enable.idempotence=true}, {@code compression.type=lz4},
+ * {@code linger.ms=5}, {@code batch.size=65536}. Consumer: {@code isolation.level=read_committed},
+ * {@code auto.offset.reset=earliest} (a named group never misses what was published before its first
+ * member joined), {@code partition.assignment.strategy=CooperativeStickyAssignor} (a rebalance only stops the
+ * partitions that move), {@code allow.auto.create.topics=false} (see {@link #CREATE_TOPICS}). Every default can be overridden by setting the key.
+ *
+ * <h2>Errors</h2>
+ * {@link #from(TransportContext)}, {@link #from(String, Map)} and {@link Builder#build()} validate everything,
+ * client keys included (against the Kafka clients' own definitions), and throw a {@link ConfigException} that
+ * names the {@code eventbus.kafka.*} key and what is allowed. Values of secret keys (passwords, JAAS
+ * configs, ...) never appear in messages or in {@link #toString()}.
+ *
+ * <p>Immutable and thread-safe.
+ */
+public final class KafkaConfig {
+
+    /** Prefix of every key this transport reads. */
+    public static final String PREFIX = "eventbus.kafka.";
+
+    /** The Kafka brokers to connect to, {@code host:port[,host:port...]}. Required. Passes through to every client. */
+    public static final String BOOTSTRAP_SERVERS = "eventbus.kafka.bootstrap.servers";
+
+    /** Prefix put before every stream name to make the topic name, e.g. {@code prod.}. Default: none. */
+    public static final String TOPIC_PREFIX = "eventbus.kafka.topic-prefix";
+
+    /**
+     * Whether missing topics (streams, retry and dead-letter topics) are created, {@code true} or {@code false}.
+     * Default {@code true}. When {@code false}, sending to or subscribing to a missing topic fails naming it.
+     */
+    public static final String CREATE_TOPICS = "eventbus.kafka.create-topics";
+
+    /** Partitions of topics this transport creates, 1 to 10000. Default 3. */
+    public static final String PARTITIONS = "eventbus.kafka.partitions";
+
+    /**
+     * Replication factor of topics this transport creates, 1 to 32767, or {@code -1} for the broker's
+     * {@code default.replication.factor}. Default {@code -1}.
+     */
+    public static final String REPLICATION_FACTOR = "eventbus.kafka.replication-factor";
+
+    /**
+     * When set, {@link KafkaTransport#sendBatch} sends a batch in one Kafka transaction with this
+     * {@code transactional.id} (all records visible together or none), and the transport declares
+     * {@link dev.eventbus.spi.Capability#TRANSACTIONAL_BATCH}. Must be unique per running application instance:
+     * two producers with one id fence each other. Single sends stay non-transactional (idempotent). Default: unset.
+     */
+    public static final String TRANSACTIONAL_ID = "eventbus.kafka.transactional-id";
+
+    /**
+     * CloudEvents Kafka protocol binding content mode for sent records: {@code binary} (attributes in {@code ce_*}
+     * headers, the event as the record value) or {@code structured} (one JSON CloudEvent as the record value,
+     * content type {@code application/cloudevents+json}). Default {@code binary}. Both modes are read whatever
+     * this says.
+     */
+    public static final String BINDING_MODE = "eventbus.kafka.binding-mode";
+
+    /**
+     * How a {@code RETRY} outcome waits: {@code true} sends the record to the group's retry topic with a due-time
+     * header, so the wait survives a restart and the original offset can be committed; {@code false} keeps the
+     * record in memory until it is due and holds back the partition's commit (no extra topic, but a crash or
+     * rebalance redelivers from the held-back offset). Either way the other records keep flowing. Default
+     * {@code true}.
+     */
+    public static final String RETRY_TOPICS = "eventbus.kafka.retry-topics";
+
+    /**
+     * Name of a group's retry topic; {@code {topic}} is replaced by the (prefixed) topic and {@code {group}} by
+     * the consumer group (characters Kafka does not allow in topic names become {@code _}). Default
+     * {@code {topic}.{group}.retry}.
+     */
+    public static final String RETRY_TOPIC_NAME = "eventbus.kafka.retry-topic-name";
+
+    /**
+     * Name of a topic's dead-letter topic; {@code {topic}} is replaced by the (prefixed) topic. Shared by every
+     * group of that topic (the {@code eventbus-dlq-group} header says which group gave up). Default
+     * {@code {topic}.DLT}.
+     */
+    public static final String DEAD_LETTER_TOPIC_NAME = "eventbus.kafka.dead-letter-topic-name";
+
+    /**
+     * Take the record key from this message header (e.g. {@code correlationid}) instead of the message key
+     * (the event's subject). A message without the header gets a null key. Default: unset (use the message key).
+     * In code, {@link Builder#keyExtractor(Function)} does the same with any function.
+     */
+    public static final String KEY_HEADER = "eventbus.kafka.key-header";
+
+    /**
+     * Records of one partition a subscription may hold undecided (queued, running, waiting for a retry) before
+     * it pauses fetching from that partition, 1 to 1000000. Bounds memory. Default 1000.
+     */
+    public static final String MAX_PENDING_PER_PARTITION = "eventbus.kafka.max-pending-per-partition";
+
+    /** How often a subscription commits the offsets of decided records, e.g. {@code 100ms}. Default {@code 100ms}. */
+    public static final String COMMIT_INTERVAL = "eventbus.kafka.commit-interval";
+
+    /**
+     * How long a subscription waits, when partitions are taken away from it by a rebalance, for the handlers of
+     * those partitions that are running, before committing and letting go. Default {@code 10s}.
+     */
+    public static final String REVOKE_TIMEOUT = "eventbus.kafka.revoke-timeout";
+
+    /** How long topic look-ups and creation may take before a send or subscribe fails. Default {@code 30s}. */
+    public static final String TOPIC_TIMEOUT = "eventbus.kafka.topic-timeout";
+
+    /** Prefix for keys passed to the producer only: {@code eventbus.kafka.producer.linger.ms=20}. */
+    public static final String PRODUCER_PREFIX = "eventbus.kafka.producer.";
+    /** Prefix for keys passed to the consumers only: {@code eventbus.kafka.consumer.max.poll.records=1000}. */
+    public static final String CONSUMER_PREFIX = "eventbus.kafka.consumer.";
+    /** Prefix for keys passed to the admin client only. */
+    public static final String ADMIN_PREFIX = "eventbus.kafka.admin.";
+
+    /** The CloudEvents content modes of {@link #BINDING_MODE}. */
+    public enum BindingMode {
+        /** CloudEvents attributes in {@code ce_*} headers; the record value is the event data. */
+        BINARY,
+        /** The record value is a JSON CloudEvent ({@code application/cloudevents+json}). */
+        STRUCTURED
+    }
+
+    private static final Set<String> OWN_KEYS = Set.of(TOPIC_PREFIX, CREATE_TOPICS, PARTITIONS, REPLICATION_FACTOR,
+            TRANSACTIONAL_ID, BINDING_MODE, RETRY_TOPICS, RETRY_TOPIC_NAME, DEAD_LETTER_TOPIC_NAME, KEY_HEADER,
+            MAX_PENDING_PER_PARTITION, COMMIT_INTERVAL, REVOKE_TIMEOUT, TOPIC_TIMEOUT);
+
+    /** Client keys the transport sets itself, with what to do instead. */
+    private static final Map<String, String> OWNED_CLIENT_KEYS = Map.of(
+            "key.serializer", "the transport writes keys and values as bytes; remove it",
+            "value.serializer", "the transport writes keys and values as bytes; remove it",
+            "key.deserializer", "the transport reads keys and values as bytes; remove it",
+            "value.deserializer", "the transport reads keys and values as bytes; remove it",
+            "enable.auto.commit", "the transport commits offsets itself once an outcome is decided; remove it",
+            "group.id", "the subscription's group is the Kafka consumer group; remove it",
+            "transactional.id", "set " + TRANSACTIONAL_ID + " instead (batches only; single sends stay idempotent)");
+
+    private static final Pattern LEGAL_TOPIC = Pattern.compile("[a-zA-Z0-9._-]+");
+    private static final Pattern ILLEGAL_TOPIC_CHARS = Pattern.compile("[^a-zA-Z0-9._-]");
+
+    private final String serviceName;
+    private final Map<String, String> raw;
+    private final String topicPrefix;
+    private final boolean createTopics;
+    private final int partitions;
+    private final short replicationFactor;
+    private final String transactionalId;
+    private final BindingMode bindingMode;
+    private final boolean retryTopics;
+    private final String retryTopicName;
+    private final String deadLetterTopicName;
+    private final Function<TransportMessage, String> keyExtractor;
+    private final String keyHeader;
+    private final int maxPendingPerPartition;
+    private final Duration commitInterval;
+    private final Duration revokeTimeout;
+    private final Duration topicTimeout;
+    private final Map<String, Object> producer;
+    private final Map<String, Object> consumer;
+    private final Map<String, Object> admin;
+
+    private KafkaConfig(String serviceName, Map<String, String> properties, Function<TransportMessage, String> extractor) {
+        this.serviceName = requireServiceName(serviceName);
+        TransportContext ctx = new TransportContext(this.serviceName, properties);
+        Map<String, String> all = new TreeMap<>();
+        ctx.withPrefix(PREFIX).forEach((k, v) -> {
+            if (v != null && !v.isBlank()) {
+                all.put(PREFIX + k, v.trim());
+            }
+        });
+        this.raw = Collections.unmodifiableMap(all);
+
+        ctx.require(BOOTSTRAP_SERVERS, "host:port[,host:port...] of the Kafka brokers");
+        this.topicPrefix = ctx.get(TOPIC_PREFIX, "");
+        if (!topicPrefix.isEmpty() && !LEGAL_TOPIC.matcher(topicPrefix).matches()) {
+            throw new ConfigException(TOPIC_PREFIX, topicPrefix, "letters, digits, '.', '_' or '-' only");
+        }
+        this.createTopics = ctx.getBoolean(CREATE_TOPICS, true);
+        this.partitions = ctx.getInt(PARTITIONS, 3, 1, 10_000);
+        int rf = ctx.getInt(REPLICATION_FACTOR, -1, -1, Short.MAX_VALUE);
+        if (rf == 0) {
+            throw new ConfigException(REPLICATION_FACTOR, "0", "-1 (broker default) or an integer from 1 to 32767");
+        }
+        this.replicationFactor = (short) rf;
+        this.transactionalId = ctx.get(TRANSACTIONAL_ID);
+        this.bindingMode = ctx.getEnum(BINDING_MODE, BindingMode.class, BindingMode.BINARY);
+        this.retryTopics = ctx.getBoolean(RETRY_TOPICS, true);
+        this.retryTopicName = pattern(ctx, RETRY_TOPIC_NAME, "{topic}.{group}.retry", true);
+        this.deadLetterTopicName = pattern(ctx, DEAD_LETTER_TOPIC_NAME, "{topic}.DLT", false);
+        this.keyHeader = ctx.get(KEY_HEADER);
+        if (extractor != null && keyHeader != null) {
+            throw new ConfigException(KEY_HEADER, keyHeader, "unset when a key extractor is given in code");
+        }
+        this.keyExtractor = extractor != null ? extractor
+                : keyHeader != null ? m -> m.header(keyHeader) : TransportMessage::key;
+        this.maxPendingPerPartition = ctx.getInt(MAX_PENDING_PER_PARTITION, 1000, 1, 1_000_000);
+        this.commitInterval = positive(ctx, COMMIT_INTERVAL, Duration.ofMillis(100));
+        this.revokeTimeout = positive(ctx, REVOKE_TIMEOUT, Duration.ofSeconds(10));
+        this.topicTimeout = positive(ctx, TOPIC_TIMEOUT, Duration.ofSeconds(30));
+
+        for (String key : all.keySet()) {
+            String rest = key.substring(PREFIX.length());
+            if (!OWN_KEYS.contains(key) && rest.indexOf('-') >= 0 && !rest.startsWith("producer.")
+                    && !rest.startsWith("consumer.") && !rest.startsWith("admin.")) {
+                throw new ConfigException(key, "Unknown configuration '" + key + "': this transport's own keys are "
+                        + new TreeSet<>(OWN_KEYS) + ", and Kafka client keys contain no '-'", (Throwable) null);
+            }
+        }
+
+        Map<String, Object> p = new LinkedHashMap<>();
+        p.put(ProducerConfig.ACKS_CONFIG, "all");
+        p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, "true");
+        p.put(ProducerConfig.COMPRESSION_TYPE_CONFIG, "lz4");
+        p.put(ProducerConfig.LINGER_MS_CONFIG, "5");
+        p.put(ProducerConfig.BATCH_SIZE_CONFIG, "65536");
+        p.put(ProducerConfig.CLIENT_ID_CONFIG, this.serviceName + "-eventbus");
+        Map<String, Object> c = new LinkedHashMap<>();
+        c.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+        c.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        c.put(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, CooperativeStickyAssignor.class.getName());
+        c.put(ConsumerConfig.ALLOW_AUTO_CREATE_TOPICS_CONFIG, "false"); // topics are created with our settings, or not
+
+        Map<String, Object> a = new LinkedHashMap<>();
+        a.put(AdminClientConfig.CLIENT_ID_CONFIG, this.serviceName + "-eventbus-admin");
+
+        Set<String> producerKeys = ProducerConfig.configNames();
+        Set<String> consumerKeys = ConsumerConfig.configNames();
+        Set<String> adminKeys = AdminClientConfig.configNames();
+        // Unprefixed keys first, so the client-specific prefixes win.
+        for (Map.Entry<String, String> e : all.entrySet()) {
+            String key = e.getKey();
+            if (OWN_KEYS.contains(key)) {
+                continue;
+            }
+            String rest = key.substring(PREFIX.length());
+            if (rest.startsWith("producer.") || rest.startsWith("consumer.") || rest.startsWith("admin.")) {
+                continue;
+            }
+            refuseOwned(key, rest);
+            boolean known = producerKeys.contains(rest) || consumerKeys.contains(rest) || adminKeys.contains(rest);
+            if (!known || producerKeys.contains(rest)) {
+                p.put(rest, e.getValue());
+            }
+            if (!known || consumerKeys.contains(rest)) {
+                c.put(rest, e.getValue());
+            }
+            if (!known || adminKeys.contains(rest)) {
+                a.put(rest, e.getValue());
+            }
+        }
+        for (Map.Entry<String, String> e : all.entrySet()) {
+            String key = e.getKey();
+            if (key.startsWith(PRODUCER_PREFIX)) {
+                p.put(refuseOwned(key, key.substring(PRODUCER_PREFIX.length())), e.getValue());
+            } else if (key.startsWith(CONSUMER_PREFIX)) {
+                c.put(refuseOwned(key, key.substring(CONSUMER_PREFIX.length())), e.getValue());
+            } else if (key.startsWith(ADMIN_PREFIX)) {
+                a.put(refuseOwned(key, key.substring(ADMIN_PREFIX.length())), e.getValue());
+            }
+        }
+        p.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
+        p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
+        c.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+        c.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+        c.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+        if ("false".equalsIgnoreCase(String.valueOf(p.get(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG)))
+                && transactionalId != null) {
+            throw new ConfigException(TRANSACTIONAL_ID, transactionalId,
+                    "unset, or enable.idempotence left on (transactions need the idempotent producer)");
+        }
+
+        validate(ProducerConfig.configDef(), p, PRODUCER_PREFIX, all);
+        Map<String, Object> consumerCheck = new LinkedHashMap<>(c);
+        consumerCheck.put(ConsumerConfig.GROUP_ID_CONFIG, "validation");
+        validate(ConsumerConfig.configDef(), consumerCheck, CONSUMER_PREFIX, all);
+        validate(AdminClientConfig.configDef(), a, ADMIN_PREFIX, all);
+
+        this.producer = Collections.unmodifiableMap(p);
+        this.consumer = Collections.unmodifiableMap(c);
+        this.admin = Collections.unmodifiableMap(a);
+    }
+
+    /**
+     * Reads the configuration a bus hands to its transport provider.
+     *
+     * @throws ConfigException naming the key and the expected value when something is missing or invalid
+     */
+    public static KafkaConfig from(TransportContext context) {
+        Objects.requireNonNull(context, "context");
+        return new KafkaConfig(context.serviceName(), context.properties(), null);
+    }
+
+    /**
+     * Reads the configuration from full keys ({@code eventbus.kafka.bootstrap.servers=...}); keys not starting
+     * with {@value #PREFIX} are ignored.
+     *
+     * @param serviceName the bus's service name (client ids, default group)
+     * @throws ConfigException naming the key and the expected value when something is missing or invalid
+     */
+    public static KafkaConfig from(String serviceName, Map<String, String> properties) {
+        Objects.requireNonNull(properties, "properties");
+        return new KafkaConfig(serviceName, properties, null);
+    }
+
+    /** A builder for configuring in code. */
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** The bus's service name. */
+    public String serviceName() {
+        return serviceName;
+    }
+
+    /** The topic a stream travels on: {@link #TOPIC_PREFIX} + stream. */
+    public String topic(String stream) {
+        return topicPrefix.isEmpty() ? stream : topicPrefix + stream;
+    }
+
+    /** The stream a topic carries, or the topic itself when it lacks the prefix. */
+    public String stream(String topic) {
+        return !topicPrefix.isEmpty() && topic.startsWith(topicPrefix) ? topic.substring(topicPrefix.length()) : topic;
+    }
+
+    public String topicPrefix() {
+        return topicPrefix;
+    }
+
+    public boolean createTopics() {
+        return createTopics;
+    }
+
+    public int partitions() {
+        return partitions;
+    }
+
+    /** The replication factor for created topics; -1 means the broker's default. */
+    public short replicationFactor() {
+        return replicationFactor;
+    }
+
+    /** The transactional id for batches, or null when batches are not transactional. */
+    public String transactionalId() {
+        return transactionalId;
+    }
+
+    public BindingMode bindingMode() {
+        return bindingMode;
+    }
+
+    /** Whether RETRY outcomes go through a retry topic (true) or wait in memory (false). */
+    public boolean retryTopics() {
+        return retryTopics;
+    }
+
+    /** The retry topic of {@code group} on {@code topic}. */
+    public String retryTopic(String topic, String group) {
+        return legalTopic(retryTopicName.replace("{topic}", topic).replace("{group}", group));
+    }
+
+    /** The dead-letter topic of {@code topic}. */
+    public String deadLetterTopic(String topic) {
+        return legalTopic(deadLetterTopicName.replace("{topic}", topic));
+    }
+
+    /** True when {@code topic} is named like a dead-letter topic of this configuration. */
+    public boolean isDeadLetterTopic(String topic) {
+        int at = deadLetterTopicName.indexOf("{topic}");
+        String before = deadLetterTopicName.substring(0, at);
+        String after = deadLetterTopicName.substring(at + "{topic}".length());
+        return topic.length() > before.length() + after.length() && topic.startsWith(before) && topic.endsWith(after)
+                && topic.startsWith(topicPrefix, before.length());
+    }
+
+    /** The record key of a message: the message key, or what {@link #KEY_HEADER} / the key extractor says. */
+    public String recordKey(TransportMessage message) {
+        return keyExtractor.apply(message);
+    }
+
+    public int maxPendingPerPartition() {
+        return maxPendingPerPartition;
+    }
+
+    public Duration commitInterval() {
+        return commitInterval;
+    }
+
+    public Duration revokeTimeout() {
+        return revokeTimeout;
+    }
+
+    public Duration topicTimeout() {
+        return topicTimeout;
+    }
+
+    /** The {@code bootstrap.servers} value. */
+    public String bootstrapServers() {
+        return raw.get(BOOTSTRAP_SERVERS);
+    }
+
+    /**
+     * The effective producer configuration (defaults, pass-through keys, serializers), without
+     * {@code transactional.id}. A copy; it may hold credentials, so do not log it.
+     */
+    public Map<String, Object> producerProperties() {
+        return new LinkedHashMap<>(producer);
+    }
+
+    /** The effective consumer configuration for {@code group}. A copy; it may hold credentials. */
+    public Map<String, Object> consumerProperties(String group) {
+        Map<String, Object> c = new LinkedHashMap<>(consumer);
+        c.put(ConsumerConfig.GROUP_ID_CONFIG, group);
+        return c;
+    }
+
+    /** The effective admin client configuration. A copy; it may hold credentials. */
+    public Map<String, Object> adminProperties() {
+        return new LinkedHashMap<>(admin);
+    }
+
+    /** Every {@code eventbus.kafka.*} setting given, with secret values masked. */
+    @Override
+    public String toString() {
+        Map<String, String> shown = new TreeMap<>();
+        raw.forEach((k, v) -> shown.put(k, ConfigException.isSecret(k) ? "****" : v));
+        return "KafkaConfig{service=" + serviceName + ", " + shown + '}';
+    }
+
+    private static String requireServiceName(String serviceName) {
+        if (serviceName == null || serviceName.isBlank()) {
+            throw new ConfigException("eventbus.service", serviceName, "a non-blank service name");
+        }
+        return serviceName.trim();
+    }
+
+    private static String legalTopic(String name) {
+        String legal = ILLEGAL_TOPIC_CHARS.matcher(name).replaceAll("_");
+        if (legal.length() > 249) {
+            String hash = Integer.toHexString(name.hashCode());
+            legal = legal.substring(0, 249 - hash.length() - 1) + "_" + hash;
+        }
+        return legal;
+    }
+
+    private static String pattern(TransportContext ctx, String key, String def, boolean needsGroup) {
+        String v = ctx.get(key, def);
+        String expected = needsGroup ? "a topic name containing {topic} and {group}" : "a topic name containing {topic}";
+        if (!v.contains("{topic}") || (needsGroup && !v.contains("{group}"))) {
+            throw new ConfigException(key, v, expected);
+        }
+        if (!LEGAL_TOPIC.matcher(v.replace("{topic}", "t").replace("{group}", "g")).matches()) {
+            throw new ConfigException(key, v, expected + " and otherwise only letters, digits, '.', '_' or '-'");
+        }
+        return v;
+    }
+
+    private static Duration positive(TransportContext ctx, String key, Duration def) {
+        Duration d = ctx.getDuration(key, def);
+        if (d.isNegative() || d.isZero()) {
+            throw new ConfigException(key, ctx.get(key), "a positive duration such as 250ms, 5s or PT1M");
+        }
+        return d;
+    }
+
+    private static String refuseOwned(String fullKey, String clientKey) {
+        String instead = OWNED_CLIENT_KEYS.get(clientKey);
+        if (instead != null) {
+            throw new ConfigException(fullKey, "'" + fullKey + "' is set by the transport itself: " + instead,
+                    (Throwable) null);
+        }
+        return clientKey;
+    }
+
+    /** Checks values against the client's own definitions, so a bad value fails now and names our key. */
+    private static void validate(ConfigDef def, Map<String, Object> props, String rolePrefix, Map<String, String> given) {
+        try {
+            def.parse(props);
+        } catch (org.apache.kafka.common.config.ConfigException e) {
+            String msg = String.valueOf(e.getMessage());
+            String culprit = null;
+            for (String clientKey : props.keySet()) {
+                if (msg.contains(clientKey) && (culprit == null || clientKey.length() > culprit.length())) {
+                    culprit = clientKey;
+                }
+            }
+            String key = culprit == null ? BOOTSTRAP_SERVERS
+                    : given.containsKey(rolePrefix + culprit) ? rolePrefix + culprit : PREFIX + culprit;
+            String shown = culprit != null && ConfigException.isSecret(culprit)
+                    ? "invalid value (hidden, the key holds a secret)" : msg;
+            throw new ConfigException(key, "Invalid configuration '" + key + "': " + shown, (Throwable) null);
+        }
+    }
+
+    /**
+     * Builds a {@link KafkaConfig} in code. Each {@link #set} takes a full key ({@code eventbus.kafka.linger.ms})
+     * or a short one ({@code linger.ms}, prefixed for you). Not thread-safe; build once.
+     */
+    public static final class Builder {
+        private String serviceName = "eventbus";
+        private final Map<String, String> properties = new LinkedHashMap<>();
+        private Function<TransportMessage, String> keyExtractor;
+
+        private Builder() {
+        }
+
+        /** The service name (client ids, CloudEvents source of the bus). Default {@code eventbus}. */
+        public Builder serviceName(String name) {
+            this.serviceName = Objects.requireNonNull(name, "name");
+            return this;
+        }
+
+        /** {@link KafkaConfig#BOOTSTRAP_SERVERS}. */
+        public Builder bootstrapServers(String servers) {
+            return set(BOOTSTRAP_SERVERS, servers);
+        }
+
+        /** Sets one key; see the class javadoc of {@link KafkaConfig}. */
+        public Builder set(String key, Object value) {
+            Objects.requireNonNull(key, "key");
+            Objects.requireNonNull(value, "value");
+            properties.put(key.startsWith(PREFIX) ? key : PREFIX + key, String.valueOf(value));
+            return this;
+        }
+
+        /** Sets every {@code eventbus.kafka.*} key of {@code props}; other keys are ignored. */
+        public Builder setAll(Map<String, String> props) {
+            props.forEach((k, v) -> {
+                if (k.startsWith(PREFIX)) {
+                    set(k, v);
+                }
+            });
+            return this;
+        }
+
+        /**
+         * Computes the record key from the message (default: {@link TransportMessage#key()}, the event's
+         * subject). Called on the sending thread; must be fast, thread-safe and must not throw.
+         */
+        public Builder keyExtractor(Function<TransportMessage, String> extractor) {
+            this.keyExtractor = Objects.requireNonNull(extractor, "extractor");
+            return this;
+        }
+
+        /**
+         * @throws ConfigException naming the key and the expected value when something is missing or invalid
+         */
+        public KafkaConfig build() {
+            return new KafkaConfig(serviceName, properties, keyExtractor);
+        }
+    }
+}

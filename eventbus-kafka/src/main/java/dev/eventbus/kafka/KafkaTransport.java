@@ -1,0 +1,407 @@
+package dev.eventbus.kafka;
+
+import dev.eventbus.ConfigException;
+import dev.eventbus.EventBusException;
+import dev.eventbus.kafka.internal.CloudEventsBinding;
+import dev.eventbus.kafka.internal.DeadLetterTopics;
+import dev.eventbus.kafka.internal.NamedThreads;
+import dev.eventbus.kafka.internal.SubscriptionRunner;
+import dev.eventbus.kafka.internal.Topics;
+import dev.eventbus.spi.Capability;
+import dev.eventbus.spi.MessageHandler;
+import dev.eventbus.spi.SubscriptionRequest;
+import dev.eventbus.spi.Transport;
+import dev.eventbus.spi.TransportMessage;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.Producer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.KafkaException;
+import org.apache.kafka.common.errors.AuthorizationException;
+import org.apache.kafka.common.errors.OutOfOrderSequenceException;
+import org.apache.kafka.common.errors.ProducerFencedException;
+import org.apache.kafka.common.errors.RetriableException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.EnumSet;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Carries eventbus messages over Apache Kafka (kafka-clients): stream = topic, record key = the event's key,
+ * CloudEvents Kafka protocol binding on the wire, one Kafka consumer group per subscription group.
+ *
+ * <h2>Sending</h2>
+ * {@link #send} hands the record to an idempotent {@code acks=all} producer and returns a future that
+ * completes when the broker acknowledged the record, or fails with an {@link EventBusException} carrying the
+ * broker's error ({@link EventBusException#isRetriable()} tells transient failures apart). The first send to a
+ * topic blocks while the topic is looked up (and created, if {@link KafkaConfig#CREATE_TOPICS} allows); later
+ * sends block only when the producer's buffer is full, as {@code KafkaProducer.send} does. Futures complete on
+ * the producer's I/O thread: do not block in their continuations. Messages with a
+ * {@link TransportMessage#deliverAt()} in the future are refused (Kafka has no per-message delay).
+ * {@link #sendBatch} uses one Kafka transaction per batch when {@link KafkaConfig#TRANSACTIONAL_ID} is set.
+ *
+ * <h2>Consuming</h2>
+ * {@link #subscribe} starts a {@link KafkaSubscription}: a consumer in the group, polled by its own thread;
+ * handlers run on {@code concurrency} threads, records of one key one after the other; offsets are committed
+ * only up to the first record whose outcome is undecided. {@code RETRY} outcomes wait in the group's retry topic
+ * (or in memory, see {@link KafkaConfig#RETRY_TOPICS}) without holding up other records; {@code DEAD} outcomes and
+ * unreadable records go to the topic's dead-letter topic, which {@link #deadLetters()} lists and replays.
+ *
+ * <p>Thread-safe: every method may be called from any thread. Lifecycle: {@link #create} connects lazily (no
+ * network until the first send or subscribe); {@link #close(Duration)} closes the subscriptions (waiting for
+ * their handlers, committing), flushes the producer and releases all threads and connections. It must be
+ * called.
+ */
+public final class KafkaTransport implements Transport {
+
+    private static final Logger log = LoggerFactory.getLogger(KafkaTransport.class);
+
+    private final KafkaConfig config;
+    private final CloudEventsBinding binding;
+    private final Producer<byte[], byte[]> producer;
+    private final Admin admin;
+    private final Topics topics;
+    private final DeadLetterTopics deadLetters;
+    private final ScheduledThreadPoolExecutor scheduler;
+    private final Set<Capability> capabilities;
+    private final Set<SubscriptionRunner> subscriptions = ConcurrentHashMap.newKeySet();
+    private final ConcurrentHashMap<String, String> topicOfStream = new ConcurrentHashMap<>();
+    /** Transactional batches: one producer, one transaction at a time, on its own thread. */
+    private final ExecutorService transactions;
+    private Producer<byte[], byte[]> transactional;
+    private volatile boolean closed;
+
+    private KafkaTransport(KafkaConfig config) {
+        this.config = config;
+        this.binding = new CloudEventsBinding(config.bindingMode() == KafkaConfig.BindingMode.STRUCTURED);
+        Admin a = null;
+        Producer<byte[], byte[]> p = null;
+        try {
+            a = Admin.create(config.adminProperties());
+            p = new KafkaProducer<>(config.producerProperties());
+        } catch (KafkaException e) {
+            closeQuietly(p);
+            closeQuietly(a);
+            throw new ConfigException(KafkaConfig.BOOTSTRAP_SERVERS, "Could not create the Kafka clients: "
+                    + e.getMessage() + (e.getCause() == null ? "" : " (" + e.getCause().getMessage() + ")"), e);
+        }
+        this.admin = a;
+        this.producer = p;
+        this.topics = new Topics(admin, config);
+        this.deadLetters = new DeadLetterTopics(config, topics, producer);
+        this.scheduler = new ScheduledThreadPoolExecutor(1, new NamedThreads("eventbus-kafka-scheduler"));
+        this.scheduler.setRemoveOnCancelPolicy(true);
+        EnumSet<Capability> caps = EnumSet.of(Capability.DURABLE, Capability.COMPETING_CONSUMERS,
+                Capability.PER_KEY_ORDER, Capability.DEAD_LETTER_STORE, Capability.REDELIVERY_AFTER_CRASH);
+        if (config.transactionalId() != null) {
+            caps.add(Capability.TRANSACTIONAL_BATCH);
+            this.transactions = Executors.newSingleThreadExecutor(new NamedThreads("eventbus-kafka-tx"));
+        } else {
+            this.transactions = null;
+        }
+        this.capabilities = Collections.unmodifiableSet(caps);
+    }
+
+    /**
+     * Creates a transport. Validates the configuration and creates the producer and admin client (which do not
+     * connect yet).
+     *
+     * @throws ConfigException when the configuration is invalid (for example an unresolvable bootstrap server)
+     */
+    public static KafkaTransport create(KafkaConfig config) {
+        return new KafkaTransport(Objects.requireNonNull(config, "config"));
+    }
+
+    /** The configuration this transport was created with. */
+    public KafkaConfig config() {
+        return config;
+    }
+
+    @Override
+    public String name() {
+        return KafkaTransportProvider.NAME;
+    }
+
+    @Override
+    public Set<Capability> capabilities() {
+        return capabilities;
+    }
+
+    @Override
+    public CompletableFuture<Void> send(TransportMessage message) {
+        Objects.requireNonNull(message, "message");
+        try {
+            ProducerRecord<byte[], byte[]> record = toRecord(message);
+            CompletableFuture<Void> f = new CompletableFuture<>();
+            producer.send(record, (md, e) -> {
+                if (e == null) {
+                    f.complete(null);
+                } else {
+                    f.completeExceptionally(refused(record.topic(), e));
+                }
+            });
+            return f;
+        } catch (EventBusException e) {
+            return CompletableFuture.failedFuture(e);
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(closed ? closedException() : refused(topic(message.stream()), e));
+        }
+    }
+
+    private ProducerRecord<byte[], byte[]> toRecord(TransportMessage message) {
+        if (closed) {
+            throw closedException();
+        }
+        Instant at = message.deliverAt();
+        if (at != null && at.isAfter(Instant.now())) {
+            throw new EventBusException("The kafka transport cannot delay a message (deliverAt " + at + "): Kafka has "
+                    + "no per-message delay. Publish without a delay, or route delayed events to a transport with "
+                    + "DELAYED_DELIVERY");
+        }
+        String topic = topic(message.stream());
+        if (!topics.isKnown(topic)) {
+            topics.ensure(List.of(topic));
+        }
+        String key = config.recordKey(message);
+        return binding.toRecord(topic, key == null ? null : CloudEventsBinding.utf8(key), message);
+    }
+
+    private String topic(String stream) {
+        if (config.topicPrefix().isEmpty()) {
+            return stream;
+        }
+        String t = topicOfStream.get(stream);
+        if (t == null) {
+            t = config.topic(stream);
+            if (topicOfStream.size() < 10_000) {
+                topicOfStream.put(stream, t);
+            }
+        }
+        return t;
+    }
+
+    private static EventBusException refused(String topic, Throwable e) {
+        return new EventBusException("Kafka did not accept the record for topic '" + topic + "': " + e, e,
+                e instanceof RetriableException);
+    }
+
+    private static EventBusException closedException() {
+        return new EventBusException("the kafka transport is closed");
+    }
+
+    /**
+     * Sends the messages in order. With {@link KafkaConfig#TRANSACTIONAL_ID} set they are sent in one Kafka
+     * transaction: a {@code read_committed} consumer sees all of them or, when the future fails, none. Without
+     * it, they are sent one by one and the future fails if any failed. Ordering between a batch and single
+     * sends is not guaranteed (they use different producers).
+     */
+    @Override
+    public CompletableFuture<Void> sendBatch(List<TransportMessage> messages) {
+        Objects.requireNonNull(messages, "messages");
+        if (transactions == null) {
+            return Transport.super.sendBatch(messages);
+        }
+        if (messages.isEmpty()) {
+            return CompletableFuture.completedFuture(null);
+        }
+        List<ProducerRecord<byte[], byte[]>> records = new ArrayList<>(messages.size());
+        try {
+            Set<String> batchTopics = new LinkedHashSet<>();
+            for (TransportMessage m : messages) {
+                batchTopics.add(topic(m.stream()));
+            }
+            topics.ensure(batchTopics);
+            for (TransportMessage m : messages) {
+                records.add(toRecord(m));
+            }
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+        CompletableFuture<Void> f = new CompletableFuture<>();
+        try {
+            transactions.execute(() -> {
+                try {
+                    sendInTransaction(records);
+                    f.complete(null);
+                } catch (Throwable t) {
+                    f.completeExceptionally(t);
+                }
+            });
+        } catch (RuntimeException e) {
+            f.completeExceptionally(closedException());
+        }
+        return f;
+    }
+
+    /** Runs on the transaction thread only. */
+    private void sendInTransaction(List<ProducerRecord<byte[], byte[]>> records) {
+        if (closed) {
+            throw closedException();
+        }
+        Producer<byte[], byte[]> p = transactionalProducer();
+        try {
+            p.beginTransaction();
+            List<Future<?>> sent = new ArrayList<>(records.size());
+            for (ProducerRecord<byte[], byte[]> r : records) {
+                sent.add(p.send(r));
+            }
+            p.commitTransaction();
+            for (Future<?> s : sent) {
+                s.get(); // already complete: a failed record makes commitTransaction throw first
+            }
+        } catch (ProducerFencedException | OutOfOrderSequenceException | AuthorizationException e) {
+            // Fatal for this producer: drop it; the next batch creates a new one.
+            closeQuietly(p);
+            transactional = null;
+            throw new EventBusException("Kafka transaction failed and was not committed: " + e, e, false);
+        } catch (Exception e) {
+            Throwable cause = e instanceof java.util.concurrent.ExecutionException ? e.getCause() : e;
+            try {
+                p.abortTransaction();
+            } catch (RuntimeException abortFailed) {
+                closeQuietly(p);
+                transactional = null;
+            }
+            throw new EventBusException("Kafka transaction aborted, none of its " + records.size()
+                    + " records is visible to read_committed consumers: " + cause, cause,
+                    cause instanceof RetriableException);
+        }
+    }
+
+    private Producer<byte[], byte[]> transactionalProducer() {
+        if (transactional == null) {
+            Map<String, Object> props = config.producerProperties();
+            props.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, config.transactionalId());
+            props.put(ProducerConfig.CLIENT_ID_CONFIG, props.get(ProducerConfig.CLIENT_ID_CONFIG) + "-tx");
+            KafkaProducer<byte[], byte[]> p = new KafkaProducer<>(props);
+            try {
+                p.initTransactions();
+            } catch (RuntimeException e) {
+                closeQuietly(p);
+                throw new EventBusException("Could not initialise Kafka transactions for "
+                        + KafkaConfig.TRANSACTIONAL_ID + "=" + config.transactionalId() + ": " + e, e,
+                        e instanceof RetriableException);
+            }
+            transactional = p;
+        }
+        return transactional;
+    }
+
+    /**
+     * Subscribes a group to a stream: ensures the topic (and the group's retry topic and the dead-letter topic)
+     * exists, then starts a consumer. Returns at once; partitions arrive with the group's rebalance
+     * ({@link KafkaSubscription#awaitAssignment(Duration)}).
+     *
+     * @throws EventBusException when a topic is missing and may not be created, or the broker cannot be reached
+     * @throws IllegalStateException when the transport is closed
+     */
+    @Override
+    public KafkaSubscription subscribe(SubscriptionRequest request, MessageHandler handler) {
+        Objects.requireNonNull(request, "request");
+        Objects.requireNonNull(handler, "handler");
+        if (closed) {
+            throw new IllegalStateException("the kafka transport is closed");
+        }
+        String topic = config.topic(request.stream());
+        List<String> needed = new ArrayList<>();
+        needed.add(topic);
+        if (config.retryTopics()) {
+            needed.add(config.retryTopic(topic, request.group()));
+        }
+        needed.add(config.deadLetterTopic(topic));
+        topics.ensure(needed);
+        SubscriptionRunner runner = new SubscriptionRunner(config, request, handler, producer, scheduler,
+                subscriptions::remove);
+        subscriptions.add(runner);
+        if (closed) {
+            subscriptions.remove(runner);
+            runner.close(Duration.ZERO);
+            throw new IllegalStateException("the kafka transport is closed");
+        }
+        runner.start();
+        return runner;
+    }
+
+    /** The dead letters in this transport's dead-letter topics; listing and replay block on the broker. */
+    @Override
+    public DeadLetterStore deadLetters() {
+        return deadLetters;
+    }
+
+    /**
+     * Closes every subscription (in parallel, each waiting up to {@code timeout} for its running handlers, then
+     * committing and leaving its group), then flushes and closes the producers and the admin client. Idempotent.
+     * Blocks up to about {@code timeout} plus a few seconds for the final commits.
+     */
+    @Override
+    public void close(Duration timeout) {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        long deadline = System.nanoTime() + timeout.toNanos();
+        List<SubscriptionRunner> subs = new ArrayList<>(subscriptions);
+        for (SubscriptionRunner s : subs) {
+            s.beginClose(timeout);
+        }
+        for (SubscriptionRunner s : subs) {
+            s.awaitClosed();
+        }
+        Duration left = Duration.ofNanos(Math.max(Duration.ofSeconds(1).toNanos(), deadline - System.nanoTime()));
+        if (transactions != null) {
+            transactions.shutdown();
+            try {
+                transactions.awaitTermination(left.toMillis(), TimeUnit.MILLISECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            if (transactional != null) {
+                transactional.close(left);
+            }
+        }
+        scheduler.shutdownNow();
+        try {
+            deadLetters.close();
+        } catch (RuntimeException e) {
+            log.warn("closing the dead-letter reader failed", e);
+        }
+        try {
+            producer.close(left);
+        } catch (RuntimeException e) {
+            log.warn("closing the Kafka producer failed", e);
+        }
+        admin.close(Duration.ofSeconds(5));
+    }
+
+    private static void closeQuietly(AutoCloseable c) {
+        if (c != null) {
+            try {
+                c.close();
+            } catch (Exception ignored) {
+                // already failing: the first error is the one to report
+            }
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "KafkaTransport{" + config + '}';
+    }
+}

@@ -1,0 +1,292 @@
+package dev.eventbus.kafka.internal;
+
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonGenerator;
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonToken;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.eventbus.spi.MessageHeaders;
+import dev.eventbus.spi.TransportMessage;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.header.Header;
+import org.apache.kafka.common.header.Headers;
+import org.apache.kafka.common.header.internals.RecordHeader;
+import org.apache.kafka.common.header.internals.RecordHeaders;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.util.Base64;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * The CloudEvents Kafka protocol binding (v1.0), both content modes.
+ *
+ * <p>Binary mode: each CloudEvents attribute or extension (a header whose name is lower-case letters and digits,
+ * such as {@code id}, {@code type}, {@code correlationid}) becomes a {@code ce_<name>} Kafka header,
+ * {@code datacontenttype} becomes {@code content-type}, the body is the record value. Other headers (the
+ * library's {@code eventbus-*} bookkeeping, user headers with other characters) travel under their own name.
+ * Structured mode: the attributes and the data are one JSON object in the record value; the other headers stay
+ * Kafka headers. Reading accepts both modes whatever the writer's setting, recognising structured records by
+ * their {@code content-type}.
+ *
+ * <p>The transport's own headers ({@value #INTERNAL_PREFIX}*) are never shown to handlers.
+ *
+ * <p>Thread-safe.
+ */
+public final class CloudEventsBinding {
+
+    public static final String CE_PREFIX = "ce_";
+    public static final String CONTENT_TYPE = "content-type";
+    public static final String STRUCTURED_CONTENT_TYPE = "application/cloudevents+json; charset=UTF-8";
+    /** Prefix of the headers the Kafka transport keeps for itself (retry due time, attempt, replay target). */
+    public static final String INTERNAL_PREFIX = "eventbus-kafka-";
+
+    public static final String CE_TYPE = CE_PREFIX + MessageHeaders.TYPE;
+
+    private static final ObjectMapper MAPPER = new ObjectMapper();
+    private static final JsonFactory JSON = MAPPER.getFactory();
+    private static final byte[] EMPTY = new byte[0];
+    /** Wire names of the header names seen so far; bounded so odd user headers cannot grow it forever. */
+    private static final ConcurrentHashMap<String, String> WIRE_NAMES = new ConcurrentHashMap<>();
+    private static final ConcurrentHashMap<String, String> MESSAGE_NAMES = new ConcurrentHashMap<>();
+    private static final int NAME_CACHE_LIMIT = 1024;
+
+    private final boolean structured;
+
+    public CloudEventsBinding(boolean structured) {
+        this.structured = structured;
+    }
+
+    /** True for a CloudEvents attribute name: lower-case ASCII letters and digits only. */
+    public static boolean isAttributeName(String name) {
+        int n = name.length();
+        if (n == 0) {
+            return false;
+        }
+        for (int i = 0; i < n; i++) {
+            char c = name.charAt(i);
+            if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** The Kafka header key of a message header name in binary mode. */
+    public static String wireName(String name) {
+        String w = WIRE_NAMES.get(name);
+        if (w == null) {
+            w = MessageHeaders.DATACONTENTTYPE.equals(name) ? CONTENT_TYPE
+                    : isAttributeName(name) ? CE_PREFIX + name : name;
+            if (WIRE_NAMES.size() < NAME_CACHE_LIMIT) {
+                WIRE_NAMES.put(name, w);
+            }
+        }
+        return w;
+    }
+
+    /** The message header name of a Kafka header key. */
+    public static String messageName(String wireKey) {
+        String m = MESSAGE_NAMES.get(wireKey);
+        if (m == null) {
+            if (wireKey.length() > CE_PREFIX.length() && wireKey.startsWith(CE_PREFIX)
+                    && isAttributeName(wireKey.substring(CE_PREFIX.length()))) {
+                m = wireKey.substring(CE_PREFIX.length());
+            } else if (wireKey.equalsIgnoreCase(CONTENT_TYPE)) {
+                m = MessageHeaders.DATACONTENTTYPE;
+            } else {
+                m = wireKey;
+            }
+            if (MESSAGE_NAMES.size() < NAME_CACHE_LIMIT) {
+                MESSAGE_NAMES.put(wireKey, m);
+            }
+        }
+        return m;
+    }
+
+    public static byte[] utf8(String s) {
+        return s.getBytes(StandardCharsets.UTF_8);
+    }
+
+    public static String string(byte[] b) {
+        return b == null ? null : new String(b, StandardCharsets.UTF_8);
+    }
+
+    /** The value of the last header named {@code wireKey}, decoded, or null. */
+    public static String header(Headers headers, String wireKey) {
+        Header h = headers.lastHeader(wireKey);
+        return h == null ? null : string(h.value());
+    }
+
+    /** Builds the record for {@code message} in this binding's content mode. */
+    public ProducerRecord<byte[], byte[]> toRecord(String topic, byte[] key, TransportMessage message) {
+        Map<String, String> h = message.headers();
+        if (!structured) {
+            Header[] headers = new Header[h.size()];
+            int i = 0;
+            for (Map.Entry<String, String> e : h.entrySet()) {
+                headers[i++] = new RecordHeader(wireName(e.getKey()), utf8(e.getValue()));
+            }
+            return new ProducerRecord<>(topic, null, key, message.body(), new RecordHeaders(headers));
+        }
+        RecordHeaders headers = new RecordHeaders();
+        headers.add(CONTENT_TYPE, utf8(STRUCTURED_CONTENT_TYPE));
+        for (Map.Entry<String, String> e : h.entrySet()) {
+            if (!isAttributeName(e.getKey())) {
+                headers.add(e.getKey(), utf8(e.getValue()));
+            }
+        }
+        return new ProducerRecord<>(topic, null, key, structuredValue(message), headers);
+    }
+
+    /** Encodes extra message headers for adding to an existing record (the record's own mode is kept). */
+    public static Header encodeHeader(String name, String value) {
+        return new RecordHeader(wireName(name), utf8(value));
+    }
+
+    private static byte[] structuredValue(TransportMessage m) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream(m.body().length + 512);
+        try (JsonGenerator g = JSON.createGenerator(out)) {
+            g.writeStartObject();
+            for (Map.Entry<String, String> e : m.headers().entrySet()) {
+                if (isAttributeName(e.getKey())) {
+                    g.writeStringField(e.getKey(), e.getValue());
+                }
+            }
+            String ct = m.header(MessageHeaders.DATACONTENTTYPE);
+            byte[] body = m.body();
+            if (isJson(ct) && isOneJsonValue(body)) {
+                g.writeFieldName("data");
+                g.writeRawValue(new String(body, StandardCharsets.UTF_8));
+            } else if (ct != null && ct.startsWith("text/")) {
+                g.writeStringField("data", new String(body, StandardCharsets.UTF_8));
+            } else {
+                g.writeStringField("data_base64", Base64.getEncoder().encodeToString(body));
+            }
+            g.writeEndObject();
+        } catch (IOException e) {
+            throw new IllegalStateException("could not write a structured CloudEvent", e);
+        }
+        return out.toByteArray();
+    }
+
+    private static boolean isJson(String contentType) {
+        if (contentType == null) {
+            return true; // the CloudEvents JSON format's default
+        }
+        String ct = contentType.trim().toLowerCase(java.util.Locale.ROOT);
+        return ct.startsWith("application/json") || ct.startsWith("text/json") || ct.contains("+json");
+    }
+
+    private static boolean isOneJsonValue(byte[] body) {
+        if (body.length == 0) {
+            return false;
+        }
+        try (JsonParser p = JSON.createParser(body)) {
+            if (p.nextToken() == null) {
+                return false;
+            }
+            p.skipChildren();
+            return p.nextToken() == null;
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    /** True when the record is a structured-mode CloudEvent. */
+    public static boolean isStructured(Headers headers) {
+        String ct = header(headers, CONTENT_TYPE);
+        return ct != null && ct.trim().toLowerCase(java.util.Locale.ROOT).startsWith("application/cloudevents");
+    }
+
+    /**
+     * The message a record carries, as the bus sent it: headers under their message names (the transport's
+     * internal ones left out), key and body.
+     *
+     * @throws MalformedRecordException when a structured-mode record's value is not a JSON CloudEvent
+     */
+    public static TransportMessage fromRecord(String stream, ConsumerRecord<byte[], byte[]> r) {
+        String key = string(r.key());
+        Headers kh = r.headers();
+        if (isStructured(kh)) {
+            return fromStructured(stream, key, r.value(), kh);
+        }
+        Map<String, String> h = new LinkedHashMap<>(16);
+        for (Header header : kh) {
+            String k = header.key();
+            if (k.startsWith(INTERNAL_PREFIX) || header.value() == null) {
+                continue;
+            }
+            h.put(messageName(k), string(header.value()));
+        }
+        byte[] body = r.value() == null ? EMPTY : r.value();
+        return TransportMessage.of(stream, key, h, body);
+    }
+
+    private static TransportMessage fromStructured(String stream, String key, byte[] value, Headers kh) {
+        JsonNode root;
+        try {
+            root = value == null ? null : MAPPER.readTree(value);
+        } catch (IOException e) {
+            throw new MalformedRecordException("the record says it is a structured CloudEvent ("
+                    + STRUCTURED_CONTENT_TYPE + ") but its value is not JSON: " + e.getMessage(), e);
+        }
+        if (root == null || !root.isObject()) {
+            throw new MalformedRecordException("the record says it is a structured CloudEvent but its value is not "
+                    + "a JSON object", null);
+        }
+        Map<String, String> h = new LinkedHashMap<>(16);
+        for (Header header : kh) {
+            String k = header.key();
+            if (k.startsWith(INTERNAL_PREFIX) || k.equalsIgnoreCase(CONTENT_TYPE) || header.value() == null) {
+                continue;
+            }
+            h.put(messageName(k), string(header.value()));
+        }
+        JsonNode data = null;
+        JsonNode data64 = null;
+        for (Iterator<Map.Entry<String, JsonNode>> it = root.fields(); it.hasNext(); ) {
+            Map.Entry<String, JsonNode> f = it.next();
+            switch (f.getKey()) {
+                case "data" -> data = f.getValue();
+                case "data_base64" -> data64 = f.getValue();
+                default -> {
+                    JsonNode v = f.getValue();
+                    if (!v.isNull()) {
+                        h.put(f.getKey(), v.isValueNode() ? v.asText() : v.toString());
+                    }
+                }
+            }
+        }
+        byte[] body;
+        try {
+            if (data64 != null && !data64.isNull()) {
+                body = Base64.getDecoder().decode(data64.asText());
+            } else if (data == null || data.isNull()) {
+                body = EMPTY;
+            } else if (data.isTextual() && !isJson(h.get(MessageHeaders.DATACONTENTTYPE))) {
+                body = utf8(data.asText());
+            } else {
+                body = MAPPER.writeValueAsBytes(data);
+            }
+        } catch (IllegalArgumentException | IOException e) {
+            throw new MalformedRecordException("the structured CloudEvent's data cannot be read: " + e.getMessage(), e);
+        }
+        return TransportMessage.of(stream, key, h, body);
+    }
+
+    /** A record value or header set that cannot be turned into a message at all. */
+    public static final class MalformedRecordException extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+
+        public MalformedRecordException(String message, Throwable cause) {
+            super(message, cause);
+        }
+    }
+}

@@ -1,0 +1,129 @@
+package dev.eventbus.kafka.internal;
+
+import dev.eventbus.EventBusException;
+import dev.eventbus.kafka.KafkaConfig;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.common.KafkaFuture;
+import org.apache.kafka.common.errors.RetriableException;
+import org.apache.kafka.common.errors.TopicExistsException;
+import org.apache.kafka.common.errors.UnknownTopicOrPartitionException;
+
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+
+/**
+ * Makes sure topics exist before they are used: looks them up once, creates the missing ones when
+ * {@code create-topics} allows it, or fails naming them. Known topics are remembered, so the check costs one map
+ * look-up after the first use. Thread-safe; blocks on the admin client for the first use of a topic.
+ */
+public final class Topics {
+
+    private final Admin admin;
+    private final KafkaConfig config;
+    private final Set<String> known = ConcurrentHashMap.newKeySet();
+
+    public Topics(Admin admin, KafkaConfig config) {
+        this.admin = admin;
+        this.config = config;
+    }
+
+    /** Fast check for the send path. */
+    public boolean isKnown(String topic) {
+        return known.contains(topic);
+    }
+
+    /**
+     * Ensures every topic exists.
+     *
+     * @throws EventBusException naming the missing topics (create-topics off) or the admin failure
+     */
+    public void ensure(Collection<String> topics) {
+        Set<String> unknown = new LinkedHashSet<>();
+        for (String t : topics) {
+            if (!known.contains(t)) {
+                unknown.add(t);
+            }
+        }
+        if (unknown.isEmpty()) {
+            return;
+        }
+        long timeoutMs = config.topicTimeout().toMillis();
+        List<String> missing = new ArrayList<>();
+        try {
+            Map<String, KafkaFuture<org.apache.kafka.clients.admin.TopicDescription>> found =
+                    admin.describeTopics(unknown).topicNameValues();
+            for (String t : unknown) {
+                try {
+                    found.get(t).get(timeoutMs, TimeUnit.MILLISECONDS);
+                    known.add(t);
+                } catch (ExecutionException e) {
+                    if (e.getCause() instanceof UnknownTopicOrPartitionException) {
+                        missing.add(t);
+                    } else {
+                        throw e;
+                    }
+                }
+            }
+            if (missing.isEmpty()) {
+                return;
+            }
+            if (!config.createTopics()) {
+                throw new EventBusException("Kafka topic(s) " + missing + " do not exist and "
+                        + KafkaConfig.CREATE_TOPICS + " is false: create them, or set " + KafkaConfig.CREATE_TOPICS
+                        + "=true to let the transport create them");
+            }
+            List<NewTopic> create = new ArrayList<>();
+            Optional<Short> rf = config.replicationFactor() < 0 ? Optional.empty() : Optional.of(config.replicationFactor());
+            for (String t : missing) {
+                create.add(new NewTopic(t, Optional.of(config.partitions()), rf));
+            }
+            Map<String, KafkaFuture<Void>> created = admin.createTopics(create).values();
+            for (String t : missing) {
+                try {
+                    created.get(t).get(timeoutMs, TimeUnit.MILLISECONDS);
+                } catch (ExecutionException e) {
+                    if (!(e.getCause() instanceof TopicExistsException)) {
+                        throw e;
+                    }
+                }
+                known.add(t);
+            }
+        } catch (ExecutionException e) {
+            Throwable c = e.getCause();
+            throw new EventBusException("Could not look up or create Kafka topic(s) " + unknown + " at "
+                    + config.bootstrapServers() + ": " + c, c, c instanceof RetriableException);
+        } catch (TimeoutException e) {
+            throw new EventBusException("Timed out after " + timeoutMs + " ms looking up or creating Kafka topic(s) "
+                    + unknown + " at " + config.bootstrapServers() + " (" + KafkaConfig.TOPIC_TIMEOUT
+                    + "); is the broker reachable?", e, true);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new EventBusException("Interrupted while looking up Kafka topic(s) " + unknown, e, true);
+        }
+    }
+
+    /** Every topic name on the cluster (internal ones excluded). Blocks. */
+    public Set<String> list() {
+        try {
+            return admin.listTopics().names().get(config.topicTimeout().toMillis(), TimeUnit.MILLISECONDS);
+        } catch (ExecutionException e) {
+            throw new EventBusException("Could not list Kafka topics: " + e.getCause(), e.getCause(),
+                    e.getCause() instanceof RetriableException);
+        } catch (TimeoutException e) {
+            throw new EventBusException("Timed out listing Kafka topics at " + config.bootstrapServers(), e, true);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new EventBusException("Interrupted while listing Kafka topics", e, true);
+        }
+    }
+}
