@@ -210,7 +210,9 @@ public final class Topology {
                 String msg = "RabbitMQ refused to " + what + ": it already exists with other arguments ("
                         + reason + "). " + (key == null
                         ? "Argument '" + arg + "' is set by this transport itself (the object was declared by another tool or version)"
-                        : "Argument '" + arg + "' comes from " + key + ": set it to match the existing " + object.replaceFirst(" '.*", ""))
+                        : "Argument '" + arg + "' comes from " + key + ": set it to match the existing "
+                        + object.replaceFirst(" '.*", "") + " (queue arguments come from " + RabbitMqConfig.QUEUE_TYPE
+                        + ", " + RabbitMqConfig.DELIVERY_LIMIT + " and " + RabbitMqConfig.MAX_PRIORITY + ")")
                         + ", or delete the " + object + " (rabbitmqctl delete_queue / rabbitmqadmin delete) so it is declared afresh; "
                         + "its messages are lost with it.";
                 return key == null ? new EventBusException(msg, e, false) : new ConfigException(key, msg, e);
@@ -228,6 +230,9 @@ public final class Topology {
     private static String keyFor(String arg) {
         switch (arg) {
             case "x-queue-type":
+            case "x-overflow":
+            case "x-dead-letter-strategy":
+                // the last two are only set on quorum queues, so they differ exactly when the type does
                 return RabbitMqConfig.QUEUE_TYPE;
             case "x-max-priority":
                 return RabbitMqConfig.MAX_PRIORITY;
