@@ -70,6 +70,12 @@ public final class RabbitMqConfig {
     public static final String MANDATORY = "eventbus.rabbitmq.mandatory";
     /** Quorum queues: deliveries of one message (consumer crashed, never acknowledged) before the broker dead-letters it; default 10. */
     public static final String DELIVERY_LIMIT = "eventbus.rabbitmq.delivery-limit";
+    /**
+     * {@code true} (default) to honour subscriptions that ask for per-key order (consistent-hash shards; needs the
+     * {@code rabbitmq_consistent_hash_exchange} plugin); {@code false} to serve every group from one queue with
+     * competing consumers, without per-key order across concurrent handlers.
+     */
+    public static final String KEY_ORDER = "eventbus.rabbitmq.key-order";
     /** Per-key ordered groups: number of shard queues the consistent-hash exchange spreads keys over; default 8. */
     public static final String SHARDS = "eventbus.rabbitmq.shards";
     /** Per-key ordered groups: how often instances check membership and rebalance shard ownership; default 1s. */
@@ -110,6 +116,7 @@ public final class RabbitMqConfig {
     private final boolean mandatory;
     private final int deliveryLimit;
     private final int shards;
+    private final boolean keyOrder;
     private final Duration rebalanceInterval;
     private final Duration recoveryInterval;
     private final Duration heartbeat;
@@ -137,6 +144,7 @@ public final class RabbitMqConfig {
         this.mandatory = b.mandatory;
         this.deliveryLimit = b.deliveryLimit;
         this.shards = b.shards;
+        this.keyOrder = b.keyOrder;
         this.rebalanceInterval = b.rebalanceInterval;
         this.recoveryInterval = b.recoveryInterval;
         this.heartbeat = b.heartbeat;
@@ -193,6 +201,7 @@ public final class RabbitMqConfig {
         b.mandatory(context.getBoolean(MANDATORY, true));
         b.deliveryLimit(context.getInt(DELIVERY_LIMIT, 10, 1, 1_000_000));
         b.shards(context.getInt(SHARDS, 8, 1, 1024));
+        b.keyOrder(context.getBoolean(KEY_ORDER, true));
         b.rebalanceInterval(positive(REBALANCE_INTERVAL, context.getDuration(REBALANCE_INTERVAL, Duration.ofSeconds(1))));
         b.recoveryInterval(positive(RECOVERY_INTERVAL, context.getDuration(RECOVERY_INTERVAL, Duration.ofSeconds(2))));
         b.heartbeat(context.getDuration(HEARTBEAT, Duration.ofSeconds(30)));
@@ -299,6 +308,10 @@ public final class RabbitMqConfig {
         return rebalanceInterval;
     }
 
+    public boolean keyOrder() {
+        return keyOrder;
+    }
+
     public Duration recoveryInterval() {
         return recoveryInterval;
     }
@@ -322,8 +335,8 @@ public final class RabbitMqConfig {
         return "RabbitMqConfig{broker=" + describeBroker() + ", service=" + serviceName + ", prefix='" + prefix
                 + "', queueType=" + queueType.name().toLowerCase(Locale.ROOT) + ", prefetch=" + prefetch
                 + ", maxPriority=" + maxPriority + ", confirmWindow=" + confirmWindow + ", publishTimeout="
-                + publishTimeout + ", mandatory=" + mandatory + ", deliveryLimit=" + deliveryLimit + ", shards="
-                + shards + '}';
+                + publishTimeout + ", mandatory=" + mandatory + ", deliveryLimit=" + deliveryLimit + ", keyOrder=" + keyOrder
+                + ", shards=" + shards + '}';
     }
 
     /**
@@ -353,6 +366,7 @@ public final class RabbitMqConfig {
         private boolean mandatory = true;
         private int deliveryLimit = 10;
         private int shards = 8;
+        private boolean keyOrder = true;
         private Duration rebalanceInterval = Duration.ofSeconds(1);
         private Duration recoveryInterval = Duration.ofSeconds(2);
         private Duration heartbeat = Duration.ofSeconds(30);
@@ -461,6 +475,12 @@ public final class RabbitMqConfig {
 
         public Builder shards(int shards) {
             this.shards = shards;
+            return this;
+        }
+
+        /** See {@link RabbitMqConfig#KEY_ORDER}. */
+        public Builder keyOrder(boolean keyOrder) {
+            this.keyOrder = keyOrder;
             return this;
         }
 

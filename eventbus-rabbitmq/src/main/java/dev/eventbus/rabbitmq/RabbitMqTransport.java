@@ -114,8 +114,10 @@ public final class RabbitMqTransport implements Transport {
         this.publisher = new Publisher(publishConnection, config.confirmWindow(), config.publishTimeout(), timer,
                 reason -> publishTopology.forget());
         EnumSet<Capability> caps = EnumSet.of(Capability.DURABLE, Capability.COMPETING_CONSUMERS,
-                Capability.PER_KEY_ORDER, Capability.DELAYED_DELIVERY, Capability.DEAD_LETTER_STORE,
-                Capability.REDELIVERY_AFTER_CRASH);
+                Capability.DELAYED_DELIVERY, Capability.DEAD_LETTER_STORE, Capability.REDELIVERY_AFTER_CRASH);
+        if (config.keyOrder()) {
+            caps.add(Capability.PER_KEY_ORDER);
+        }
         if (config.maxPriority() > 0) {
             caps.add(Capability.PRIORITY);
         }
@@ -142,8 +144,9 @@ public final class RabbitMqTransport implements Transport {
     }
 
     /**
-     * {@code DURABLE, COMPETING_CONSUMERS, PER_KEY_ORDER, DELAYED_DELIVERY, DEAD_LETTER_STORE,
-     * REDELIVERY_AFTER_CRASH}, plus {@code PRIORITY} when {@link RabbitMqConfig#MAX_PRIORITY} is set.
+     * {@code DURABLE, COMPETING_CONSUMERS, DELAYED_DELIVERY, DEAD_LETTER_STORE, REDELIVERY_AFTER_CRASH}, plus
+     * {@code PER_KEY_ORDER} unless {@link RabbitMqConfig#KEY_ORDER} is off and {@code PRIORITY} when
+     * {@link RabbitMqConfig#MAX_PRIORITY} is set.
      */
     @Override
     public Set<Capability> capabilities() {
@@ -200,6 +203,10 @@ public final class RabbitMqTransport implements Transport {
         Objects.requireNonNull(handler, "handler");
         if (closed) {
             throw new IllegalStateException("the RabbitMQ transport is closed");
+        }
+        if (request.orderedByKey() && !config.keyOrder()) {
+            request = new SubscriptionRequest(request.group(), request.stream(), request.types(),
+                    request.concurrency(), false);
         }
         Shared s = shared();
         if (request.orderedByKey()) {

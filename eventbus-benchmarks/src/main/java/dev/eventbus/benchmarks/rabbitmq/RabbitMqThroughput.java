@@ -1,0 +1,317 @@
+package dev.eventbus.benchmarks.rabbitmq;
+
+import com.rabbitmq.client.AMQP;
+import com.rabbitmq.client.Channel;
+import com.rabbitmq.client.ConfirmListener;
+import com.rabbitmq.client.Connection;
+import com.rabbitmq.client.ConnectionFactory;
+import com.rabbitmq.client.DefaultConsumer;
+import com.rabbitmq.client.Envelope;
+import dev.eventbus.EventBus;
+import dev.eventbus.PublishOptions;
+import dev.eventbus.Registration;
+import dev.eventbus.rabbitmq.RabbitMqConfig;
+import dev.eventbus.rabbitmq.RabbitMqTransport;
+import dev.eventbus.rabbitmq.internal.WireMapping;
+import dev.eventbus.spi.TransportMessage;
+
+import java.io.IOException;
+import java.time.Duration;
+import java.time.LocalDate;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentNavigableMap;
+import java.util.concurrent.ConcurrentSkipListMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * Publish and consume throughput of the RabbitMQ transport through the bus, against raw amqp-client in the same
+ * run, same server, same confirm window, same queue type and prefetch, alternated A B A B after a warm-up of
+ * both (see {@code shared/BENCHMARKS.md}).
+ *
+ * <ul>
+ *   <li>Publish: raw = a confirm-mode channel with a {@link ConfirmListener} over a sorted map of outstanding
+ *       sequence numbers, publishing messages byte-identical to ours (built with {@link EventBus#messageFor} and
+ *       the transport's wire mapping before the clock starts); ours = {@code bus.publish(event)} from event
+ *       objects. Both until every confirm arrived.</li>
+ *   <li>Consume: the group queue is filled with the same messages; raw = a consumer with the same prefetch that
+ *       acknowledges with multiple=true every 100; ours = a no-op subscriber on the bus. From first delivery
+ *       to last.</li>
+ * </ul>
+ *
+ * <p>System properties: {@code messages} (30000), {@code pairs} (3), {@code window} (256), {@code prefetch}
+ * (200), {@code queueType} (quorum|classic), {@code keyOrder} (false: one group queue, like the raw side; true:
+ * the bus's per-key order through consistent-hash shards). Broker: env {@code EVENTBUS_RABBITMQ_URI}, default
+ * the local server. Run: {@code java -cp eventbus-benchmarks/target/benchmarks.jar
+ * dev.eventbus.benchmarks.rabbitmq.RabbitMqThroughput}.
+ */
+public final class RabbitMqThroughput {
+
+    private final int n;
+    private final int window;
+    private final int prefetch;
+    private final RabbitMqConfig config;
+    private final EventBus bus;
+    private final Connection raw;
+    private final List<BenchOrder> events = new ArrayList<>();
+    private final List<AMQP.BasicProperties> rawProps = new ArrayList<>();
+    private final List<byte[]> rawBodies = new ArrayList<>();
+    private final String exchange;
+    private final String routingKey;
+    private final List<String> queues = new ArrayList<>();
+
+    private RabbitMqThroughput(String uri, int n, int window, int prefetch, RabbitMqConfig.QueueType type,
+                               boolean keyOrder) throws Exception {
+        this.n = n;
+        this.window = window;
+        this.prefetch = prefetch;
+        String prefix = "bench-" + UUID.randomUUID().toString().substring(0, 8) + ".";
+        this.config = RabbitMqConfig.builder().uri(uri).serviceName("bench").prefix(prefix).queueType(type)
+                .confirmWindow(window).prefetch(prefetch).keyOrder(keyOrder).build();
+        this.bus = EventBus.builder().service("bench").transport(RabbitMqTransport.create(config)).concurrency(1).build();
+        ConnectionFactory f = new ConnectionFactory();
+        f.setHost(config.host());
+        f.setPort(config.port());
+        f.setUsername(config.username());
+        f.setPassword(config.password());
+        f.setVirtualHost(config.virtualHost());
+        this.raw = f.newConnection("bench-raw");
+        // Declare and bind the group's queue(s), then leave them without a consumer.
+        bus.subscribe(BenchOrder.class, "sink", e -> { }).unregister();
+        if (keyOrder) {
+            for (int i = 0; i < config.shards(); i++) {
+                queues.add(prefix + "bench.sink.shard-" + i);
+            }
+        } else {
+            queues.add(prefix + "bench.sink");
+        }
+        for (int i = 0; i < n; i++) {
+            BenchOrder e = new BenchOrder(String.format("order-%08d", i), "customer-" + (i % 977) + "@example.com",
+                    "sku-" + (i % 101), 1 + i % 5, 1999L + i);
+            events.add(e);
+            TransportMessage m = bus.messageFor(e, PublishOptions.builder().build());
+            rawProps.add(WireMapping.properties(m, null));
+            rawBodies.add(m.body());
+        }
+        TransportMessage sample = bus.messageFor(events.get(0), PublishOptions.builder().build());
+        this.exchange = prefix + sample.stream();
+        this.routingKey = sample.type();
+        System.out.printf("message: %d bytes body, %d headers; exchange %s, routing key %s%n",
+                sample.body().length, rawProps.get(0).getHeaders().size(), exchange, routingKey);
+    }
+
+    public static void main(String[] args) throws Exception {
+        String uri = System.getenv().getOrDefault("EVENTBUS_RABBITMQ_URI", "amqp://guest:guest@localhost:5672/");
+        int n = Integer.getInteger("messages", 30_000);
+        int pairs = Integer.getInteger("pairs", 3);
+        int window = Integer.getInteger("window", 256);
+        int prefetch = Integer.getInteger("prefetch", 200);
+        RabbitMqConfig.QueueType type = RabbitMqConfig.QueueType.valueOf(
+                System.getProperty("queueType", "quorum").toUpperCase(Locale.ROOT));
+        boolean keyOrder = Boolean.getBoolean("keyOrder");
+        RabbitMqThroughput b = new RabbitMqThroughput(uri, n, window, prefetch, type, keyOrder);
+        System.out.printf("RabbitMQ throughput, %s, %d cores, %d messages, confirm window %d, prefetch %d, %s queues, keyOrder=%s%n",
+                LocalDate.now(), Runtime.getRuntime().availableProcessors(), n, window, prefetch,
+                type.name().toLowerCase(Locale.ROOT), keyOrder);
+        try {
+            b.run(pairs);
+        } finally {
+            b.close();
+        }
+    }
+
+    private void run(int pairs) throws Exception {
+        // Warm-up of both sides.
+        purge();
+        rawPublish();
+        purge();
+        oursPublish();
+        purge();
+        double[] rawP = new double[pairs];
+        double[] ourP = new double[pairs];
+        for (int i = 0; i < pairs; i++) {
+            rawP[i] = rawPublish();
+            purge();
+            ourP[i] = oursPublish();
+            purge();
+            System.out.printf("publish pair %d: raw %,.0f msg/s, ours %,.0f msg/s (%.2fx)%n", i + 1, rawP[i], ourP[i], ourP[i] / rawP[i]);
+        }
+        fill();
+        rawConsume();
+        fill();
+        oursConsume();
+        double[] rawC = new double[pairs];
+        double[] ourC = new double[pairs];
+        for (int i = 0; i < pairs; i++) {
+            fill();
+            rawC[i] = rawConsume();
+            fill();
+            ourC[i] = oursConsume();
+            System.out.printf("consume pair %d: raw %,.0f msg/s, ours %,.0f msg/s (%.2fx)%n", i + 1, rawC[i], ourC[i], ourC[i] / rawC[i]);
+        }
+        System.out.printf("%nRESULT publish: raw median %,.0f msg/s, ours median %,.0f msg/s, ratio %.2f%n",
+                median(rawP), median(ourP), median(ourP) / median(rawP));
+        System.out.printf("RESULT consume: raw median %,.0f msg/s, ours median %,.0f msg/s, ratio %.2f%n",
+                median(rawC), median(ourC), median(ourC) / median(rawC));
+    }
+
+    private double rawPublish() throws Exception {
+        Channel ch = raw.createChannel();
+        ch.confirmSelect();
+        ConcurrentSkipListMap<Long, Boolean> outstanding = new ConcurrentSkipListMap<>();
+        Semaphore permits = new Semaphore(window);
+        CountDownLatch done = new CountDownLatch(n);
+        ch.addConfirmListener(new ConfirmListener() {
+            @Override
+            public void handleAck(long seq, boolean multiple) {
+                settle(seq, multiple);
+            }
+
+            @Override
+            public void handleNack(long seq, boolean multiple) {
+                settle(seq, multiple);
+            }
+
+            private void settle(long seq, boolean multiple) {
+                if (multiple) {
+                    ConcurrentNavigableMap<Long, Boolean> head = outstanding.headMap(seq, true);
+                    int k = head.size();
+                    head.clear();
+                    permits.release(k);
+                    for (int i = 0; i < k; i++) {
+                        done.countDown();
+                    }
+                } else if (outstanding.remove(seq) != null) {
+                    permits.release();
+                    done.countDown();
+                }
+            }
+        });
+        long start = System.nanoTime();
+        for (int i = 0; i < n; i++) {
+            permits.acquire();
+            outstanding.put(ch.getNextPublishSeqNo(), Boolean.TRUE);
+            ch.basicPublish(exchange, routingKey, true, rawProps.get(i), rawBodies.get(i));
+        }
+        if (!done.await(120, TimeUnit.SECONDS)) {
+            throw new IllegalStateException("raw publish: confirms missing");
+        }
+        double rate = n / ((System.nanoTime() - start) / 1e9);
+        ch.close();
+        return rate;
+    }
+
+    private double oursPublish() {
+        @SuppressWarnings("unchecked")
+        CompletableFuture<Void>[] fs = new CompletableFuture[n];
+        long start = System.nanoTime();
+        for (int i = 0; i < n; i++) {
+            fs[i] = bus.publish(events.get(i));
+        }
+        for (CompletableFuture<Void> f : fs) {
+            f.join();
+        }
+        return n / ((System.nanoTime() - start) / 1e9);
+    }
+
+    private void fill() throws Exception {
+        purge();
+        rawPublish();
+    }
+
+    private double rawConsume() throws Exception {
+        Channel ch = raw.createChannel();
+        ch.basicQos(prefetch);
+        CountDownLatch done = new CountDownLatch(1);
+        AtomicLong first = new AtomicLong();
+        AtomicLong count = new AtomicLong();
+        int expected = n;
+        // With shards, the raw side reads each shard queue with the prefetch split the same way ours does.
+        int perQueue = Math.max(1, (prefetch + queues.size() - 1) / queues.size());
+        List<Channel> channels = new ArrayList<>();
+        for (String q : queues) {
+            Channel c = queues.size() == 1 ? ch : raw.createChannel();
+            c.basicQos(perQueue);
+            channels.add(c);
+            c.basicConsume(q, false, new DefaultConsumer(c) {
+                private int unacked;
+
+                @Override
+                public void handleDelivery(String tag, Envelope env, AMQP.BasicProperties p, byte[] body) throws IOException {
+                    first.compareAndSet(0, System.nanoTime());
+                    if (++unacked == 100) {
+                        getChannel().basicAck(env.getDeliveryTag(), true);
+                        unacked = 0;
+                    }
+                    if (count.incrementAndGet() == expected) {
+                        done.countDown();
+                    }
+                }
+            });
+        }
+        if (!done.await(120, TimeUnit.SECONDS)) {
+            throw new IllegalStateException("raw consume: only " + count.get() + " of " + n);
+        }
+        double rate = n / ((System.nanoTime() - first.get()) / 1e9);
+        for (Channel c : channels) {
+            c.close(); // unacked remainders (< 100 per queue) go back; purged before the next run
+        }
+        if (!channels.contains(ch)) {
+            ch.close();
+        }
+        return rate;
+    }
+
+    private double oursConsume() throws Exception {
+        CountDownLatch done = new CountDownLatch(1);
+        AtomicLong first = new AtomicLong();
+        AtomicLong count = new AtomicLong();
+        Registration r = bus.subscribe(BenchOrder.class, "sink", e -> {
+            first.compareAndSet(0, System.nanoTime());
+            if (count.incrementAndGet() == n) {
+                done.countDown();
+            }
+        });
+        if (!done.await(120, TimeUnit.SECONDS)) {
+            throw new IllegalStateException("ours consume: only " + count.get() + " of " + n);
+        }
+        double rate = n / ((System.nanoTime() - first.get()) / 1e9);
+        r.unregister();
+        return rate;
+    }
+
+    private void purge() throws Exception {
+        Channel ch = raw.createChannel();
+        for (String q : queues) {
+            ch.queuePurge(q);
+        }
+        ch.close();
+    }
+
+    private void close() throws Exception {
+        bus.close(Duration.ofSeconds(10));
+        Channel ch = raw.createChannel();
+        for (String q : queues) {
+            ch.queueDelete(q);
+        }
+        ch.queueDelete(config.prefix() + "bench.sink.dlq");
+        ch.queueDelete(config.prefix() + "bench.sink.members");
+        ch.exchangeDelete(config.prefix() + "bench.sink.shards");
+        ch.exchangeDelete(exchange);
+        ch.close();
+        raw.close();
+    }
+
+    private static double median(double[] xs) {
+        double[] s = xs.clone();
+        Arrays.sort(s);
+        return s[s.length / 2];
+    }
+}
