@@ -14,6 +14,35 @@ public final class JdbcConfig {
     private JdbcConfig() {
     }
 
+    /** Every key of this module (not the defaults), for typo checks and environment-variable mapping. */
+    public static java.util.Set<String> keys() {
+        java.util.Set<String> out = new java.util.TreeSet<>();
+        for (java.lang.reflect.Field f : JdbcConfig.class.getFields()) {
+            if (f.getType() == String.class && !f.getName().startsWith("DEFAULT_")) {
+                try {
+                    out.add((String) f.get(null));
+                } catch (IllegalAccessException e) {
+                    throw new IllegalStateException(e);
+                }
+            }
+        }
+        return java.util.Collections.unmodifiableSet(out);
+    }
+
+    /**
+     * Fails on an {@code eventbus.jdbc.*} key this module does not know (a typo would otherwise be ignored).
+     *
+     * @throws dev.eventbus.ConfigException naming the key and listing the known ones
+     */
+    static void checkKnown(java.util.Map<String, String> config) {
+        java.util.Set<String> known = keys();
+        for (String k : config.keySet()) {
+            if (k.startsWith("eventbus.jdbc.") && !known.contains(k)) {
+                throw new dev.eventbus.ConfigException(k, config.get(k), "a known key, one of " + known);
+            }
+        }
+    }
+
     // ------------------------------------------------------------------------------------------------- database
 
     /**
@@ -59,7 +88,10 @@ public final class JdbcConfig {
      * most this long. Default 30s. Instances' clocks must agree to well within this (NTP).
      */
     public static final String LEASE = "eventbus.jdbc.lease";
-    /** How often an instance renews its leases and rebalances partitions with the others. Default 1s. */
+    /**
+     * How often a consumer or an outbox relay renews its leases and rebalances partitions with the others.
+     * Default 1s.
+     */
     public static final String HEARTBEAT_INTERVAL = "eventbus.jdbc.heartbeat-interval";
     /**
      * How often cursors are committed while messages flow (always at once for retries and dead letters, and on
@@ -68,7 +100,7 @@ public final class JdbcConfig {
     public static final String COMMIT_INTERVAL = "eventbus.jdbc.commit-interval";
     /** Log rows older than this are deleted once every group has read them. Default 7d. */
     public static final String RETENTION = "eventbus.jdbc.retention";
-    /** How often retention runs (bounded batches). Default 1m. */
+    /** How often log and outbox retention run (bounded batches). Default 1m. */
     public static final String RETENTION_INTERVAL = "eventbus.jdbc.retention-interval";
     /**
      * Where a group that has never read a stream starts: {@code earliest} (default: everything still retained,

@@ -344,6 +344,7 @@ public final class JdbcTransport implements Transport {
 
         /** Reads every {@code eventbus.jdbc.*} transport key present in {@code config} (see {@link JdbcConfig}). */
         public Builder config(Map<String, String> config) {
+            JdbcConfig.checkKnown(config);
             TransportContext ctx = new TransportContext("eventbus", config);
             String d = ctx.get(JdbcConfig.DIALECT);
             if (d != null) {

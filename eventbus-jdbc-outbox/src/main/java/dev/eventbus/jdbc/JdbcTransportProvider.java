@@ -23,6 +23,11 @@ public final class JdbcTransportProvider implements TransportProvider {
      * @throws dev.eventbus.EventBusException when the database cannot be reached or a table is missing
      */
     @Override
+    public java.util.Collection<String> configKeys() {
+        return JdbcConfig.keys();
+    }
+
+    @Override
     public Transport create(TransportContext context) {
         return JdbcTransport.fromConfig(context.properties());
     }

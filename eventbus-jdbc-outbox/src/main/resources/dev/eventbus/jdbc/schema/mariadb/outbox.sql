@@ -1,10 +1,11 @@
 -- eventbus transactional outbox, MariaDB (also MySQL 8). ${p} is the table prefix (default eventbus_).
 -- Times are epoch milliseconds (UTC): read them with FROM_UNIXTIME(x / 1000).
+-- key_hash: a stable non-negative hash of msg_key; the relays map it to their partitions (key_hash mod N).
 -- status: pending -> in_flight -> published | failed (retried with backoff) -> ... -> abandoned.
 
 CREATE TABLE IF NOT EXISTS ${p}outbox (
   id               BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
-  partition_no     INTEGER      NOT NULL,
+  key_hash         INTEGER      NOT NULL,
   status           VARCHAR(10)  NOT NULL,
   stream           VARCHAR(200) NOT NULL,
   msg_key          VARCHAR(255),
