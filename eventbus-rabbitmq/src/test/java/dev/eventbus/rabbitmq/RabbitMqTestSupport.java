@@ -100,8 +100,44 @@ final class RabbitMqTestSupport {
                     // already gone
                 }
             }
+            // Sweep whatever else carries this class's prefix (a bus built from configuration, lock queues).
+            for (String kind : List.of("list_queues", "list_exchanges")) {
+                for (String name : rabbitmqctlNames(kind)) {
+                    if (!name.startsWith(prefix)) {
+                        continue;
+                    }
+                    Channel ch = c.createChannel();
+                    try {
+                        if (kind.equals("list_queues")) {
+                            ch.queueDelete(name);
+                        } else {
+                            ch.exchangeDelete(name);
+                        }
+                        ch.close();
+                    } catch (IOException e) {
+                        // exclusive to another connection or already gone
+                    }
+                }
+            }
         } catch (Exception e) {
             throw new AssertionError("could not clean up test topology " + prefix + "*: " + e, e);
+        }
+    }
+
+    /** Names listed by rabbitmqctl on this machine; empty when it is not available (a remote broker). */
+    private static List<String> rabbitmqctlNames(String command) {
+        try {
+            Process p = new ProcessBuilder("rabbitmqctl", command, "-q", "name").redirectErrorStream(true).start();
+            String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+            if (!p.waitFor(60, TimeUnit.SECONDS) || p.exitValue() != 0) {
+                return List.of();
+            }
+            return out.lines().map(String::trim).filter(l -> !l.isEmpty()).toList();
+        } catch (IOException e) {
+            return List.of();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return List.of();
         }
     }
 

@@ -1,0 +1,152 @@
+package dev.eventbus.rabbitmq;
+
+import dev.eventbus.ConfigException;
+import dev.eventbus.EventBusException;
+import dev.eventbus.spi.Capability;
+import dev.eventbus.spi.TransportContext;
+import dev.eventbus.spi.TransportProvider;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.OutputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.KeyStore;
+import java.time.Duration;
+import java.util.Map;
+import java.util.ServiceLoader;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+/** Configuration parsing and validation; the connection failures use the real (local) network. */
+class RabbitMqConfigTest {
+
+    @Test
+    void readsEveryPartOfTheUri() {
+        RabbitMqConfig c = RabbitMqConfig.builder().uri("amqp://alice:p%40ss@broker.example:5673/orders-vh").build();
+        assertThat(c.host()).isEqualTo("broker.example");
+        assertThat(c.port()).isEqualTo(5673);
+        assertThat(c.username()).isEqualTo("alice");
+        assertThat(c.password()).isEqualTo("p@ss");
+        assertThat(c.virtualHost()).isEqualTo("orders-vh");
+        assertThat(c.tls()).isFalse();
+    }
+
+    @Test
+    void aTrailingSlashOrNoPathMeansTheDefaultVirtualHost() {
+        assertThat(RabbitMqConfig.builder().uri("amqp://guest:guest@localhost:5672/").build().virtualHost()).isEqualTo("/");
+        assertThat(RabbitMqConfig.builder().uri("amqp://localhost").build().virtualHost()).isEqualTo("/");
+        assertThat(RabbitMqConfig.builder().uri("amqp://localhost/%2F").build().virtualHost()).isEqualTo("/");
+        assertThat(RabbitMqConfig.builder().uri("amqp://localhost").build().port()).isEqualTo(5672);
+    }
+
+    @Test
+    void amqpsMeansTlsOnPort5671AndExplicitKeysOverrideTheUri() {
+        RabbitMqConfig c = RabbitMqConfig.builder().uri("amqps://u:p@h/").host("other").username("bob").build();
+        assertThat(c.tls()).isTrue();
+        assertThat(c.port()).isEqualTo(5671);
+        assertThat(c.host()).isEqualTo("other");
+        assertThat(c.username()).isEqualTo("bob");
+        assertThat(c.password()).isEqualTo("p");
+    }
+
+    @Test
+    void fromContextReadsTheKeysAndRejectsBadValuesNamingTheKey() {
+        RabbitMqConfig c = RabbitMqConfig.from(new TransportContext("orders", Map.of(
+                RabbitMqConfig.URI, "amqp://guest:guest@localhost:5672/",
+                RabbitMqConfig.QUEUE_TYPE, "classic", RabbitMqConfig.MAX_PRIORITY, "10",
+                RabbitMqConfig.PREFETCH, "50", RabbitMqConfig.PUBLISH_TIMEOUT, "5s",
+                RabbitMqConfig.TOPOLOGY_PREFIX, "prod.", RabbitMqConfig.KEY_ORDER, "false")));
+        assertThat(c.serviceName()).isEqualTo("orders");
+        assertThat(c.queueType()).isEqualTo(RabbitMqConfig.QueueType.CLASSIC);
+        assertThat(c.maxPriority()).isEqualTo(10);
+        assertThat(c.prefetch()).isEqualTo(50);
+        assertThat(c.publishTimeout()).isEqualTo(Duration.ofSeconds(5));
+        assertThat(c.prefix()).isEqualTo("prod.");
+        assertThat(c.keyOrder()).isFalse();
+
+        assertThatThrownBy(() -> RabbitMqConfig.from(new TransportContext("s", Map.of(RabbitMqConfig.QUEUE_TYPE, "fast"))))
+                .isInstanceOf(ConfigException.class).hasMessageContaining(RabbitMqConfig.QUEUE_TYPE)
+                .hasMessageContaining("quorum").hasMessageContaining("classic");
+        assertThatThrownBy(() -> RabbitMqConfig.from(new TransportContext("s", Map.of(RabbitMqConfig.PREFETCH, "lots"))))
+                .isInstanceOf(ConfigException.class).hasMessageContaining(RabbitMqConfig.PREFETCH);
+        assertThatThrownBy(() -> RabbitMqConfig.from(new TransportContext("s", Map.of(RabbitMqConfig.PUBLISH_TIMEOUT, "0s"))))
+                .isInstanceOf(ConfigException.class).hasMessageContaining(RabbitMqConfig.PUBLISH_TIMEOUT);
+    }
+
+    @Test
+    void priorityNeedsClassicQueues() {
+        assertThatThrownBy(() -> RabbitMqConfig.builder().maxPriority(5).build())
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining(RabbitMqConfig.MAX_PRIORITY)
+                .hasMessageContaining(RabbitMqConfig.QUEUE_TYPE + "=classic");
+    }
+
+    @Test
+    void aBadUriFailsWithoutShowingIt() {
+        assertThatThrownBy(() -> RabbitMqConfig.builder().uri("http://u:s3cret@host/").build())
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining(RabbitMqConfig.URI).hasMessageContaining("amqp://")
+                .hasMessageNotContaining("s3cret");
+    }
+
+    @Test
+    void secretsNeverAppearInToString() {
+        RabbitMqConfig c = RabbitMqConfig.builder().uri("amqp://alice:s3cret@h:5672/v").build();
+        assertThat(c.toString()).doesNotContain("s3cret").contains("alice").contains("h:5672");
+    }
+
+    @Test
+    void theProviderIsFoundByNameThroughServiceLoader() {
+        TransportProvider found = ServiceLoader.load(TransportProvider.class).stream()
+                .map(ServiceLoader.Provider::get).filter(p -> p.name().equals("rabbitmq")).findFirst().orElseThrow();
+        assertThat(found).isInstanceOf(RabbitMqTransportProvider.class);
+    }
+
+    @Test
+    void theProviderBuildsAWorkingTransportFromConfiguration() {
+        RabbitMqTestSupport.requireBroker();
+        var t = new RabbitMqTransportProvider().create(new TransportContext("orders", Map.of(
+                RabbitMqConfig.URI, RabbitMqTestSupport.URI, RabbitMqConfig.KEY_ORDER, "false")));
+        try {
+            assertThat(t.name()).isEqualTo("rabbitmq");
+            assertThat(t.capabilities()).doesNotContain(Capability.PER_KEY_ORDER).contains(Capability.DURABLE);
+        } finally {
+            t.close(Duration.ofSeconds(5));
+        }
+    }
+
+    @Test
+    void anUnreachableBrokerFailsAtCreateSayingWhereAndHowToStartOneWithoutThePassword() {
+        RabbitMqConfig c = RabbitMqConfig.builder().uri("amqp://alice:s3cret@127.0.0.1:1/").connectionTimeout(Duration.ofSeconds(2)).build();
+        assertThatThrownBy(() -> RabbitMqTransport.create(c))
+                .isInstanceOf(EventBusException.class)
+                .hasMessageContaining("127.0.0.1:1").hasMessageContaining("rabbitmq-server -detached")
+                .hasMessageNotContaining("s3cret")
+                .matches(e -> ((EventBusException) e).isRetriable());
+    }
+
+    @Test
+    void tlsUsesTheConfiguredTrustStore(@TempDir Path dir) throws Exception {
+        Path store = dir.resolve("trust.p12");
+        KeyStore ks = KeyStore.getInstance("PKCS12");
+        ks.load(null, null);
+        try (OutputStream out = Files.newOutputStream(store)) {
+            ks.store(out, "changeit".toCharArray());
+        }
+        assertThatThrownBy(() -> RabbitMqConfig.builder().trustStore(store, "changeit").build())
+                .isInstanceOf(ConfigException.class).hasMessageContaining(RabbitMqConfig.TLS);
+        assertThatThrownBy(() -> RabbitMqConfig.builder().tls(true).trustStore(dir.resolve("missing.p12"), "x").build())
+                .isInstanceOf(ConfigException.class).hasMessageContaining(RabbitMqConfig.TLS_TRUST_STORE);
+        RabbitMqConfig wrongPassword = RabbitMqConfig.builder().uri("amqps://guest:guest@127.0.0.1:5672/")
+                .trustStore(store, "wrong").build();
+        assertThatThrownBy(() -> RabbitMqTransport.create(wrongPassword))
+                .isInstanceOf(ConfigException.class).hasMessageContaining(RabbitMqConfig.TLS_TRUST_STORE);
+        // A TLS handshake against the plain AMQP port fails: proof that TLS is really used.
+        RabbitMqConfig tls = RabbitMqConfig.builder().uri("amqps://guest:guest@127.0.0.1:5672/")
+                .trustStore(store, "changeit").connectionTimeout(Duration.ofSeconds(3)).build();
+        assertThatThrownBy(() -> RabbitMqTransport.create(tls))
+                .isInstanceOf(EventBusException.class).hasMessageContaining("Cannot connect to RabbitMQ at amqps://127.0.0.1:5672/");
+    }
+}
