@@ -159,9 +159,28 @@ public final class KafkaConfig {
         STRUCTURED
     }
 
-    private static final Set<String> OWN_KEYS = Set.of(TOPIC_PREFIX, CREATE_TOPICS, PARTITIONS, REPLICATION_FACTOR,
-            TRANSACTIONAL_ID, BINDING_MODE, RETRY_TOPICS, RETRY_TOPIC_NAME, DEAD_LETTER_TOPIC_NAME, KEY_HEADER,
-            MAX_PENDING_PER_PARTITION, COMMIT_INTERVAL, REVOKE_TIMEOUT, TOPIC_TIMEOUT);
+    private static final Map<String, String> DOCS;
+
+    static {
+        Map<String, String> d = new LinkedHashMap<>();
+        d.put(TOPIC_PREFIX, "prefix put before every stream name to make the topic name (default: none)");
+        d.put(CREATE_TOPICS, "create missing topics, true or false (default: true)");
+        d.put(PARTITIONS, "partitions of created topics (default: 3)");
+        d.put(REPLICATION_FACTOR, "replication factor of created topics, -1 for the broker default (default: -1)");
+        d.put(TRANSACTIONAL_ID, "transactional.id for all-or-nothing batches (default: unset)");
+        d.put(BINDING_MODE, "CloudEvents content mode written: binary or structured (default: binary)");
+        d.put(RETRY_TOPICS, "delayed retries through a retry topic (true) or in memory (false) (default: true)");
+        d.put(RETRY_TOPIC_NAME, "retry topic name pattern (default: {topic}.{group}.retry)");
+        d.put(DEAD_LETTER_TOPIC_NAME, "dead-letter topic name pattern (default: {topic}.DLT)");
+        d.put(KEY_HEADER, "message header to take the record key from (default: the event's key)");
+        d.put(MAX_PENDING_PER_PARTITION, "undecided records per partition before it is paused (default: 1000)");
+        d.put(COMMIT_INTERVAL, "how often decided offsets are committed (default: 100ms)");
+        d.put(REVOKE_TIMEOUT, "wait for running handlers of revoked partitions (default: 10s)");
+        d.put(TOPIC_TIMEOUT, "topic look-up and creation timeout (default: 30s)");
+        DOCS = Collections.unmodifiableMap(d);
+    }
+
+    private static final Set<String> OWN_KEYS = DOCS.keySet();
 
     /** Client keys the transport sets itself, with what to do instead. */
     private static final Map<String, String> OWNED_CLIENT_KEYS = Map.of(
@@ -338,6 +357,14 @@ public final class KafkaConfig {
     public static KafkaConfig from(String serviceName, Map<String, String> properties) {
         Objects.requireNonNull(properties, "properties");
         return new KafkaConfig(serviceName, properties, null);
+    }
+
+    /**
+     * This transport's own keys (not the pass-through client keys) with a one-line description each, in a stable
+     * order.
+     */
+    public static Map<String, String> documentation() {
+        return DOCS;
     }
 
     /** A builder for configuring in code. */

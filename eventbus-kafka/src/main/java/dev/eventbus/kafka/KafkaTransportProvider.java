@@ -25,6 +25,12 @@ public final class KafkaTransportProvider implements TransportProvider {
         return NAME;
     }
 
+    /** The dashed keys of {@link KafkaConfig#documentation()}, so {@code EVENTBUS_KAFKA_TOPIC_PREFIX} maps to them. */
+    @Override
+    public java.util.Collection<String> configKeys() {
+        return KafkaConfig.documentation().keySet();
+    }
+
     /**
      * @throws dev.eventbus.ConfigException naming the key and the expected value when the configuration is invalid
      */

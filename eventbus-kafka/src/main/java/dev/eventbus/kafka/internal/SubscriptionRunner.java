@@ -20,6 +20,7 @@ import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.KafkaException;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.errors.InterruptException;
+import org.apache.kafka.common.errors.RebalanceInProgressException;
 import org.apache.kafka.common.errors.WakeupException;
 import org.apache.kafka.common.header.Header;
 import org.apache.kafka.common.header.Headers;
@@ -300,6 +301,8 @@ public final class SubscriptionRunner implements KafkaSubscription {
         /** Poll thread only (the rebalance listener runs on it too). */
         final Map<TopicPartition, PartitionState> partitions = new HashMap<>();
         long lastCommitNanos = System.nanoTime();
+        /** Set when the final commit may poll: from then on, fetched records are dropped, so never commit the position. */
+        boolean shuttingDown;
         volatile Set<TopicPartition> assignment = Set.of();
 
         Loop(String loopTopic, boolean isRetry, String threadName) {
@@ -368,22 +371,7 @@ public final class SubscriptionRunner implements KafkaSubscription {
                     log.warn("subscription of group '{}' on '{}' closed with {} handler(s) still running; their "
                             + "records stay uncommitted and will be delivered again", group, topic, running.get());
                 }
-                advanceAll();
-                Map<TopicPartition, OffsetAndMetadata> offsets = committable(partitions.values());
-                if (!offsets.isEmpty()) {
-                    try {
-                        try {
-                            consumer.commitSync(offsets, CLOSE_GRACE);
-                        } catch (WakeupException e) {
-                            // close()'s wake-up arrived outside poll and fired here; it fires once, so go again
-                            consumer.commitSync(offsets, CLOSE_GRACE);
-                        }
-                        offsets.forEach((tp, o) -> partitions.get(tp).committed = o.offset());
-                    } catch (RuntimeException e) {
-                        log.warn("final commit of group '{}' on '{}' failed; records after the last commit will be "
-                                + "delivered again", group, loopTopic, e);
-                    }
-                }
+                finalCommit();
             } catch (Throwable t) {
                 log.warn("closing the subscription of group '{}' on '{}' failed", group, loopTopic, t);
             } finally {
@@ -397,6 +385,47 @@ public final class SubscriptionRunner implements KafkaSubscription {
                     assignmentMonitor.notifyAll();
                 }
                 loopFinished();
+            }
+        }
+
+        /**
+         * Commits what was decided, once more before leaving. A rebalance started by another member (or by this
+         * subscription's other consumer leaving at the same moment) makes a commit fail with
+         * {@link RebalanceInProgressException}; then a poll on paused partitions completes the rebalance (the
+         * listener commits what it revokes) and the commit is tried again, until {@link #CLOSE_GRACE} runs out.
+         */
+        private void finalCommit() {
+            shuttingDown = true;
+            long deadline = System.nanoTime() + CLOSE_GRACE.toNanos();
+            while (true) {
+                advanceAll();
+                Map<TopicPartition, OffsetAndMetadata> offsets = committable(partitions.values());
+                if (offsets.isEmpty()) {
+                    return;
+                }
+                try {
+                    consumer.commitSync(offsets, CLOSE_GRACE);
+                    offsets.forEach((tp, o) -> partitions.get(tp).committed = o.offset());
+                    return;
+                } catch (WakeupException e) {
+                    // close()'s wake-up arrived outside poll and fired here; it fires once, so go again
+                } catch (RebalanceInProgressException e) {
+                    if (System.nanoTime() - deadline > 0) {
+                        log.warn("final commit of group '{}' on '{}' kept meeting a rebalance; records after the "
+                                + "last commit will be delivered again", group, loopTopic, e);
+                        return;
+                    }
+                    try {
+                        consumer.pause(consumer.assignment());
+                        consumer.poll(Duration.ofMillis(50)); // records it returns are dropped, never committed
+                    } catch (WakeupException ignored) {
+                        // try again
+                    }
+                } catch (RuntimeException e) {
+                    log.warn("final commit of group '{}' on '{}' failed; records after the last commit will be "
+                            + "delivered again", group, loopTopic, e);
+                    return;
+                }
             }
         }
 
@@ -478,11 +507,13 @@ public final class SubscriptionRunner implements KafkaSubscription {
                     offset = ps.head.record.offset();
                 } else {
                     offset = ps.nextOffset;
-                    try {
-                        // Past transaction markers too, so an idle group shows no lag.
-                        offset = Math.max(offset, consumer.position(ps.tp, Duration.ZERO));
-                    } catch (RuntimeException ignored) {
-                        // position unknown right now: the last polled offset + 1 is right too
+                    if (!shuttingDown) {
+                        try {
+                            // Past transaction markers too, so an idle group shows no lag.
+                            offset = Math.max(offset, consumer.position(ps.tp, Duration.ZERO));
+                        } catch (RuntimeException ignored) {
+                            // position unknown right now: the last polled offset + 1 is right too
+                        }
                     }
                 }
                 if (offset >= 0 && offset > ps.committed) {
