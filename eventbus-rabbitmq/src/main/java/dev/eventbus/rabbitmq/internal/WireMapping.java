@@ -36,13 +36,40 @@ public final class WireMapping {
     /** Dead letter: the routing key the message had when it was consumed. */
     public static final String DLQ_ROUTING_KEY = "eventbus-dlq-original-routing-key";
 
+    /** Header name -> wire name and back; a handful of names recur on every message, so translate each once. */
+    private static final int NAME_CACHE_LIMIT = 4096;
+    private static final java.util.concurrent.ConcurrentHashMap<String, String> TO_WIRE = new java.util.concurrent.ConcurrentHashMap<>();
+    private static final java.util.concurrent.ConcurrentHashMap<String, String> FROM_WIRE = new java.util.concurrent.ConcurrentHashMap<>();
+
     private WireMapping() {
+    }
+
+    static String wireName(String name) {
+        String w = TO_WIRE.get(name);
+        if (w == null) {
+            w = isCloudEventsName(name) ? CE_PREFIX + name : name;
+            if (TO_WIRE.size() < NAME_CACHE_LIMIT) {
+                TO_WIRE.put(name, w);
+            }
+        }
+        return w;
+    }
+
+    private static String plainName(String wire) {
+        String n = FROM_WIRE.get(wire);
+        if (n == null) {
+            n = wire.startsWith(CE_PREFIX) ? wire.substring(CE_PREFIX.length()) : wire;
+            if (FROM_WIRE.size() < NAME_CACHE_LIMIT) {
+                FROM_WIRE.put(wire, n);
+            }
+        }
+        return n;
     }
 
     /** The AMQP properties for {@code m}: persistent, with the CloudEvents attributes mapped as described above. */
     public static AMQP.BasicProperties properties(TransportMessage m, Map<String, Object> extraHeaders) {
         Map<String, String> h = m.headers();
-        Map<String, Object> headers = new HashMap<>(h.size() + 4);
+        Map<String, Object> headers = new HashMap<>((h.size() + 4) * 4 / 3 + 1);
         String contentType = null;
         String id = null;
         String type = null;
@@ -65,10 +92,10 @@ public final class WireMapping {
                     break;
                 case MessageHeaders.TIME:
                     timestamp = parseTime(value);
-                    headers.put(CE_PREFIX + name, value);
+                    headers.put(wireName(name), value);
                     break;
                 default:
-                    headers.put(isCloudEventsName(name) ? CE_PREFIX + name : name, value);
+                    headers.put(wireName(name), value);
             }
         }
         if (m.key() != null) {
@@ -90,9 +117,9 @@ public final class WireMapping {
 
     /** The message as a handler sees it: the binding reversed, broker and transport bookkeeping left out. */
     public static TransportMessage message(String stream, AMQP.BasicProperties props, byte[] body) {
-        Map<String, String> h = new LinkedHashMap<>();
-        String key = null;
         Map<String, Object> headers = props.getHeaders();
+        Map<String, String> h = new LinkedHashMap<>(headers == null ? 8 : (headers.size() + 4) * 4 / 3 + 1);
+        String key = null;
         if (headers != null) {
             for (Map.Entry<String, Object> e : headers.entrySet()) {
                 String name = e.getKey();
@@ -105,10 +132,8 @@ public final class WireMapping {
                 }
                 if (name.equals(KEY_HEADER)) {
                     key = value;
-                } else if (name.startsWith(CE_PREFIX)) {
-                    h.put(name.substring(CE_PREFIX.length()), value);
                 } else {
-                    h.put(name, value);
+                    h.put(plainName(name), value);
                 }
             }
         }
@@ -131,6 +156,10 @@ public final class WireMapping {
 
     /** Headers the broker or this transport adds for itself; never shown to handlers, dropped when republishing. */
     public static boolean isBrokerHeader(String name) {
+        return name.startsWith("x-") && isBrokerHeader0(name);
+    }
+
+    private static boolean isBrokerHeader0(String name) {
         return name.startsWith("x-death") || name.equals("x-delivery-count") || name.startsWith("x-first-death")
                 || name.startsWith("x-last-death") || name.startsWith("x-eventbus-");
     }
@@ -149,7 +178,22 @@ public final class WireMapping {
         return true;
     }
 
-    private static Date parseTime(String value) {
+    static Date parseTime(String value) {
+        // Fast path for the UTC form the bus writes (2025-01-02T03:04:05[.fraction]Z); the property has seconds only.
+        int n = value.length();
+        if (n >= 20 && value.charAt(n - 1) == 'Z' && value.charAt(4) == '-' && value.charAt(7) == '-'
+                && value.charAt(10) == 'T' && value.charAt(13) == ':' && value.charAt(16) == ':'
+                && (n == 20 || value.charAt(19) == '.')) {
+            try {
+                long day = java.time.LocalDate.of(Integer.parseInt(value, 0, 4, 10), Integer.parseInt(value, 5, 7, 10),
+                        Integer.parseInt(value, 8, 10, 10)).toEpochDay();
+                long seconds = day * 86_400 + Integer.parseInt(value, 11, 13, 10) * 3600L
+                        + Integer.parseInt(value, 14, 16, 10) * 60L + Integer.parseInt(value, 17, 19, 10);
+                return new Date(seconds * 1000);
+            } catch (RuntimeException e) {
+                // not what it looked like: the general parser decides
+            }
+        }
         try {
             return Date.from(Instant.parse(value));
         } catch (DateTimeParseException | ArithmeticException e) {
@@ -219,7 +263,7 @@ public final class WireMapping {
         }
         if (merge != null) {
             merge.forEach((k, v) -> {
-                String wire = isCloudEventsName(k) ? CE_PREFIX + k : k;
+                String wire = wireName(k);
                 if (v == null) {
                     headers.remove(wire);
                 } else {

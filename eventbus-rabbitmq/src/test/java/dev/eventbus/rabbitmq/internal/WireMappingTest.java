@@ -68,6 +68,16 @@ class WireMappingTest {
     }
 
     @Test
+    void theTimestampPropertyIsTheTimeInSeconds() {
+        for (String t : List.of("2025-01-02T03:04:05Z", "2025-01-02T03:04:05.999Z", "2024-02-29T23:59:59.123456789Z",
+                "2025-01-02T05:04:05+02:00", "1969-12-31T23:59:59Z")) {
+            assertThat(WireMapping.parseTime(t).getTime() / 1000).as(t)
+                    .isEqualTo(java.time.OffsetDateTime.parse(t).toInstant().getEpochSecond());
+        }
+        assertThat(WireMapping.parseTime("yesterday")).isNull();
+    }
+
+    @Test
     void retryDelaysRoundUpToTwoSignificantDigits() {
         assertThat(Names.bucketMillis(Duration.ofMillis(200))).isEqualTo(200);
         assertThat(Names.bucketMillis(Duration.ofMillis(1234))).isEqualTo(1300);
