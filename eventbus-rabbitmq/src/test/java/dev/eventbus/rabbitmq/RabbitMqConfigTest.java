@@ -128,6 +128,19 @@ class RabbitMqConfigTest {
     }
 
     @Test
+    void wrongCredentialsFailAtCreateNamingTheKeysButNotThePassword() {
+        RabbitMqTestSupport.requireBroker();
+        RabbitMqConfig base = RabbitMqConfig.builder().uri(RabbitMqTestSupport.URI).build();
+        RabbitMqConfig c = RabbitMqConfig.builder().host(base.host()).port(base.port()).virtualHost(base.virtualHost())
+                .username("nobody").password("s3cret-wrong").build();
+        assertThatThrownBy(() -> RabbitMqTransport.create(c))
+                .isInstanceOf(EventBusException.class)
+                .hasMessageContaining("refused the credentials").hasMessageContaining(RabbitMqConfig.PASSWORD)
+                .hasMessageNotContaining("s3cret-wrong")
+                .matches(e -> !((EventBusException) e).isRetriable());
+    }
+
+    @Test
     void tlsUsesTheConfiguredTrustStore(@TempDir Path dir) throws Exception {
         Path store = dir.resolve("trust.p12");
         KeyStore ks = KeyStore.getInstance("PKCS12");

@@ -127,6 +127,10 @@ public final class Connections {
                                   String name) {
         try {
             return factory.newConnection(executor, name);
+        } catch (com.rabbitmq.client.AuthenticationFailureException e) {
+            throw new EventBusException("RabbitMQ at " + config.describeBroker() + " refused the credentials ("
+                    + describe(e) + "); check " + RabbitMqConfig.USERNAME + " and " + RabbitMqConfig.PASSWORD
+                    + " (or the user in " + RabbitMqConfig.URI + ")", e, false);
         } catch (IOException | TimeoutException e) {
             throw new EventBusException("Cannot connect to RabbitMQ at " + config.describeBroker() + ": "
                     + describe(e) + ". Is the server running (for a local one: rabbitmq-server -detached)?", e, true);

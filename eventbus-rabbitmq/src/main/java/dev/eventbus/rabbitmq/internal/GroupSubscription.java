@@ -539,8 +539,10 @@ public final class GroupSubscription implements TransportSubscription {
             balancing.cancel(false);
         }
         List<ChannelConsumer> all = new ArrayList<>(consumers);
-        synchronized (owned) {
-            all.addAll(owned.values());
+        synchronized (balanceLock) { // a balancing round in progress finishes first, so no shard is claimed behind our back
+            synchronized (owned) {
+                all.addAll(owned.values());
+            }
         }
         for (ChannelConsumer c : all) {
             c.cancel();
