@@ -99,13 +99,14 @@ public final class KafkaTransport implements Transport {
         } catch (KafkaException e) {
             closeQuietly(p);
             closeQuietly(a);
-            throw new ConfigException(KafkaConfig.BOOTSTRAP_SERVERS, "Could not create the Kafka clients: "
+            throw new ConfigException(KafkaConfig.BOOTSTRAP_SERVERS, "Could not create the Kafka clients from '"
+                    + KafkaConfig.BOOTSTRAP_SERVERS + "' and the other eventbus.kafka.* client settings: "
                     + e.getMessage() + (e.getCause() == null ? "" : " (" + e.getCause().getMessage() + ")"), e);
         }
         this.admin = a;
         this.producer = p;
         this.topics = new Topics(admin, config);
-        this.deadLetters = new DeadLetterTopics(config, topics, producer);
+        this.deadLetters = new DeadLetterTopics(config, producer);
         this.scheduler = new ScheduledThreadPoolExecutor(1, new NamedThreads("eventbus-kafka-scheduler"));
         this.scheduler.setRemoveOnCancelPolicy(true);
         EnumSet<Capability> caps = EnumSet.of(Capability.DURABLE, Capability.COMPETING_CONSUMERS,

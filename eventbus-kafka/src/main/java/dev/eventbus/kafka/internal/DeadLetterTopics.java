@@ -38,8 +38,11 @@ import java.util.concurrent.TimeoutException;
  *
  * <p>A dead letter's id is {@code <dlt topic>/<partition>/<offset>}.
  *
- * <p>Thread-safe (one reader, used under a lock). Blocks on the broker; sized for the handfuls to thousands of
- * dead letters an operator looks at, not for millions.
+ * <p>The reader keeps what it has read (the dead-letter records stay in memory) and later calls only fetch
+ * what is new, so listing is cheap after the first time. Sized for the handfuls to thousands of dead letters an
+ * operator looks at, not for millions.
+ *
+ * <p>Thread-safe (one reader, used under a lock). Blocks on the broker.
  */
 public final class DeadLetterTopics implements Transport.DeadLetterStore, AutoCloseable {
 
@@ -47,15 +50,15 @@ public final class DeadLetterTopics implements Transport.DeadLetterStore, AutoCl
     public static final String H_REPLAYED = CloudEventsBinding.INTERNAL_PREFIX + "replayed";
 
     private final KafkaConfig config;
-    private final Topics topics;
     private final Producer<byte[], byte[]> producer;
     private final Object lock = new Object();
     private KafkaConsumer<byte[], byte[]> reader;
+    /** Every dead-letter partition read so far, with its records (markers included), in offset order. */
+    private final Map<TopicPartition, List<ConsumerRecord<byte[], byte[]>>> seen = new java.util.HashMap<>();
     private boolean closed;
 
-    public DeadLetterTopics(KafkaConfig config, Topics topics, Producer<byte[], byte[]> producer) {
+    public DeadLetterTopics(KafkaConfig config, Producer<byte[], byte[]> producer) {
         this.config = config;
-        this.topics = topics;
         this.producer = producer;
     }
 
@@ -63,13 +66,12 @@ public final class DeadLetterTopics implements Transport.DeadLetterStore, AutoCl
     public List<DeadLetter> list(String group, int limit) {
         List<DeadLetter> out = new ArrayList<>();
         synchronized (lock) {
-            for (String t : topics.list()) {
-                if (config.isDeadLetterTopic(t)) {
-                    for (ConsumerRecord<byte[], byte[]> r : live(readAll(t, null))) {
-                        DeadLetter d = toDeadLetter(r);
-                        if (group == null || group.equals(d.group())) {
-                            out.add(d);
-                        }
+            refresh();
+            for (List<ConsumerRecord<byte[], byte[]>> records : seen.values()) {
+                for (ConsumerRecord<byte[], byte[]> r : live(records)) {
+                    DeadLetter d = toDeadLetter(r);
+                    if (group == null || group.equals(d.group())) {
+                        out.add(d);
                     }
                 }
             }
@@ -96,8 +98,9 @@ public final class DeadLetterTopics implements Transport.DeadLetterStore, AutoCl
             return false;
         }
         synchronized (lock) {
+            refresh();
             ConsumerRecord<byte[], byte[]> found = null;
-            for (ConsumerRecord<byte[], byte[]> r : live(readAll(dlt, new TopicPartition(dlt, partition)))) {
+            for (ConsumerRecord<byte[], byte[]> r : live(seen.getOrDefault(new TopicPartition(dlt, partition), List.of()))) {
                 if (r.offset() == offset) {
                     found = r;
                     break;
@@ -130,7 +133,7 @@ public final class DeadLetterTopics implements Transport.DeadLetterStore, AutoCl
         }
     }
 
-    /** The records of {@code topic} (one partition, or all when null) that no marker retired, markers left out. */
+    /** The records that no marker retired, markers left out. */
     private static List<ConsumerRecord<byte[], byte[]>> live(List<ConsumerRecord<byte[], byte[]>> records) {
         Set<String> retired = new HashSet<>();
         for (ConsumerRecord<byte[], byte[]> r : records) {
@@ -149,37 +152,51 @@ public final class DeadLetterTopics implements Transport.DeadLetterStore, AutoCl
         return out;
     }
 
-    private List<ConsumerRecord<byte[], byte[]>> readAll(String topic, TopicPartition only) {
+    /**
+     * Catches up with every dead-letter topic: one metadata call finds them (new ones are read from their
+     * beginning), one end-offsets call says how far to read, and only records not read before are fetched.
+     * Caller holds the lock.
+     */
+    private void refresh() {
         KafkaConsumer<byte[], byte[]> c = reader();
-        List<TopicPartition> tps = new ArrayList<>();
-        if (only != null) {
-            tps.add(only);
-        } else {
-            List<PartitionInfo> infos = c.partitionsFor(topic, config.topicTimeout());
-            if (infos == null) {
-                return List.of();
+        Map<String, List<PartitionInfo>> all = c.listTopics(config.topicTimeout());
+        List<TopicPartition> fresh = new ArrayList<>();
+        for (Map.Entry<String, List<PartitionInfo>> e : all.entrySet()) {
+            if (!config.isDeadLetterTopic(e.getKey())) {
+                continue;
             }
-            for (PartitionInfo p : infos) {
-                tps.add(new TopicPartition(topic, p.partition()));
-            }
-        }
-        c.assign(tps);
-        c.seekToBeginning(tps);
-        Map<TopicPartition, Long> end = c.endOffsets(tps, config.topicTimeout());
-        List<ConsumerRecord<byte[], byte[]>> out = new ArrayList<>();
-        long deadline = System.nanoTime() + config.topicTimeout().toNanos();
-        while (!caughtUp(c, end)) {
-            if (System.nanoTime() - deadline > 0) {
-                throw new EventBusException("Timed out reading dead-letter topic '" + topic + "'", null, true);
-            }
-            for (ConsumerRecord<byte[], byte[]> r : c.poll(Duration.ofMillis(200))) {
-                if (r.offset() < end.getOrDefault(new TopicPartition(r.topic(), r.partition()), 0L)) {
-                    out.add(r);
+            for (PartitionInfo p : e.getValue()) {
+                TopicPartition tp = new TopicPartition(e.getKey(), p.partition());
+                if (!seen.containsKey(tp)) {
+                    fresh.add(tp);
                 }
             }
         }
-        c.unsubscribe();
-        return out;
+        if (!fresh.isEmpty()) {
+            List<TopicPartition> assigned = new ArrayList<>(seen.keySet());
+            assigned.addAll(fresh);
+            c.assign(assigned);
+            c.seekToBeginning(fresh);
+            for (TopicPartition tp : fresh) {
+                seen.put(tp, new ArrayList<>());
+            }
+        }
+        if (seen.isEmpty()) {
+            return;
+        }
+        Map<TopicPartition, Long> end = c.endOffsets(seen.keySet(), config.topicTimeout());
+        long deadline = System.nanoTime() + config.topicTimeout().toNanos();
+        while (!caughtUp(c, end)) {
+            if (System.nanoTime() - deadline > 0) {
+                throw new EventBusException("Timed out reading the dead-letter topics", null, true);
+            }
+            for (ConsumerRecord<byte[], byte[]> r : c.poll(Duration.ofMillis(100))) {
+                List<ConsumerRecord<byte[], byte[]>> list = seen.get(new TopicPartition(r.topic(), r.partition()));
+                if (list != null) {
+                    list.add(r);
+                }
+            }
+        }
     }
 
     private static boolean caughtUp(KafkaConsumer<byte[], byte[]> c, Map<TopicPartition, Long> end) {

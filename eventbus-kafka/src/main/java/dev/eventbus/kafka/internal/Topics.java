@@ -111,19 +111,4 @@ public final class Topics {
             throw new EventBusException("Interrupted while looking up Kafka topic(s) " + unknown, e, true);
         }
     }
-
-    /** Every topic name on the cluster (internal ones excluded). Blocks. */
-    public Set<String> list() {
-        try {
-            return admin.listTopics().names().get(config.topicTimeout().toMillis(), TimeUnit.MILLISECONDS);
-        } catch (ExecutionException e) {
-            throw new EventBusException("Could not list Kafka topics: " + e.getCause(), e.getCause(),
-                    e.getCause() instanceof RetriableException);
-        } catch (TimeoutException e) {
-            throw new EventBusException("Timed out listing Kafka topics at " + config.bootstrapServers(), e, true);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new EventBusException("Interrupted while listing Kafka topics", e, true);
-        }
-    }
 }

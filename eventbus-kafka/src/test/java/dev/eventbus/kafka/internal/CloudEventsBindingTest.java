@@ -1,0 +1,134 @@
+package dev.eventbus.kafka.internal;
+
+import dev.eventbus.spi.MessageHeaders;
+import dev.eventbus.spi.TransportMessage;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.header.Header;
+import org.apache.kafka.common.header.internals.RecordHeaders;
+import org.apache.kafka.common.record.TimestampType;
+import org.junit.jupiter.api.Test;
+
+import java.nio.charset.StandardCharsets;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Optional;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+/** The CloudEvents Kafka binding in both content modes, without a broker. */
+class CloudEventsBindingTest {
+
+    private static TransportMessage message(String contentType, byte[] body) {
+        Map<String, String> h = new LinkedHashMap<>();
+        h.put(MessageHeaders.ID, "id-1");
+        h.put(MessageHeaders.SPECVERSION, "1.0");
+        h.put(MessageHeaders.SOURCE, "/shop");
+        h.put(MessageHeaders.TYPE, "order.placed");
+        h.put(MessageHeaders.TIME, "2026-01-01T00:00:00Z");
+        h.put(MessageHeaders.SUBJECT, "o-1");
+        h.put(MessageHeaders.TRACEPARENT, "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+        if (contentType != null) {
+            h.put(MessageHeaders.DATACONTENTTYPE, contentType);
+        }
+        h.put(MessageHeaders.ATTEMPTS, "2");
+        h.put("X-Custom", "free header");
+        return TransportMessage.of("orders", "o-1", h, body);
+    }
+
+    private static ConsumerRecord<byte[], byte[]> received(ProducerRecord<byte[], byte[]> p) {
+        RecordHeaders h = new RecordHeaders();
+        for (Header x : p.headers()) {
+            h.add(x);
+        }
+        return new ConsumerRecord<>(p.topic(), 0, 42, 0L, TimestampType.CREATE_TIME, 0, 0, p.key(), p.value(), h,
+                Optional.empty());
+    }
+
+    private static Map<String, String> wire(ProducerRecord<byte[], byte[]> r) {
+        Map<String, String> m = new LinkedHashMap<>();
+        r.headers().forEach(h -> m.put(h.key(), new String(h.value(), StandardCharsets.UTF_8)));
+        return m;
+    }
+
+    @Test
+    void binaryModeMapsAttributesToCePrefixedHeadersAndBack() {
+        TransportMessage m = message("application/json", "{\"a\":1}".getBytes(StandardCharsets.UTF_8));
+        ProducerRecord<byte[], byte[]> r = new CloudEventsBinding(false).toRecord("orders", "o-1".getBytes(), m);
+        assertThat(wire(r)).containsEntry("ce_id", "id-1").containsEntry("ce_specversion", "1.0")
+                .containsEntry("ce_source", "/shop").containsEntry("ce_type", "order.placed")
+                .containsEntry("ce_time", "2026-01-01T00:00:00Z").containsEntry("ce_subject", "o-1")
+                .containsEntry("ce_traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+                .containsEntry("content-type", "application/json")
+                .containsEntry("eventbus-attempts", "2").containsEntry("X-Custom", "free header")
+                .doesNotContainKey("datacontenttype");
+        assertThat(r.value()).isEqualTo(m.body());
+        TransportMessage back = CloudEventsBinding.fromRecord("orders", received(r));
+        assertThat(back.headers()).isEqualTo(m.headers());
+        assertThat(back.key()).isEqualTo("o-1");
+        assertThat(back.body()).isEqualTo(m.body());
+    }
+
+    @Test
+    void internalHeadersAreHiddenFromHandlers() {
+        TransportMessage m = message("application/json", new byte[] {'{', '}'});
+        ProducerRecord<byte[], byte[]> r = new CloudEventsBinding(false).toRecord("orders", null, m);
+        r.headers().add("eventbus-kafka-due", "123".getBytes());
+        assertThat(CloudEventsBinding.fromRecord("orders", received(r)).headers()).doesNotContainKey("eventbus-kafka-due");
+    }
+
+    @Test
+    void structuredModeEmbedsJsonDataAndKeepsOtherHeadersOutside() throws Exception {
+        TransportMessage m = message("application/json", "{\"qty\":2,\"sku\":\"lamp\"}".getBytes(StandardCharsets.UTF_8));
+        ProducerRecord<byte[], byte[]> r = new CloudEventsBinding(true).toRecord("orders", null, m);
+        assertThat(wire(r)).containsEntry("content-type", "application/cloudevents+json; charset=UTF-8")
+                .containsEntry("eventbus-attempts", "2").containsEntry("X-Custom", "free header")
+                .doesNotContainKey("ce_id");
+        var json = new com.fasterxml.jackson.databind.ObjectMapper().readTree(r.value());
+        assertThat(json.get("id").asText()).isEqualTo("id-1");
+        assertThat(json.get("traceparent").asText()).startsWith("00-");
+        assertThat(json.get("data").get("sku").asText()).isEqualTo("lamp");
+        TransportMessage back = CloudEventsBinding.fromRecord("orders", received(r));
+        assertThat(back.headers()).containsAllEntriesOf(m.headers()).hasSameSizeAs(m.headers());
+        assertThat(new String(back.body(), StandardCharsets.UTF_8)).isEqualTo("{\"qty\":2,\"sku\":\"lamp\"}");
+    }
+
+    @Test
+    void structuredModeCarriesTextAndBinaryDataUnchanged() {
+        byte[] bytes = {0, 1, 2, (byte) 0xff};
+        TransportMessage bin = message("application/octet-stream", bytes);
+        ProducerRecord<byte[], byte[]> r = new CloudEventsBinding(true).toRecord("s", null, bin);
+        assertThat(new String(r.value(), StandardCharsets.UTF_8)).contains("\"data_base64\":\"AAEC/w==\"");
+        assertThat(CloudEventsBinding.fromRecord("s", received(r)).body()).isEqualTo(bytes);
+
+        TransportMessage text = message("text/plain", "hello \"world\"".getBytes(StandardCharsets.UTF_8));
+        ProducerRecord<byte[], byte[]> t = new CloudEventsBinding(true).toRecord("s", null, text);
+        assertThat(CloudEventsBinding.fromRecord("s", received(t)).body()).isEqualTo(text.body());
+
+        TransportMessage notJson = message("application/json", "{broken".getBytes(StandardCharsets.UTF_8));
+        ProducerRecord<byte[], byte[]> n = new CloudEventsBinding(true).toRecord("s", null, notJson);
+        assertThat(CloudEventsBinding.fromRecord("s", received(n)).body())
+                .as("bytes that are not the JSON they claim survive as base64").isEqualTo(notJson.body());
+    }
+
+    @Test
+    void aStructuredRecordThatIsNotJsonIsMalformed() {
+        RecordHeaders h = new RecordHeaders();
+        h.add("content-type", "application/cloudevents+json".getBytes());
+        ConsumerRecord<byte[], byte[]> r = new ConsumerRecord<>("s", 0, 1, 0L, TimestampType.CREATE_TIME, 0, 0, null,
+                "nope".getBytes(), h, Optional.empty());
+        assertThatThrownBy(() -> CloudEventsBinding.fromRecord("s", r))
+                .isInstanceOf(CloudEventsBinding.MalformedRecordException.class).hasMessageContaining("not JSON");
+    }
+
+    @Test
+    void namesMapOneToOne() {
+        assertThat(CloudEventsBinding.wireName("correlationid")).isEqualTo("ce_correlationid");
+        assertThat(CloudEventsBinding.wireName("datacontenttype")).isEqualTo("content-type");
+        assertThat(CloudEventsBinding.wireName("eventbus-dlq-reason")).isEqualTo("eventbus-dlq-reason");
+        assertThat(CloudEventsBinding.messageName("ce_correlationid")).isEqualTo("correlationid");
+        assertThat(CloudEventsBinding.messageName("Content-Type")).isEqualTo("datacontenttype");
+        assertThat(CloudEventsBinding.messageName("traceparent")).isEqualTo("traceparent");
+    }
+}
