@@ -3,6 +3,7 @@ package dev.eventbus.jdbc;
 import dev.eventbus.ConfigException;
 import dev.eventbus.EventBusException;
 import dev.eventbus.jdbc.internal.DriverManagerDataSource;
+import dev.eventbus.jdbc.internal.H2Durability;
 import dev.eventbus.jdbc.internal.Jdbc;
 import dev.eventbus.jdbc.internal.LogAppender;
 import dev.eventbus.jdbc.internal.LogDeadLetters;
@@ -87,18 +88,25 @@ public final class JdbcTransport implements Transport {
     private final ScheduledExecutorService housekeeping;
     private final CopyOnWriteArrayList<LogSubscription> subscriptions = new CopyOnWriteArrayList<>();
     private final String instanceId;
+    /** On H2: a connection held open so the database (and its WRITE_DELAY=0) stays open while we run. */
+    private final Connection h2Keeper;
     private volatile boolean closed;
 
     private JdbcTransport(DataSource dataSource, JdbcDialect dialect, TransportSettings settings) {
+        this.h2Keeper = dialect == JdbcDialect.H2 ? h2Keeper(dataSource) : null;
         String database;
         try (Connection c = dataSource.getConnection()) {
             database = dialect + "|" + c.getMetaData().getURL() + "|" + settings.prefix();
+            Schema.ensure(dataSource, dialect, settings.prefix(), "transport", settings.schemaMode(),
+                    List.of(settings.stream(), settings.log(), settings.cursor(), settings.member(),
+                            settings.retry(), settings.deadLetter()));
         } catch (SQLException e) {
+            Jdbc.closeQuietly(h2Keeper);
             throw new EventBusException("cannot connect to the database: " + e.getMessage(), e, true);
+        } catch (RuntimeException e) {
+            Jdbc.closeQuietly(h2Keeper);
+            throw e;
         }
-        Schema.ensure(dataSource, dialect, settings.prefix(), "transport", settings.schemaMode(),
-                List.of(settings.stream(), settings.log(), settings.cursor(), settings.member(), settings.retry(),
-                        settings.deadLetter()));
         this.store = new LogStore(dataSource, dialect, settings, database);
         this.instanceId = instanceId();
         this.appender = new LogAppender(store, settings.prefix());
@@ -114,6 +122,17 @@ public final class JdbcTransport implements Transport {
         this.housekeeping = ses;
         long every = settings.retentionInterval().toMillis();
         housekeeping.scheduleWithFixedDelay(this::retention, every, every, TimeUnit.MILLISECONDS);
+    }
+
+    private static Connection h2Keeper(DataSource dataSource) {
+        try {
+            Connection c = dataSource.getConnection();
+            c.setAutoCommit(true);
+            H2Durability.check(c, true, "jdbc transport");
+            return c;
+        } catch (SQLException e) {
+            throw new EventBusException("cannot connect to the database: " + e.getMessage(), e, true);
+        }
     }
 
     /** A transport with default settings (prefix {@value JdbcConfig#DEFAULT_TABLE_PREFIX}, dialect detected). */
@@ -310,6 +329,7 @@ public final class JdbcTransport implements Transport {
             listener.close();
         }
         housekeeping.shutdownNow();
+        Jdbc.closeQuietly(h2Keeper);
     }
 
     @Override

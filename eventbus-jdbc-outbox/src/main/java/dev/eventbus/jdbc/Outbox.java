@@ -248,6 +248,13 @@ public final class Outbox {
             JdbcDialect d = dialect != null ? dialect : JdbcDialect.detect(dataSource);
             Schema.ensure(dataSource, d, prefix, "outbox", schemaMode,
                     List.of(prefix + "outbox", prefix + "outbox_lease", prefix + "outbox_relay"));
+            if (d == JdbcDialect.H2) {
+                try (java.sql.Connection c = dataSource.getConnection()) {
+                    dev.eventbus.jdbc.internal.H2Durability.check(c, false, "outbox");
+                } catch (SQLException e) {
+                    throw new EventBusException("cannot connect to the database: " + e.getMessage(), e, true);
+                }
+            }
             return new Outbox(bus, d, prefix);
         }
     }

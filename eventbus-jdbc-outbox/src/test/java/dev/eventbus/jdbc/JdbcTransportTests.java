@@ -1,0 +1,259 @@
+package dev.eventbus.jdbc;
+
+import dev.eventbus.DeadLetter;
+import dev.eventbus.spi.MessageHeaders;
+import dev.eventbus.spi.Outcome;
+import dev.eventbus.spi.SubscriptionRequest;
+import dev.eventbus.spi.TransportMessage;
+import dev.eventbus.spi.TransportSubscription;
+import dev.eventbus.testkit.Recorder;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+import java.nio.charset.StandardCharsets;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import javax.sql.DataSource;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/** What the JDBC transport does beyond the shared contract, on a real database. */
+abstract class JdbcTransportTests {
+
+    abstract DataSource dataSource();
+
+    abstract String prefix();
+
+    private final List<JdbcTransport> opened = new ArrayList<>();
+    private final String run = UUID.randomUUID().toString().substring(0, 8);
+
+    JdbcTransport transport() {
+        JdbcTransport t = JdbcContractFixture.fastBuilder(dataSource(), prefix()).build();
+        opened.add(t);
+        return t;
+    }
+
+    @AfterEach
+    void close() {
+        opened.forEach(t -> t.close(Duration.ofSeconds(5)));
+        opened.clear();
+    }
+
+    String stream(String name) {
+        return name + "-" + run;
+    }
+
+    static TransportMessage message(String stream, String key, String body, String type) {
+        Map<String, String> h = new LinkedHashMap<>();
+        h.put(MessageHeaders.ID, UUID.randomUUID().toString());
+        h.put(MessageHeaders.TYPE, type);
+        h.put(MessageHeaders.SOURCE, "/test");
+        return TransportMessage.of(stream, key, h, body.getBytes(StandardCharsets.UTF_8));
+    }
+
+    static SubscriptionRequest request(String group, String stream, int concurrency) {
+        return new SubscriptionRequest(group, stream, Set.of(), concurrency, true);
+    }
+
+    /**
+     * Two instances append to one stream at once (single sends and batches, many transactions interleaving)
+     * while a group reads: every event arrives exactly once. If commit order could differ from sequence order, a
+     * cursor would pass an event that commits later and it would never arrive.
+     */
+    @Test
+    void concurrentAppendersNeverLetAConsumerSkipAnEvent() throws Exception {
+        String s = stream("race");
+        JdbcTransport reader = transport();
+        Recorder rec = new Recorder();
+        reader.subscribe(request("g", s, 4), rec);
+        List<JdbcTransport> writers = List.of(transport(), transport());
+        int perWriter = 1_500;
+        ExecutorService pool = Executors.newFixedThreadPool(4);
+        try {
+            List<Future<?>> jobs = new ArrayList<>();
+            for (int w = 0; w < writers.size(); w++) {
+                JdbcTransport t = writers.get(w);
+                for (int half = 0; half < 2; half++) {
+                    String prefix = "w" + w + "h" + half + "-";
+                    boolean batches = half == 1;
+                    jobs.add(pool.submit(() -> {
+                        List<CompletableFuture<Void>> fs = new ArrayList<>();
+                        for (int i = 0; i < perWriter / 2; i += batches ? 5 : 1) {
+                            if (batches) {
+                                List<TransportMessage> b = new ArrayList<>();
+                                for (int j = 0; j < 5; j++) {
+                                    b.add(message(s, prefix + ((i + j) % 10), prefix + (i + j), "t"));
+                                }
+                                fs.add(t.sendBatch(b));
+                            } else {
+                                fs.add(t.send(message(s, prefix + (i % 10), prefix + i, "t")));
+                            }
+                        }
+                        fs.forEach(CompletableFuture::join);
+                        return null;
+                    }));
+                }
+            }
+            for (Future<?> f : jobs) {
+                f.get(60, TimeUnit.SECONDS);
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+        int total = perWriter * writers.size();
+        List<Recorder.Received> got = rec.awaitCount(total, Duration.ofSeconds(60));
+        assertThat(rec.after(Duration.ofMillis(300))).hasSize(total);
+        assertThat(new HashSet<>(got.stream().map(Recorder.Received::body).toList())).hasSize(total);
+    }
+
+    @Test
+    void replayMovesAGroupBackToATimeOrASequence() throws Exception {
+        String s = stream("replay");
+        JdbcTransport t = transport();
+        Recorder rec = new Recorder();
+        TransportSubscription sub = t.subscribe(request("g", s, 1), rec);
+        for (int i = 0; i < 5; i++) {
+            t.send(message(s, "k", "early-" + i, "t")).join();
+        }
+        rec.awaitCount(5, Duration.ofSeconds(20));
+        Thread.sleep(20);
+        Instant middle = Instant.now();
+        Thread.sleep(20);
+        for (int i = 0; i < 5; i++) {
+            t.send(message(s, "k", "late-" + i, "t")).join();
+        }
+        rec.awaitCount(10, Duration.ofSeconds(20));
+
+        assertThat(t.replayFrom("g", s, middle)).isEqualTo(6);
+        List<Recorder.Received> again = rec.awaitCount(15, Duration.ofSeconds(20));
+        assertThat(again.subList(10, 15)).extracting(Recorder.Received::body)
+                .containsExactly("late-0", "late-1", "late-2", "late-3", "late-4");
+
+        t.replayAfter("g", s, 0);
+        List<Recorder.Received> all = rec.awaitCount(25, Duration.ofSeconds(20));
+        assertThat(all.subList(15, 25)).extracting(Recorder.Received::body).startsWith("early-0", "early-1")
+                .endsWith("late-4");
+        assertThat(rec.after(Duration.ofMillis(300))).hasSize(25);
+        sub.close();
+    }
+
+    @Test
+    void retentionDeletesOnlyWhatEveryGroupHasRead() throws Exception {
+        String s = stream("retention");
+        JdbcTransport t = JdbcContractFixture.fastBuilder(dataSource(), prefix())
+                .retention(Duration.ZERO, Duration.ofHours(1)).build();
+        opened.add(t);
+        Recorder fast = new Recorder();
+        TransportSubscription slow = t.subscribe(request("slow", s, 1), new Recorder());
+        slow.close(); // a group that has not read anything yet: its cursor stays at the start
+        t.subscribe(request("fast", s, 1), fast);
+        for (int i = 0; i < 20; i++) {
+            t.send(message(s, "k" + (i % 3), "m" + i, "t")).join();
+        }
+        fast.awaitCount(20, Duration.ofSeconds(20));
+        Thread.sleep(200); // let the cursor commit
+        t.runRetention();
+        assertThat(logRows(s)).as("the slow group still needs them").isEqualTo(20);
+
+        Recorder late = new Recorder();
+        t.subscribe(request("slow", s, 1), late);
+        late.awaitCount(20, Duration.ofSeconds(20));
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (logRows(s) > 0 && System.nanoTime() < deadline) {
+            Thread.sleep(50);
+            t.runRetention();
+        }
+        assertThat(logRows(s)).as("read by every group: deleted").isZero();
+    }
+
+    int logRows(String stream) throws SQLException {
+        try (Connection c = dataSource().getConnection();
+             PreparedStatement ps = c.prepareStatement("SELECT COUNT(*) FROM " + prefix() + "log WHERE stream = ?")) {
+            ps.setString(1, stream);
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                return rs.getInt(1);
+            }
+        }
+    }
+
+    @Test
+    void anUnreadableRowIsDeadLetteredWithTheReasonAndTheOthersFlow() throws Exception {
+        String s = stream("corrupt");
+        JdbcTransport t = transport();
+        TransportMessage bad = message(s, "k", "bad", "t");
+        t.send(message(s, "k", "before", "t")).join();
+        t.send(bad).join();
+        t.send(message(s, "k", "after", "t")).join();
+        try (Connection c = dataSource().getConnection();
+             PreparedStatement ps = c.prepareStatement("UPDATE " + prefix() + "log SET headers = ? WHERE event_id = ?")) {
+            ps.setString(1, "{not json");
+            ps.setString(2, bad.id());
+            assertThat(ps.executeUpdate()).isEqualTo(1);
+        }
+        Recorder rec = new Recorder();
+        t.subscribe(request("g", s, 1), rec);
+        assertThat(rec.awaitCount(2, Duration.ofSeconds(20))).extracting(Recorder.Received::body)
+                .containsExactly("before", "after");
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        List<DeadLetter> dead = t.deadLetters().list("g", 10);
+        while (dead.isEmpty() && System.nanoTime() < deadline) {
+            Thread.sleep(50);
+            dead = t.deadLetters().list("g", 10);
+        }
+        assertThat(dead).hasSize(1);
+        assertThat(dead.get(0).message().id()).isEqualTo(bad.id());
+        assertThat(new String(dead.get(0).message().body(), StandardCharsets.UTF_8)).isEqualTo("bad");
+        assertThat(dead.get(0).reason()).contains("cannot be read").contains("headers JSON");
+    }
+
+    @Test
+    void typesNoSubscriberWantsAreSkippedWithoutCallingTheHandler() throws Exception {
+        String s = stream("types");
+        JdbcTransport t = transport();
+        Recorder rec = new Recorder();
+        t.subscribe(new SubscriptionRequest("g", s, Set.of("wanted"), 1, true), rec);
+        t.send(message(s, "k", "a", "unwanted")).join();
+        t.send(message(s, "k", "b", "wanted")).join();
+        t.send(message(s, "k", "c", "unwanted")).join();
+        t.send(message(s, "k", "d", "wanted")).join();
+        rec.awaitCount(2, Duration.ofSeconds(20));
+        assertThat(rec.after(Duration.ofMillis(300))).extracting(Recorder.Received::body).containsExactly("b", "d");
+    }
+
+    @Test
+    void aRetryKeepsItsAttemptAndHeadersAcrossAnInstanceHandover() throws Exception {
+        String s = stream("handover");
+        JdbcTransport first = transport();
+        Recorder failing = new Recorder(d -> Outcome.retry(Duration.ofMillis(500), new IllegalStateException("x"),
+                Map.of(MessageHeaders.ATTEMPTS, Integer.toString(d.attempt()))));
+        TransportSubscription sub = first.subscribe(request("g", s, 1), failing);
+        first.send(message(s, "k", "m", "t")).join();
+        failing.awaitCount(1, Duration.ofSeconds(20));
+        sub.close(Duration.ofSeconds(5)); // its retry row waits in the database
+
+        JdbcTransport second = transport();
+        Recorder rec = new Recorder();
+        second.subscribe(request("g", s, 1), rec);
+        Recorder.Received r = rec.awaitCount(1, Duration.ofSeconds(20)).get(0);
+        assertThat(r.delivery().attempt()).isEqualTo(2);
+        assertThat(r.delivery().message().header(MessageHeaders.ATTEMPTS)).isEqualTo("1");
+        assertThat(r.body()).isEqualTo("m");
+    }
+}
