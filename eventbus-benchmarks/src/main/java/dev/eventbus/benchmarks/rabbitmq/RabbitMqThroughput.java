@@ -76,7 +76,8 @@ public final class RabbitMqThroughput {
         String prefix = "bench-" + UUID.randomUUID().toString().substring(0, 8) + ".";
         this.config = RabbitMqConfig.builder().uri(uri).serviceName("bench").prefix(prefix).queueType(type)
                 .confirmWindow(window).prefetch(prefetch).keyOrder(keyOrder).build();
-        this.bus = EventBus.builder().service("bench").transport(RabbitMqTransport.create(config)).concurrency(1).build();
+        this.bus = EventBus.builder().service("bench").transport(RabbitMqTransport.create(config))
+                .concurrency(Integer.getInteger("concurrency", 1)).build();
         ConnectionFactory f = new ConnectionFactory();
         f.setHost(config.host());
         f.setPort(config.port());
@@ -140,11 +141,16 @@ public final class RabbitMqThroughput {
         double[] rawP = new double[pairs];
         double[] ourP = new double[pairs];
         for (int i = 0; i < pairs; i++) {
+            long c0 = cpuNanos();
             rawP[i] = rawPublish();
+            long c1 = cpuNanos();
             purge();
+            long c2 = cpuNanos();
             ourP[i] = oursPublish();
+            long c3 = cpuNanos();
             purge();
-            System.out.printf("publish pair %d: raw %,.0f msg/s, ours %,.0f msg/s (%.2fx)%n", i + 1, rawP[i], ourP[i], ourP[i] / rawP[i]);
+            System.out.printf("publish pair %d: raw %,.0f msg/s (client cpu %.1f us/msg), ours %,.0f msg/s (client cpu %.1f us/msg) (%.2fx)%n",
+                    i + 1, rawP[i], (c1 - c0) / 1e3 / n, ourP[i], (c3 - c2) / 1e3 / n, ourP[i] / rawP[i]);
         }
         fill();
         rawConsume();
@@ -154,10 +160,15 @@ public final class RabbitMqThroughput {
         double[] ourC = new double[pairs];
         for (int i = 0; i < pairs; i++) {
             fill();
+            long c0 = cpuNanos();
             rawC[i] = rawConsume();
+            long c1 = cpuNanos();
             fill();
+            long c2 = cpuNanos();
             ourC[i] = oursConsume();
-            System.out.printf("consume pair %d: raw %,.0f msg/s, ours %,.0f msg/s (%.2fx)%n", i + 1, rawC[i], ourC[i], ourC[i] / rawC[i]);
+            long c3 = cpuNanos();
+            System.out.printf("consume pair %d: raw %,.0f msg/s (client cpu %.1f us/msg), ours %,.0f msg/s (client cpu %.1f us/msg) (%.2fx)%n",
+                    i + 1, rawC[i], (c1 - c0) / 1e3 / n, ourC[i], (c3 - c2) / 1e3 / n, ourC[i] / rawC[i]);
         }
         System.out.printf("%nRESULT publish: raw median %,.0f msg/s, ours median %,.0f msg/s, ratio of medians %.2f, median of pair ratios %.2f%n",
                 median(rawP), median(ourP), median(ourP) / median(rawP), median(ratios(ourP, rawP)));
@@ -311,6 +322,12 @@ public final class RabbitMqThroughput {
         ch.exchangeDelete(exchange);
         ch.close();
         raw.close();
+    }
+
+    /** CPU time of this JVM so far: what the client side costs the shared machine. */
+    private static long cpuNanos() {
+        return ((com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory
+                .getOperatingSystemMXBean()).getProcessCpuTime();
     }
 
     private static double[] ratios(double[] ours, double[] raw) {
