@@ -112,7 +112,12 @@ public final class RabbitMqTransport implements Transport {
         }
         this.publishTopology = new Topology(publishConnection, config);
         this.publisher = new Publisher(publishConnection, config.confirmWindow(), config.publishTimeout(), timer,
-                reason -> publishTopology.forget());
+                reason -> {
+                    // A channel error (e.g. an exchange deleted behind our back): declare again on next use.
+                    publishTopology.forget();
+                    exchangeOfStream.clear();
+                    delayQueues.clear();
+                });
         EnumSet<Capability> caps = EnumSet.of(Capability.DURABLE, Capability.COMPETING_CONSUMERS,
                 Capability.DELAYED_DELIVERY, Capability.DEAD_LETTER_STORE, Capability.REDELIVERY_AFTER_CRASH);
         if (config.keyOrder()) {

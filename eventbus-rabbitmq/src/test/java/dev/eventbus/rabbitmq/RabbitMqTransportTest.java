@@ -121,6 +121,28 @@ class RabbitMqTransportTest {
     }
 
     @Test
+    void anExchangeDeletedBehindOurBackFailsOnePublishAndIsDeclaredAgainForTheNext() throws Exception {
+        RabbitMqTransport t = support.track(RabbitMqTransport.create(support.config().mandatory(false).build()));
+        String s = unique("deleted");
+        t.send(message(s, "t.x", null, "1")).get(10, TimeUnit.SECONDS);
+        try (Connection c = RabbitMqTestSupport.rawFactory().newConnection()) {
+            c.createChannel().exchangeDelete(support.prefix() + s);
+        }
+        assertThatThrownBy(() -> t.send(message(s, "t.x", null, "2")).get(10, TimeUnit.SECONDS))
+                .cause().isInstanceOf(EventBusException.class).hasMessageContaining("NOT_FOUND");
+        long deadline = System.nanoTime() + WAIT.toNanos();
+        while (true) {
+            try {
+                t.send(message(s, "t.x", null, "3")).get(10, TimeUnit.SECONDS);
+                break;
+            } catch (ExecutionException e) {
+                // a publish racing the channel's close may fail too; the next one must succeed
+                assertThat(System.nanoTime()).as("publishing recovered").isLessThan(deadline);
+            }
+        }
+    }
+
+    @Test
     void retriesGoThroughWaitQueuesThenTheDeadLetterQueueWithTheFailureInItsHeaders() throws Exception {
         RabbitMqTransport t = support.transport();
         String s = unique("dlq");
