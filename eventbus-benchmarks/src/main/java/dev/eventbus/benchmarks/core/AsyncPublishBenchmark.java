@@ -75,7 +75,12 @@ public class AsyncPublishBenchmark {
             long deadline = System.nanoTime() + WAIT_LIMIT_NANOS;
             int spins = 0;
             while (handled.get() < target) {
-                Thread.onSpinWait();
+                // Spin, but let the consumer have this core if the OS put both threads on one (a shared machine).
+                if ((spins & 0x3F) == 0x3F) {
+                    Thread.yield();
+                } else {
+                    Thread.onSpinWait();
+                }
                 if ((++spins & 0xFFFF) == 0 && System.nanoTime() - deadline > 0) {
                     throw new IllegalStateException("the consumer handled " + handled.get() + " of " + target
                             + " events within " + TimeUnit.NANOSECONDS.toSeconds(WAIT_LIMIT_NANOS) + " s");
