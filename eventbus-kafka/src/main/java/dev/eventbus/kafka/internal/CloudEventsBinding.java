@@ -80,10 +80,24 @@ public final class CloudEventsBinding {
 
     /** The Kafka header key of a message header name in binary mode. */
     public static String wireName(String name) {
+        switch (name) { // the attributes every message carries, without a map look-up
+            case "id": return "ce_id";
+            case "specversion": return "ce_specversion";
+            case "source": return "ce_source";
+            case "type": return "ce_type";
+            case "time": return "ce_time";
+            case "subject": return "ce_subject";
+            case "datacontenttype": return CONTENT_TYPE;
+            case "dataschema": return "ce_dataschema";
+            case "correlationid": return "ce_correlationid";
+            case "causationid": return "ce_causationid";
+            case "traceparent": return "ce_traceparent";
+            case "eventbusversion": return "ce_eventbusversion";
+            default: break;
+        }
         String w = WIRE_NAMES.get(name);
         if (w == null) {
-            w = MessageHeaders.DATACONTENTTYPE.equals(name) ? CONTENT_TYPE
-                    : isAttributeName(name) ? CE_PREFIX + name : name;
+            w = isAttributeName(name) ? CE_PREFIX + name : name;
             if (WIRE_NAMES.size() < NAME_CACHE_LIMIT) {
                 WIRE_NAMES.put(name, w);
             }
@@ -93,6 +107,21 @@ public final class CloudEventsBinding {
 
     /** The message header name of a Kafka header key. */
     public static String messageName(String wireKey) {
+        switch (wireKey) {
+            case "ce_id": return "id";
+            case "ce_specversion": return "specversion";
+            case "ce_source": return "source";
+            case "ce_type": return "type";
+            case "ce_time": return "time";
+            case "ce_subject": return "subject";
+            case CONTENT_TYPE: return MessageHeaders.DATACONTENTTYPE;
+            case "ce_dataschema": return "dataschema";
+            case "ce_correlationid": return "correlationid";
+            case "ce_causationid": return "causationid";
+            case "ce_traceparent": return "traceparent";
+            case "ce_eventbusversion": return "eventbusversion";
+            default: break;
+        }
         String m = MESSAGE_NAMES.get(wireKey);
         if (m == null) {
             if (wireKey.length() > CE_PREFIX.length() && wireKey.startsWith(CE_PREFIX)
@@ -217,16 +246,20 @@ public final class CloudEventsBinding {
         if (isStructured(kh)) {
             return fromStructured(stream, key, r.value(), kh);
         }
-        Map<String, String> h = new LinkedHashMap<>(16);
-        for (Header header : kh) {
+        Header[] all = kh.toArray();
+        String[] names = new String[all.length];
+        byte[][] raw = new byte[all.length][];
+        int n = 0;
+        for (Header header : all) {
             String k = header.key();
-            if (k.startsWith(INTERNAL_PREFIX) || header.value() == null) {
+            byte[] v = header.value();
+            if (v == null || k.startsWith(INTERNAL_PREFIX)) {
                 continue;
             }
-            h.put(messageName(k), string(header.value()));
+            n = HeaderMap.put(names, raw, n, messageName(k), v);
         }
         byte[] body = r.value() == null ? EMPTY : r.value();
-        return TransportMessage.of(stream, key, h, body);
+        return TransportMessage.of(stream, key, new HeaderMap(names, raw, n), body);
     }
 
     private static TransportMessage fromStructured(String stream, String key, byte[] value, Headers kh) {

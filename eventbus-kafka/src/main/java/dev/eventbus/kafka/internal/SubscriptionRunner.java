@@ -244,7 +244,7 @@ public final class SubscriptionRunner implements KafkaSubscription {
     }
 
     /** Records this group does not want: replays meant for another group, types nobody here subscribes to. */
-    private boolean skip(ConsumerRecord<byte[], byte[]> r) {
+    private boolean skip(ConsumerRecord<byte[], byte[]> r, Work w) {
         Headers headers = r.headers();
         Header replay = headers.lastHeader(H_REPLAY_GROUP);
         if (replay != null && !Arrays.equals(replay.value(), groupBytes)) {
@@ -259,6 +259,7 @@ public final class SubscriptionRunner implements KafkaSubscription {
             return false; // a structured record (checked after decoding) or a broken one (the handler dead-letters it)
         }
         byte[] v = type.value();
+        w.typeChecked = true;
         for (byte[] t : wanted) {
             if (Arrays.equals(t, v)) {
                 return false;
@@ -443,7 +444,7 @@ public final class SubscriptionRunner implements KafkaSubscription {
                     Work w = new Work(r, ps);
                     ps.append(w);
                     ps.nextOffset = r.offset() + 1;
-                    if (skip(r)) {
+                    if (skip(r, w)) {
                         w.done = true;
                         continue;
                     }
@@ -706,8 +707,7 @@ public final class SubscriptionRunner implements KafkaSubscription {
                 return;
             }
             Set<String> names = wantedTypeNames;
-            if (names != null && w.record.headers().lastHeader(CloudEventsBinding.CE_TYPE) == null
-                    && message.type() != null && !names.contains(message.type())) {
+            if (names != null && !w.typeChecked && message.type() != null && !names.contains(message.type())) {
                 w.done = true; // structured record of a type nobody here wants
                 return;
             }
@@ -716,7 +716,7 @@ public final class SubscriptionRunner implements KafkaSubscription {
             }
             Outcome outcome;
             try {
-                outcome = handler.handle(new Delivery(message, w.attempt, origin(w.record)));
+                outcome = handler.handle(new Delivery(message, w.attempt, ps.origin + w.record.offset()));
                 if (outcome == null) {
                     throw new NullPointerException("the handler returned a null outcome");
                 }
@@ -1025,6 +1025,8 @@ public final class SubscriptionRunner implements KafkaSubscription {
         final PartitionState partition;
         int lane;
         int attempt = 1;
+        /** The type was checked from the {@code ce_type} header when the record was polled. */
+        boolean typeChecked;
         /** Headers merged by in-memory redeliveries. */
         Map<String, String> extraHeaders;
         volatile boolean done;
@@ -1051,9 +1053,13 @@ public final class SubscriptionRunner implements KafkaSubscription {
         long committed = -1;
         boolean paused;
 
+        /** {@code topic-partition@}, so a delivery's origin costs one concatenation. */
+        final String origin;
+
         PartitionState(TopicPartition tp, boolean retry) {
             this.tp = tp;
             this.retry = retry;
+            this.origin = tp.topic() + "-" + tp.partition() + "@";
         }
 
         void append(Work w) {

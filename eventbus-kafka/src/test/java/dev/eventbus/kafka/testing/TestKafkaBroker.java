@@ -94,7 +94,14 @@ public final class TestKafkaBroker {
                     .setConfigProp("transaction.state.log.min.isr", "1")
                     .setConfigProp("group.initial.rebalance.delay.ms", "0")
                     .build();
-            kit.format();
+            // format() prints the bootstrap metadata to stdout; an example's output is no place for it.
+            java.io.PrintStream out = System.out;
+            System.setOut(new java.io.PrintStream(java.io.OutputStream.nullOutputStream()));
+            try {
+                kit.format();
+            } finally {
+                System.setOut(out);
+            }
             kit.startup();
             kit.waitForReadyBrokers();
             cluster = kit;
