@@ -1,0 +1,568 @@
+package dev.eventbus.benchmarks.kafka;
+
+import dev.eventbus.EventBus;
+import dev.eventbus.PublishOptions;
+import dev.eventbus.Registration;
+import dev.eventbus.kafka.KafkaConfig;
+import dev.eventbus.kafka.KafkaTransport;
+import dev.eventbus.kafka.internal.CloudEventsBinding;
+import dev.eventbus.spi.Outcome;
+import dev.eventbus.spi.SubscriptionRequest;
+import dev.eventbus.spi.TransportMessage;
+import dev.eventbus.spi.TransportSubscription;
+import org.HdrHistogram.Histogram;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.ConsumerRecords;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.header.Header;
+
+import java.io.BufferedReader;
+import java.io.File;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.time.LocalDate;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.UUID;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.LockSupport;
+
+/**
+ * The Kafka transport through the bus against raw kafka-clients, in one run, on one broker, with the same client
+ * {@code Properties} (the transport's effective producer and consumer configuration), alternated A B A B after a
+ * warm-up of both (see {@code shared/BENCHMARKS.md}).
+ *
+ * <ul>
+ *   <li><b>Publish</b> (100 B and 1 KB events): raw = {@code KafkaProducer.send} of records byte-identical to ours
+ *       (built before the clock starts with {@link EventBus#messageFor} and the transport's CloudEvents binding);
+ *       ours = {@code bus.publish(event, key)} from event objects, so serialization and envelope work count
+ *       against us. Both until every acknowledgement arrived.</li>
+ *   <li><b>Consume</b> (100 B): a topic filled once; raw = a {@code KafkaConsumer} poll loop that counts records;
+ *       ours = a no-op {@code bus.subscribe} handler (JSON decoding included), and the transport alone with a
+ *       no-op {@code MessageHandler}. Each run is a new consumer group reading from the beginning; timed from the
+ *       first record to the last.</li>
+ *   <li><b>Latency</b> (100 B): open loop at half the raw publish rate measured above (or {@code -Drate=}); the
+ *       latency of each record is taken from its intended send time (no coordinated omission) to the handler,
+ *       recorded in an HdrHistogram.</li>
+ * </ul>
+ *
+ * <p>The broker runs in a child JVM ({@code TestKafkaBroker} from the Kafka module's test-jar), as in the
+ * anchors of {@code BENCHMARKS.md}, unless {@code EVENTBUS_TEST_KAFKA_BOOTSTRAP} names one. System properties:
+ * {@code only} (publish,consume,latency), {@code pairs} (3), {@code small} (200000 records of 100 B),
+ * {@code large} (50000 records of 1 KB), {@code consume} (500000), {@code seconds} (5, latency), {@code rate}.
+ *
+ * <p>Run: {@code java -cp eventbus-benchmarks/target/benchmarks.jar dev.eventbus.benchmarks.kafka.KafkaBenchmarks}.
+ */
+public final class KafkaBenchmarks {
+
+    private static final int PARTITIONS = 6;
+    private static final int KEYS = 1000;
+
+    private final String bootstrap;
+    private final int pairs = Integer.getInteger("pairs", 3);
+    private final Set<String> only = Set.of(System.getProperty("only", "publish,consume,latency").split(","));
+    private final Admin admin;
+    private final List<String> report = new ArrayList<>();
+    private double rawMax100 = Double.NaN;
+
+    private KafkaBenchmarks(String bootstrap) {
+        this.bootstrap = bootstrap;
+        this.admin = Admin.create(Map.of("bootstrap.servers", bootstrap));
+    }
+
+    public static void main(String[] args) throws Exception {
+        Process broker = null;
+        String bootstrap = System.getenv("EVENTBUS_TEST_KAFKA_BOOTSTRAP");
+        if (bootstrap == null || bootstrap.isBlank()) {
+            broker = startBrokerProcess();
+            bootstrap = readBootstrap(broker);
+        }
+        try {
+            KafkaBenchmarks b = new KafkaBenchmarks(bootstrap);
+            b.run();
+        } finally {
+            if (broker != null) {
+                broker.destroy();
+                broker.waitFor(20, TimeUnit.SECONDS);
+            }
+        }
+        System.exit(0);
+    }
+
+    private void run() throws Exception {
+        System.out.printf("Kafka transport vs raw kafka-clients, %s, %d cores, Java %s, broker %s%n", LocalDate.now(),
+                Runtime.getRuntime().availableProcessors(), System.getProperty("java.version"), bootstrap);
+        if (only.contains("publish")) {
+            publish(Integer.getInteger("small", 200_000), 100);
+            publish(Integer.getInteger("large", 50_000), 1024);
+        }
+        if (only.contains("consume")) {
+            consume(Integer.getInteger("consume", 500_000), 100);
+        }
+        if (only.contains("latency")) {
+            latency();
+        }
+        System.out.println();
+        System.out.println("Summary");
+        report.forEach(System.out::println);
+        admin.close();
+    }
+
+    // ----------------------------------------------------------------------------------------------------- config
+
+    /** The transport's configuration; its effective client properties are also the raw clients'. */
+    private KafkaConfig config(String prefix) {
+        return KafkaConfig.builder().serviceName("bench").bootstrapServers(bootstrap)
+                .set(KafkaConfig.TOPIC_PREFIX, prefix)
+                .set(KafkaConfig.PARTITIONS, PARTITIONS)
+                .set("consumer.max.poll.records", "2000")
+                .build();
+    }
+
+    private static String prefix(String what) {
+        return "bench-" + what + "-" + UUID.randomUUID().toString().substring(0, 6) + ".";
+    }
+
+    private void createTopic(String topic) throws Exception {
+        admin.createTopics(List.of(new NewTopic(topic, PARTITIONS, (short) 1))).all().get(30, TimeUnit.SECONDS);
+    }
+
+    private static EventBus bus(KafkaConfig config) {
+        return EventBus.builder().service("bench").transport(KafkaTransport.create(config)).build();
+    }
+
+    private static List<BenchEvent> events(int n, int bytes) {
+        List<BenchEvent> out = new ArrayList<>(n);
+        for (int i = 0; i < n; i++) {
+            out.add(BenchEvent.ofSize("o-" + (i % KEYS), i, bytes));
+        }
+        return out;
+    }
+
+    private static PublishOptions[] keyed(List<BenchEvent> events) {
+        PublishOptions[] o = new PublishOptions[events.size()];
+        for (int i = 0; i < o.length; i++) {
+            o[i] = PublishOptions.builder().key(events.get(i).orderId()).build();
+        }
+        return o;
+    }
+
+    /** Records byte-identical to what {@code bus.publish(event, options)} sends, through the same binding. */
+    private static List<ProducerRecord<byte[], byte[]>> rawRecords(EventBus bus, KafkaConfig config,
+                                                                   List<BenchEvent> events, PublishOptions[] options) {
+        CloudEventsBinding binding = new CloudEventsBinding(false);
+        List<ProducerRecord<byte[], byte[]>> out = new ArrayList<>(events.size());
+        for (int i = 0; i < events.size(); i++) {
+            TransportMessage m = bus.messageFor(events.get(i), options[i]);
+            String key = config.recordKey(m);
+            out.add(binding.toRecord(config.topic(m.stream()), key.getBytes(StandardCharsets.UTF_8), m));
+        }
+        return out;
+    }
+
+    // ----------------------------------------------------------------------------------------------------- publish
+
+    private void publish(int n, int bytes) throws Exception {
+        System.out.printf("%nPublish, %d events of %d B, %d partitions, acks=all, idempotent, lz4, linger 5 ms%n",
+                n, bytes, PARTITIONS);
+        String prefix = prefix("pub" + bytes);
+        KafkaConfig config = config(prefix);
+        createTopic(config.topic(BenchEvent.STREAM));
+        List<BenchEvent> events = events(n, bytes);
+        PublishOptions[] options = keyed(events);
+        try (EventBus bus = bus(config);
+             KafkaProducer<byte[], byte[]> raw = new KafkaProducer<>(config.producerProperties())) {
+            List<ProducerRecord<byte[], byte[]>> records = rawRecords(bus, config, events, options);
+            System.out.printf("  record value %d B, %d headers%n", records.get(0).value().length,
+                    records.get(0).headers().toArray().length);
+            double[] rawRates = new double[pairs];
+            double[] ourRates = new double[pairs];
+            rawPublish(raw, records);
+            busPublish(bus, events, options); // warm-up of both, then A B A B
+            for (int p = 0; p < pairs; p++) {
+                rawRates[p] = rawPublish(raw, records);
+                ourRates[p] = busPublish(bus, events, options);
+                System.out.printf("  pair %d: raw %,.0f rec/s, bus %,.0f rec/s (%.2fx)%n", p + 1, rawRates[p],
+                        ourRates[p], ourRates[p] / rawRates[p]);
+            }
+            double r = median(rawRates);
+            double o = median(ourRates);
+            if (bytes == 100) {
+                rawMax100 = r;
+            }
+            report.add(String.format(Locale.ROOT, "publish %4d B: raw %,9.0f rec/s  bus %,9.0f rec/s  ratio %.2f (target >= 0.90)",
+                    bytes, r, o, o / r));
+        }
+    }
+
+    private static double rawPublish(KafkaProducer<byte[], byte[]> producer, List<ProducerRecord<byte[], byte[]>> records)
+            throws InterruptedException {
+        CountDownLatch done = new CountDownLatch(records.size());
+        AtomicLong failed = new AtomicLong();
+        long t0 = System.nanoTime();
+        for (ProducerRecord<byte[], byte[]> r : records) {
+            producer.send(r, (md, e) -> {
+                if (e != null) {
+                    failed.incrementAndGet();
+                }
+                done.countDown();
+            });
+        }
+        done.await();
+        long t1 = System.nanoTime();
+        check(failed.get() == 0, "raw sends failed: " + failed.get());
+        return records.size() * 1e9 / (t1 - t0);
+    }
+
+    private static double busPublish(EventBus bus, List<BenchEvent> events, PublishOptions[] options)
+            throws InterruptedException {
+        CountDownLatch done = new CountDownLatch(events.size());
+        AtomicLong failed = new AtomicLong();
+        long t0 = System.nanoTime();
+        for (int i = 0; i < options.length; i++) {
+            bus.publish(events.get(i), options[i]).whenComplete((v, e) -> {
+                if (e != null) {
+                    failed.incrementAndGet();
+                }
+                done.countDown();
+            });
+        }
+        done.await();
+        long t1 = System.nanoTime();
+        check(failed.get() == 0, "bus publishes failed: " + failed.get());
+        return events.size() * 1e9 / (t1 - t0);
+    }
+
+    // ----------------------------------------------------------------------------------------------------- consume
+
+    private void consume(int n, int bytes) throws Exception {
+        System.out.printf("%nConsume, %d events of %d B, %d partitions, max.poll.records 2000, read_committed%n", n, bytes,
+                PARTITIONS);
+        String prefix = prefix("con");
+        KafkaConfig config = config(prefix);
+        String topic = config.topic(BenchEvent.STREAM);
+        createTopic(topic);
+        List<BenchEvent> events = events(n, bytes);
+        try (EventBus filler = bus(config);
+             KafkaProducer<byte[], byte[]> raw = new KafkaProducer<>(config.producerProperties())) {
+            rawPublish(raw, rawRecords(filler, config, events, keyed(events)));
+        }
+        events.clear();
+        double[] rawRates = new double[pairs];
+        double[] busRates = new double[pairs];
+        double[] transportRates = new double[pairs];
+        rawConsume(config, topic, n);
+        busConsume(config, n);
+        transportConsume(config, n); // warm-up of all three, then alternated
+        for (int p = 0; p < pairs; p++) {
+            rawRates[p] = rawConsume(config, topic, n);
+            busRates[p] = busConsume(config, n);
+            transportRates[p] = transportConsume(config, n);
+            System.out.printf("  round %d: raw %,.0f rec/s, bus %,.0f rec/s (%.2fx), transport alone %,.0f rec/s (%.2fx)%n",
+                    p + 1, rawRates[p], busRates[p], busRates[p] / rawRates[p], transportRates[p],
+                    transportRates[p] / rawRates[p]);
+        }
+        double r = median(rawRates);
+        double b = median(busRates);
+        double t = median(transportRates);
+        report.add(String.format(Locale.ROOT, "consume %3d B: raw %,9.0f rec/s  bus %,9.0f rec/s  ratio %.2f (target >= 0.85)",
+                bytes, r, b, b / r));
+        report.add(String.format(Locale.ROOT, "consume %3d B: raw %,9.0f rec/s  transport alone %,9.0f rec/s  ratio %.2f",
+                bytes, r, t, t / r));
+    }
+
+    private static double rawConsume(KafkaConfig config, String topic, int n) {
+        try (KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(config.consumerProperties("raw-" + UUID.randomUUID()))) {
+            c.subscribe(List.of(topic));
+            long count = 0;
+            long t0 = 0;
+            long checksum = 0;
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
+            while (count < n) {
+                ConsumerRecords<byte[], byte[]> recs = c.poll(Duration.ofMillis(100));
+                if (!recs.isEmpty() && t0 == 0) {
+                    t0 = System.nanoTime();
+                }
+                for (ConsumerRecord<byte[], byte[]> r : recs) {
+                    checksum += r.value().length; // touch each record, as a no-op handler would be handed it
+                    count++;
+                }
+                if (!recs.isEmpty()) {
+                    c.commitAsync();
+                }
+                check(System.nanoTime() < deadline, "raw consumer stalled at " + count);
+            }
+            long t1 = System.nanoTime();
+            check(checksum > 0, "no bytes");
+            return n * 1e9 / (t1 - t0);
+        }
+    }
+
+    private static double busConsume(KafkaConfig config, int n) throws InterruptedException {
+        AtomicLong first = new AtomicLong();
+        AtomicLong count = new AtomicLong();
+        CountDownLatch done = new CountDownLatch(1);
+        try (EventBus bus = bus(config);
+             Registration r = bus.subscribe(BenchEvent.class, "bus-" + UUID.randomUUID(), e -> {
+                 if (count.get() == 0) {
+                     first.compareAndSet(0, System.nanoTime());
+                 }
+                 if (count.incrementAndGet() == n) {
+                     done.countDown();
+                 }
+             })) {
+            check(done.await(120, TimeUnit.SECONDS), "bus consumer stalled at " + count.get());
+            return n * 1e9 / (System.nanoTime() - first.get());
+        }
+    }
+
+    private static double transportConsume(KafkaConfig config, int n) throws InterruptedException {
+        AtomicLong first = new AtomicLong();
+        AtomicLong count = new AtomicLong();
+        CountDownLatch done = new CountDownLatch(1);
+        try (KafkaTransport t = KafkaTransport.create(config)) {
+            TransportSubscription s = t.subscribe(new SubscriptionRequest("transport-" + UUID.randomUUID(),
+                    BenchEvent.STREAM, Set.of(BenchEvent.TYPE), 4, true), d -> {
+                if (count.get() == 0) {
+                    first.compareAndSet(0, System.nanoTime());
+                }
+                if (count.incrementAndGet() == n) {
+                    done.countDown();
+                }
+                return Outcome.ack();
+            });
+            check(done.await(120, TimeUnit.SECONDS), "transport consumer stalled at " + count.get());
+            double rate = n * 1e9 / (System.nanoTime() - first.get());
+            s.close(Duration.ofSeconds(10));
+            return rate;
+        }
+    }
+
+    // ----------------------------------------------------------------------------------------------------- latency
+
+    private void latency() throws Exception {
+        double rate = Double.parseDouble(System.getProperty("rate",
+                Double.isNaN(rawMax100) ? "50000" : Long.toString(Math.round(rawMax100 / 2))));
+        int seconds = Integer.getInteger("seconds", 5);
+        System.out.printf("%nEnd-to-end latency, 100 B, open loop at %,.0f events/s for %d s (after 2 s of warm-up), "
+                + "from intended send time to handler%n", rate, seconds);
+        List<Histogram> raws = new ArrayList<>();
+        List<Histogram> buses = new ArrayList<>();
+        int rounds = Math.max(1, pairs - 1);
+        for (int p = 0; p < rounds; p++) {
+            Histogram r = rawLatency(rate, seconds);
+            Histogram b = busLatency(rate, seconds);
+            raws.add(r);
+            buses.add(b);
+            System.out.printf("  round %d: raw %s | bus %s%n", p + 1, percentiles(r), percentiles(b));
+        }
+        Histogram r = new Histogram(3);
+        raws.forEach(r::add);
+        Histogram b = new Histogram(3);
+        buses.forEach(b::add);
+        report.add(String.format(Locale.ROOT, "latency at %,.0f/s: raw %s", rate, percentiles(r)));
+        report.add(String.format(Locale.ROOT, "latency at %,.0f/s: bus %s", rate, percentiles(b)));
+    }
+
+    private static String percentiles(Histogram h) {
+        return String.format(Locale.ROOT, "p50 %.1f ms, p99 %.1f ms, p99.9 %.1f ms (n=%d)",
+                h.getValueAtPercentile(50) / 1e6, h.getValueAtPercentile(99) / 1e6, h.getValueAtPercentile(99.9) / 1e6,
+                h.getTotalCount());
+    }
+
+    private Histogram rawLatency(double rate, int seconds) throws Exception {
+        KafkaConfig config = config(prefix("lat-raw"));
+        String topic = config.topic(BenchEvent.STREAM);
+        createTopic(topic);
+        Histogram h = new Histogram(TimeUnit.SECONDS.toNanos(60), 3);
+        long warmUpEnd = System.nanoTime() + TimeUnit.SECONDS.toNanos(2);
+        BenchEvent event = BenchEvent.ofSize("o-1", 0, 100);
+        try (EventBus shape = bus(config);
+             KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(config.producerProperties())) {
+            TransportMessage template = shape.messageFor(event, PublishOptions.builder().key("o-1").build());
+            CloudEventsBinding binding = new CloudEventsBinding(false);
+            Thread consumer = consumerThread(config, topic, h, warmUpEnd, seconds);
+            awaitAssigned(consumer);
+            openLoop(rate, seconds, (i, at) -> {
+                String key = "o-" + (i % KEYS);
+                TransportMessage m = template.withHeaders(Map.of(BenchEvent.SENT_HEADER, Long.toString(at)));
+                producer.send(binding.toRecord(topic, key.getBytes(StandardCharsets.UTF_8), m));
+            });
+            consumer.join(TimeUnit.SECONDS.toMillis(seconds + 30L));
+        }
+        return h;
+    }
+
+    private Histogram busLatency(double rate, int seconds) throws Exception {
+        KafkaConfig config = config(prefix("lat-bus"));
+        createTopic(config.topic(BenchEvent.STREAM));
+        Histogram h = new Histogram(TimeUnit.SECONDS.toNanos(60), 3);
+        long warmUpEnd = System.nanoTime() + TimeUnit.SECONDS.toNanos(2);
+        long end = warmUpEnd + TimeUnit.SECONDS.toNanos(seconds);
+        BenchEvent event = BenchEvent.ofSize("o-1", 0, 100);
+        try (EventBus bus = bus(config)) {
+            CountDownLatch finished = new CountDownLatch(1);
+            bus.register(new LatencySubscriber(h, warmUpEnd, end, finished));
+            awaitGroup(config, "latency");
+            openLoop(rate, seconds, (i, at) -> bus.publish(event, PublishOptions.builder().key("o-" + (i % KEYS))
+                    .header(BenchEvent.SENT_HEADER, Long.toString(at)).build()));
+            finished.await(30, TimeUnit.SECONDS);
+        }
+        return h;
+    }
+
+    /** Sends record {@code i} whose intended send time is {@code at} (System.nanoTime). */
+    private interface Send {
+        void send(long i, long at);
+    }
+
+    private static void openLoop(double rate, int seconds, Send send) {
+        long start = System.nanoTime();
+        long total = (long) (rate * (seconds + 2));
+        double interval = 1e9 / rate;
+        for (long i = 0; i < total; i++) {
+            long at = start + (long) (i * interval);
+            long wait;
+            while ((wait = at - System.nanoTime()) > 0) {
+                if (wait > 50_000) {
+                    LockSupport.parkNanos(wait - 20_000);
+                }
+            }
+            send.send(i, at);
+        }
+    }
+
+    private Thread consumerThread(KafkaConfig config, String topic, Histogram h, long warmUpEnd, int seconds) {
+        long end = warmUpEnd + TimeUnit.SECONDS.toNanos(seconds);
+        Thread t = new Thread(() -> {
+            try (KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(config.consumerProperties("raw-lat-" + UUID.randomUUID()))) {
+                c.subscribe(List.of(topic));
+                long lastSeen = 0;
+                while (lastSeen < end) {
+                    for (ConsumerRecord<byte[], byte[]> r : c.poll(Duration.ofMillis(50))) {
+                        long now = System.nanoTime();
+                        Header sent = r.headers().lastHeader(CloudEventsBinding.wireName(BenchEvent.SENT_HEADER));
+                        long at = Long.parseLong(new String(sent.value(), StandardCharsets.UTF_8));
+                        lastSeen = at;
+                        if (at >= warmUpEnd && at < end) {
+                            h.recordValue(Math.max(0, now - at));
+                        }
+                    }
+                    if (!c.assignment().isEmpty()) {
+                        ready.add(Thread.currentThread());
+                    }
+                }
+            }
+        }, "raw-latency-consumer");
+        t.setDaemon(true);
+        t.start();
+        return t;
+    }
+
+    private final Set<Thread> ready = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
+    private void awaitAssigned(Thread consumer) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (!ready.contains(consumer) && System.nanoTime() < deadline) {
+            Thread.sleep(20);
+        }
+    }
+
+    /** Waits until the bus's consumer group on the stream's topic has members with partitions. */
+    private void awaitGroup(KafkaConfig config, String group) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (System.nanoTime() < deadline) {
+            var d = admin.describeConsumerGroups(List.of(group)).all().get().get(group);
+            boolean assigned = d.members().stream().anyMatch(m -> m.assignment().topicPartitions().stream()
+                    .anyMatch(tp -> tp.topic().equals(config.topic(BenchEvent.STREAM))));
+            if (assigned) {
+                return;
+            }
+            Thread.sleep(50);
+        }
+    }
+
+    /** The bus side of the latency run: records the latency of each event from its intended send time. */
+    public static final class LatencySubscriber {
+        private final Histogram h;
+        private final long warmUpEnd;
+        private final long end;
+        private final CountDownLatch finished;
+
+        LatencySubscriber(Histogram h, long warmUpEnd, long end, CountDownLatch finished) {
+            this.h = h;
+            this.warmUpEnd = warmUpEnd;
+            this.end = end;
+            this.finished = finished;
+        }
+
+        @dev.eventbus.Subscribe(group = "latency")
+        void on(dev.eventbus.Envelope<BenchEvent> e) {
+            long now = System.nanoTime();
+            long at = Long.parseLong(e.headers().get(BenchEvent.SENT_HEADER));
+            if (at >= warmUpEnd && at < end) {
+                synchronized (h) {
+                    h.recordValue(Math.max(0, now - at));
+                }
+            } else if (at >= end) {
+                finished.countDown();
+            }
+        }
+    }
+
+    // ----------------------------------------------------------------------------------------------------- helpers
+
+    private static double median(double[] v) {
+        double[] s = v.clone();
+        Arrays.sort(s);
+        return s[s.length / 2];
+    }
+
+    private static void check(boolean ok, String what) {
+        if (!ok) {
+            throw new IllegalStateException(what);
+        }
+    }
+
+    private static Process startBrokerProcess() throws Exception {
+        String java = System.getProperty("java.home") + File.separator + "bin" + File.separator + "java";
+        ProcessBuilder pb = new ProcessBuilder(java, "-Xmx1g", "-cp", System.getProperty("java.class.path"),
+                "dev.eventbus.kafka.testing.TestKafkaBroker");
+        pb.redirectErrorStream(true);
+        return pb.start();
+    }
+
+    private static String readBootstrap(Process broker) throws Exception {
+        BufferedReader out = new BufferedReader(new InputStreamReader(broker.getInputStream(), StandardCharsets.UTF_8));
+        String line;
+        while ((line = out.readLine()) != null) {
+            if (line.startsWith("EVENTBUS_TEST_KAFKA_BOOTSTRAP=")) {
+                String bootstrap = line.substring(line.indexOf('=') + 1).trim();
+                Thread drain = new Thread(() -> {
+                    try {
+                        while (out.readLine() != null) {
+                            // keep the child's pipe from filling up
+                        }
+                    } catch (Exception ignored) {
+                        // child ended
+                    }
+                }, "broker-output");
+                drain.setDaemon(true);
+                drain.start();
+                return bootstrap;
+            }
+        }
+        throw new IllegalStateException("the broker process ended without printing its address");
+    }
+}
