@@ -42,10 +42,14 @@ class RabbitMqResilienceTest {
     @Test
     void connectionsForciblyClosedMidStreamRecoverAndNoConfirmedMessageIsLost() throws Exception {
         String service = "eventbus-kill-" + UUID.randomUUID().toString().substring(0, 8);
-        RabbitMqTransport t = support.track(RabbitMqTransport.create(support.config().serviceName(service).build()));
+        RabbitMqTransport t = support.track(RabbitMqTransport.create(support.config().serviceName(service)
+                .publishTimeout(Duration.ofSeconds(60)).build()));
         String s = "kill-" + UUID.randomUUID().toString().substring(0, 8);
         Recorder rec = new Recorder();
         t.subscribe(new SubscriptionRequest("g", s, Set.of("t.x"), 2, false), rec);
+        // A per-key ordered group too: its shard locks die with the connection and must be claimed again.
+        Recorder ordered = new Recorder();
+        t.subscribe(new SubscriptionRequest("o", s, Set.of("t.x"), 2, true), ordered);
 
         List<CompletableFuture<Void>> futures = new ArrayList<>();
         Thread killer = new Thread(() -> closeConnectionsOf(service));
@@ -84,6 +88,12 @@ class RabbitMqResilienceTest {
         Set<String> missing = new HashSet<>(confirmed);
         missing.removeAll(received);
         assertThat(missing).as("confirmed but never delivered").isEmpty();
+        while (!new HashSet<>(ordered.bodies()).containsAll(confirmed) && System.nanoTime() < deadline) {
+            Thread.sleep(50);
+        }
+        Set<String> missingOrdered = new HashSet<>(confirmed);
+        missingOrdered.removeAll(new HashSet<>(ordered.bodies()));
+        assertThat(missingOrdered).as("confirmed but never delivered to the per-key ordered group").isEmpty();
         // And the transport works normally afterwards.
         t.send(RabbitMqTransportTest.message(s, "t.x", "k", "after")).get(20, TimeUnit.SECONDS);
         long until = System.nanoTime() + Duration.ofSeconds(20).toNanos();
@@ -95,7 +105,8 @@ class RabbitMqResilienceTest {
 
     @Test
     void confirmedMessagesSurviveABrokerRestartAndAPublishDuringTheOutageWaitsForRecovery() throws Exception {
-        RabbitMqTransport t = support.transport();
+        // Broker restarts take a while on a busy machine: give the publish during the outage room to wait.
+        RabbitMqTransport t = support.track(RabbitMqTransport.create(support.config().publishTimeout(Duration.ofSeconds(90)).build()));
         String s = "restart-" + UUID.randomUUID().toString().substring(0, 8);
         SubscriptionRequest req = new SubscriptionRequest("g", s, Set.of("t.x"), 1, false);
         t.subscribe(req, new Recorder()).close(Duration.ofSeconds(2)); // the durable queue exists, nobody consumes
@@ -116,7 +127,7 @@ class RabbitMqResilienceTest {
             rabbitmqctl("start_app");
             rabbitmqctl("await_startup");
         }
-        during.get(30, TimeUnit.SECONDS);
+        during.get(90, TimeUnit.SECONDS);
 
         Recorder rec = new Recorder();
         long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();

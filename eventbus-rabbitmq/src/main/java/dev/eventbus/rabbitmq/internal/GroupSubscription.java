@@ -378,6 +378,9 @@ public final class GroupSubscription implements TransportSubscription {
     // ------------------------------------------------------------------ shard balancing
 
     private void balanceQuietly() {
+        if (!shared.consumerConnection.isOpen()) {
+            return; // recovering: the recovery listener rebalances once the connection is back
+        }
         try {
             balance();
         } catch (RuntimeException e) {
