@@ -228,10 +228,32 @@ public final class CloudEventsBinding {
         }
     }
 
-    /** True when the record is a structured-mode CloudEvent. */
+    private static final byte[] STRUCTURED_PREFIX = utf8("application/cloudevents");
+
+    /** True when the record is a structured-mode CloudEvent. Compares bytes: this runs for every record. */
     public static boolean isStructured(Headers headers) {
-        String ct = header(headers, CONTENT_TYPE);
-        return ct != null && ct.trim().toLowerCase(java.util.Locale.ROOT).startsWith("application/cloudevents");
+        Header h = headers.lastHeader(CONTENT_TYPE);
+        byte[] v = h == null ? null : h.value();
+        if (v == null) {
+            return false;
+        }
+        int start = 0;
+        while (start < v.length && v[start] == ' ') {
+            start++;
+        }
+        if (v.length - start < STRUCTURED_PREFIX.length) {
+            return false;
+        }
+        for (int i = 0; i < STRUCTURED_PREFIX.length; i++) {
+            int c = v[start + i];
+            if (c >= 'A' && c <= 'Z') {
+                c += 'a' - 'A';
+            }
+            if (c != STRUCTURED_PREFIX[i]) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /**

@@ -71,6 +71,7 @@ public final class SubscriptionRunner implements KafkaSubscription {
 
     private static final Logger log = LoggerFactory.getLogger(SubscriptionRunner.class);
     private static final Duration POLL_TIMEOUT = Duration.ofMillis(100);
+    private static final Duration PAUSED_POLL_TIMEOUT = Duration.ofMillis(2);
     private static final List<Work> POISON = new ArrayList<>(0);
     /** Time given to the final commit and to leaving the group, on top of the close timeout for handlers. */
     private static final Duration CLOSE_GRACE = Duration.ofSeconds(5);
@@ -304,6 +305,8 @@ public final class SubscriptionRunner implements KafkaSubscription {
         long lastCommitNanos = System.nanoTime();
         /** Set when the final commit may poll: from then on, fetched records are dropped, so never commit the position. */
         boolean shuttingDown;
+        /** Partitions this loop has paused for backpressure. */
+        int pausedCount;
         volatile Set<TopicPartition> assignment = Set.of();
 
         Loop(String loopTopic, boolean isRetry, String threadName) {
@@ -327,7 +330,9 @@ public final class SubscriptionRunner implements KafkaSubscription {
                 while (!closing) {
                     ConsumerRecords<byte[], byte[]> records;
                     try {
-                        records = consumer.poll(POLL_TIMEOUT);
+                        // While a partition is paused its backlog drains in the workers: look again soon, or
+                        // the whole timeout passes with nothing fetched.
+                        records = consumer.poll(pausedCount > 0 ? PAUSED_POLL_TIMEOUT : POLL_TIMEOUT);
                     } catch (WakeupException e) {
                         continue;
                     } catch (InterruptException e) {
@@ -494,9 +499,11 @@ public final class SubscriptionRunner implements KafkaSubscription {
             }
             if (pause != null) {
                 consumer.pause(pause);
+                pausedCount += pause.size();
             }
             if (resume != null) {
                 consumer.resume(resume);
+                pausedCount -= resume.size();
             }
         }
 
@@ -646,6 +653,11 @@ public final class SubscriptionRunner implements KafkaSubscription {
         }
 
         private void publishAssignment() {
+            int paused = 0;
+            for (PartitionState ps : partitions.values()) {
+                paused += ps.paused ? 1 : 0;
+            }
+            pausedCount = paused;
             synchronized (assignmentMonitor) {
                 assignment = Set.copyOf(partitions.keySet());
                 assignmentMonitor.notifyAll();
