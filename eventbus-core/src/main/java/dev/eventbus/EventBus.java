@@ -104,6 +104,7 @@ public final class EventBus implements AutoCloseable {
     private final boolean serializeInMemory;
     final UnknownTypePolicy unknownTypes;
     private final int defaultConcurrency;
+    private final boolean orderedByKey;
     private final Duration closeTimeout;
     private final boolean fastLocal;
     private final KeyedLanes<LocalTask> asyncLanes;
@@ -147,6 +148,8 @@ public final class EventBus implements AutoCloseable {
                 : cfg.getEnum(EventBusConfig.UNKNOWN_TYPES, UnknownTypePolicy.class, UnknownTypePolicy.DEAD_LETTER);
         this.defaultConcurrency = b.concurrency > 0 ? b.concurrency
                 : cfg.getInt(EventBusConfig.CONSUMER_CONCURRENCY, 4, 1, 1024);
+        this.orderedByKey = b.orderedByKey != null ? b.orderedByKey
+                : cfg.getBoolean(EventBusConfig.CONSUMER_ORDERED_BY_KEY, true);
         this.closeTimeout = b.closeTimeout != null ? b.closeTimeout
                 : cfg.getDuration(EventBusConfig.CLOSE_TIMEOUT, Duration.ofSeconds(30));
         this.fastLocal = dispatchMode == DispatchMode.SYNC && publishInterceptors.length == 0
@@ -868,7 +871,7 @@ public final class EventBus implements AutoCloseable {
             if (existing == null) {
                 GroupDispatcher dispatcher = new GroupDispatcher(this, k.group, k.stream);
                 SubscriptionRequest req = new SubscriptionRequest(k.group, k.stream, e.getValue(),
-                        concurrency.get(k), true);
+                        concurrency.get(k), orderedByKey);
                 TransportSubscription sub = transports.get(k.transport).subscribe(req, dispatcher);
                 subscriptions.put(k, new GroupSubscription(sub, e.getValue()));
             } else if (!existing.types.containsAll(e.getValue())) {
@@ -1232,6 +1235,7 @@ public final class EventBus implements AutoCloseable {
         private UnknownTypePolicy unknownTypes;
         private String defaultStream;
         private int concurrency;
+        private Boolean orderedByKey;
         private Duration closeTimeout;
         private final Map<Class<?>, String> eventTypes = new LinkedHashMap<>();
         private final Map<String, String> config = new LinkedHashMap<>();
@@ -1368,6 +1372,15 @@ public final class EventBus implements AutoCloseable {
                 throw new IllegalArgumentException("concurrency must be >= 1, was " + n);
             }
             this.concurrency = n;
+            return this;
+        }
+
+        /**
+         * Whether subscriptions ask their transports for per-key order (default true). Without it a transport may
+         * spread one key's events over competing consumers (on RabbitMQ: one queue per group instead of shards).
+         */
+        public Builder orderedByKey(boolean on) {
+            this.orderedByKey = on;
             return this;
         }
 

@@ -59,6 +59,11 @@ public final class EventBusConfig {
     public static final String UNKNOWN_TYPES = "eventbus.unknown-types";
     /** Default concurrency of a consumer group's subscription. Default 4. */
     public static final String CONSUMER_CONCURRENCY = "eventbus.consumer.concurrency";
+    /**
+     * {@code true} (default): subscriptions ask their transport to hand over events of one key in order (RabbitMQ
+     * then shards each group's queue by key); {@code false}: competing consumers without key order.
+     */
+    public static final String CONSUMER_ORDERED_BY_KEY = "eventbus.consumer.ordered-by-key";
     /** How long {@code close()} waits for handlers in flight. Default 30s. */
     public static final String CLOSE_TIMEOUT = "eventbus.close-timeout";
     /** Prefix of stream routes: {@code eventbus.route.stream.tasks=rabbitmq} sends the stream {@code tasks} over RabbitMQ. */
@@ -89,6 +94,7 @@ public final class EventBusConfig {
         d.put(RETRY_JITTER, "retry wait spread 0..1 (default: 0.2)");
         d.put(UNKNOWN_TYPES, "dead-letter or ignore (default: dead-letter)");
         d.put(CONSUMER_CONCURRENCY, "default subscription concurrency (default: 4)");
+        d.put(CONSUMER_ORDERED_BY_KEY, "keep per-key order on consumption (default: true)");
         d.put(CLOSE_TIMEOUT, "close() drain timeout (default: 30s)");
         DOCS = Collections.unmodifiableMap(d);
     }

@@ -1,5 +1,6 @@
 package dev.eventbus;
 
+import dev.eventbus.internal.Timestamps;
 import dev.eventbus.spi.Delivery;
 import dev.eventbus.spi.MessageHandler;
 import dev.eventbus.spi.MessageHeaders;
@@ -10,7 +11,6 @@ import org.slf4j.LoggerFactory;
 
 import java.time.Duration;
 import java.time.Instant;
-import java.time.format.DateTimeParseException;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -73,7 +73,7 @@ final class GroupDispatcher implements MessageHandler {
         List<Subscriber> subscribers = bus.subscribersOf(info.type(), group);
         String pending = m.header(MessageHeaders.PENDING_SUBSCRIBERS);
         if (pending != null) {
-            Set<String> ids = Set.of(pending.split(","));
+            Set<String> ids = Set.of(pending.split(MessageHeaders.PENDING_SEPARATOR));
             subscribers.removeIf(s -> !ids.contains(s.id));
         }
         if (subscribers.isEmpty()) {
@@ -164,7 +164,7 @@ final class GroupDispatcher implements MessageHandler {
             failed.addAll(retrying);
             Map<String, String> h = EventBus.failureHeaders(deadCause, maxAttempt, firstFailure, deadReason,
                     delivery.origin());
-            h.put(MessageHeaders.PENDING_SUBSCRIBERS, String.join(",", failed));
+            h.put(MessageHeaders.PENDING_SUBSCRIBERS, String.join(MessageHeaders.PENDING_SEPARATOR, failed));
             log.warn("group '{}' dead-lettered event {} ({}): {}", group, m.id(), type, deadReason);
             return Outcome.dead(deadReason, deadCause, h);
         }
@@ -173,7 +173,7 @@ final class GroupDispatcher implements MessageHandler {
             Map<String, String> h = new LinkedHashMap<>();
             h.put(MessageHeaders.ATTEMPTS, Integer.toString(maxAttempt));
             h.put(MessageHeaders.FIRST_FAILURE, firstFailure);
-            h.put(MessageHeaders.PENDING_SUBSCRIBERS, String.join(",", retrying));
+            h.put(MessageHeaders.PENDING_SUBSCRIBERS, String.join(MessageHeaders.PENDING_SEPARATOR, retrying));
             return Outcome.retry(delay, retryCause, h);
         }
         return Outcome.ack();
@@ -200,15 +200,8 @@ final class GroupDispatcher implements MessageHandler {
     }
 
     private static Envelope<Object> envelopeOf(TransportMessage m, EventTypes.Info info, Object event, int attempt) {
-        Instant time = null;
-        String t = m.header(MessageHeaders.TIME);
-        if (t != null) {
-            try {
-                time = Instant.parse(t);
-            } catch (DateTimeParseException e) {
-                time = null; // a foreign producer's odd timestamp is no reason to drop the event
-            }
-        }
+        // A foreign producer's odd timestamp is no reason to drop the event: null then.
+        Instant time = Timestamps.parseOrNull(m.header(MessageHeaders.TIME));
         Map<String, String> extensions = new HashMap<>();
         m.headers().forEach((k, v) -> {
             if (!CE_ATTRIBUTES.contains(k) && !k.startsWith("eventbus-")) {

@@ -43,10 +43,12 @@ public final class MessageHeaders {
     /** Bookkeeping: when the first attempt failed, ISO-8601. */
     public static final String FIRST_FAILURE = "eventbus-first-failure";
     /**
-     * Bookkeeping: the subscribers of a group that still have to handle a redelivered message, comma separated,
-     * so subscribers that already succeeded are not invoked twice.
+     * Bookkeeping: the subscribers of a group that still have to handle a redelivered message, separated by
+     * {@link #PENDING_SEPARATOR}, so subscribers that already succeeded are not invoked twice.
      */
     public static final String PENDING_SUBSCRIBERS = "eventbus-pending";
+    /** Separates subscriber ids in {@link #PENDING_SUBSCRIBERS}; ids never contain it (they may contain commas). */
+    public static final String PENDING_SEPARATOR = ";";
 
     /** Dead letter: why the message was dead-lettered, in a sentence. */
     public static final String DLQ_REASON = "eventbus-dlq-reason";

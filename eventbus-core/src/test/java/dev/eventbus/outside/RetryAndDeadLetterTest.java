@@ -124,6 +124,30 @@ class RetryAndDeadLetterTest {
         }
     }
 
+    static class TwoParameters {
+        final AtomicInteger calls = new AtomicInteger();
+
+        @Subscribe(group = "two")
+        void on(OrderPlaced e, dev.eventbus.Envelope<OrderPlaced> env) {
+            if (calls.incrementAndGet() == 1) {
+                throw new IllegalStateException("first call fails");
+            }
+        }
+    }
+
+    @Test
+    void aDelayedRetryReachesASubscriberWhoseIdHasACommaInIt() {
+        try (EventBus bus = EventBus.builder().retryPolicy(fast(3, 0)).build()) {
+            TwoParameters s = new TwoParameters();
+            bus.register(s);
+            bus.publish(new OrderPlaced("o-5", 1)).join();
+            await(() -> s.calls.get() == 2);
+            sleep(200);
+            assertThat(s.calls.get()).isEqualTo(2);
+            assertThat(bus.deadLetters().list()).isEmpty();
+        }
+    }
+
     static class Fatal {
         final AtomicInteger calls = new AtomicInteger();
 
