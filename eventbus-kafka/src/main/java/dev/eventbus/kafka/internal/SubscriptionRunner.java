@@ -449,10 +449,8 @@ public final class SubscriptionRunner implements KafkaSubscription {
                     Work w = new Work(r, ps);
                     ps.append(w);
                     ps.nextOffset = r.offset() + 1;
-                    if (skip(r, w)) {
-                        w.done = true;
-                        continue;
-                    }
+                    // Headers are parsed on first access: the skip check runs in the workers, in parallel,
+                    // not here on the one poll thread.
                     int lane = laneOf(r, partitionLane);
                     w.lane = lane;
                     if (isRetry) {
@@ -710,6 +708,10 @@ public final class SubscriptionRunner implements KafkaSubscription {
         try {
             if (closing || ps.revoked) {
                 return; // not started: it stays undecided and is delivered again to whoever owns the partition
+            }
+            if (skip(w.record, w)) {
+                w.done = true; // another group's replay, or a type nobody here wants: decided without decoding
+                return;
             }
             TransportMessage message;
             try {
