@@ -175,15 +175,15 @@ public final class Outbox {
 
     /**
      * How many rows are in each state ({@code pending}, {@code in_flight}, {@code failed}, {@code published},
-     * {@code abandoned}), for an operator's dashboard. Runs a {@code GROUP BY} over the table: cheap for a
-     * healthy outbox, a scan for a very large one.
+     * {@code abandoned}), as the view {@code <prefix>outbox_status} shows them, for an operator's dashboard. Runs
+     * a {@code GROUP BY} over the view: cheap for a healthy outbox, a scan for a very large one.
      *
      * @throws EventBusException when the query fails
      */
     public Map<String, Long> countByStatus(Connection connection) {
         Map<String, Long> out = new TreeMap<>();
         try (PreparedStatement ps = connection.prepareStatement("SELECT status, COUNT(*) FROM " + table
-                + " GROUP BY status");
+                + "_status GROUP BY status");
              ResultSet rs = ps.executeQuery()) {
             while (rs.next()) {
                 out.put(rs.getString(1), rs.getLong(2));
@@ -247,7 +247,8 @@ public final class Outbox {
         public Outbox build() {
             JdbcDialect d = dialect != null ? dialect : JdbcDialect.detect(dataSource);
             Schema.ensure(dataSource, d, prefix, "outbox", schemaMode,
-                    List.of(prefix + "outbox", prefix + "outbox_lease", prefix + "outbox_relay"));
+                    List.of(prefix + "outbox", prefix + "outbox_lease", prefix + "outbox_relay",
+                            prefix + "outbox_status"));
             if (d == JdbcDialect.H2) {
                 try (java.sql.Connection c = dataSource.getConnection()) {
                     dev.eventbus.jdbc.internal.H2Durability.check(c, false, "outbox");

@@ -49,12 +49,17 @@ import javax.sql.DataSource;
  * resends its in-flight rows, oldest first: delivery is at least once, in order per key.
  *
  * <h2>Row states</h2>
- * {@code pending} → {@code in_flight} (with {@code lease_owner}/{@code lease_until}) → {@code published}; a
- * failed send makes it {@code failed} ({@code attempts}, {@code last_error}, {@code next_attempt_at}, backoff
- * doubling from {@link JdbcConfig#OUTBOX_BACKOFF}) and, after {@link JdbcConfig#OUTBOX_MAX_ATTEMPTS},
- * {@code abandoned}, so a poison row never starves the rest. When every send of a round fails with a retriable
- * error the target is considered down: rows keep their state and attempt count and the relay backs off. Published
- * rows are deleted after {@link JdbcConfig#OUTBOX_RETENTION}, in batches of 1,000.
+ * {@code pending} → {@code published}; a failed send makes a row {@code failed} ({@code attempts},
+ * {@code last_error}, {@code next_attempt_at}, backoff doubling from {@link JdbcConfig#OUTBOX_BACKOFF}) and, after
+ * {@link JdbcConfig#OUTBOX_MAX_ATTEMPTS}, {@code abandoned}, so a poison row never starves the rest. A row being
+ * sent is in flight under its relay's partition lease (the lease row records the highest id in flight and
+ * expires if the relay dies); the view {@code <prefix>outbox_status} shows it as {@code in_flight} with the
+ * relay and the lease's expiry. Rows are not rewritten to mark them in flight: that would double the writes per
+ * event. When every send of a round fails with a retriable error the target is considered down: rows keep their
+ * state and attempt count and the relay backs off. Published rows are deleted after
+ * {@link JdbcConfig#OUTBOX_RETENTION}, in batches of 1,000. On PostgreSQL the relay's own bookkeeping commits
+ * asynchronously ({@code synchronous_commit = off} for its transactions only): a database crash can forget that
+ * the last rows were published, so they are sent again; nothing is lost.
  *
  * <p>Thread-safe. Runs one daemon thread and holds one connection while started; {@link #close(Duration)} must be
  * called (it finishes the current round, hands the partitions over and releases the connection).
@@ -85,6 +90,8 @@ public final class OutboxRelay implements AutoCloseable {
     private final AtomicLong rounds = new AtomicLong();
     private volatile boolean closing;
     private volatile boolean halted;
+    /** No send may start after this (epoch ms): the lease it relies on would be too close to expiring. */
+    private volatile long sendDeadline;
 
     // Relay thread only.
     private Connection conn;
@@ -113,6 +120,7 @@ public final class OutboxRelay implements AutoCloseable {
 
     private static final class Row {
         long id;
+        int keyHash;
         String status;
         String key;
         TransportMessage message;
@@ -154,7 +162,7 @@ public final class OutboxRelay implements AutoCloseable {
         return new Builder(Objects.requireNonNull(dataSource, "dataSource"), Objects.requireNonNull(target, "target"));
     }
 
-    /** This relay's id in the lease tables and in {@code lease_owner}. */
+    /** This relay's id in the lease tables (the {@code lease_owner} of its rows in {@code <prefix>outbox_status}). */
     public String relayId() {
         return relayId;
     }
@@ -258,6 +266,12 @@ public final class OutboxRelay implements AutoCloseable {
         if (owned.isEmpty()) {
             return Math.max(1, nextHeartbeat - now);
         }
+        long leaseDeadline = leaseValidUntil - s.lease().toMillis() / 10;
+        if (now >= leaseDeadline) {
+            nextHeartbeat = now; // renew (or learn we lost the partitions) before sending anything
+            return 0;
+        }
+        sendDeadline = Math.min(now + s.sendTimeout().toMillis(), leaseDeadline);
         List<Row> batch = claim(c, owned, now);
         if (batch.isEmpty()) {
             idleMillis = Math.min(s.pollMax().toMillis(), Math.max(5, idleMillis * 2));
@@ -266,9 +280,7 @@ public final class OutboxRelay implements AutoCloseable {
         rounds.incrementAndGet();
         idleMillis = 5;
         Map<Row, CompletableFuture<Result>> futures = send(batch);
-        long deadline = Math.min(System.currentTimeMillis() + s.sendTimeout().toMillis(),
-                leaseValidUntil - s.lease().toMillis() / 10);
-        Map<Row, Result> results = await(futures, deadline);
+        Map<Row, Result> results = await(futures, sendDeadline);
         if (halted) {
             return 0;
         }
@@ -277,17 +289,18 @@ public final class OutboxRelay implements AutoCloseable {
 
     // ------------------------------------------------------------------------------------------------ claiming
 
-    private static final String COLUMNS = "id, status, stream, msg_key, event_id, event_type, headers, body,"
-            + " deliver_at, priority, attempts, next_attempt_at, lease_owner, lease_until";
+    private static final String COLUMNS = "id, key_hash, status, stream, msg_key, event_id, event_type, headers,"
+            + " body, deliver_at, priority, attempts, next_attempt_at";
 
     private List<Row> claim(Connection c, Set<Integer> owned, long now) throws SQLException {
-        return Jdbc.inTransaction(c, x -> {
+        return relayTransaction(c, x -> {
             String filter = owned.size() == s.partitions() ? ""
                     : " AND " + Jdbc.inList(dialect, "MOD(key_hash, " + s.partitions() + ")", owned.size());
             TreeMap<Long, Object[]> candidates = new TreeMap<>();
+            // One status per query: each is a short range of an index, never a walk past the pending backlog.
             int pendingRows = query(x, "SELECT " + COLUMNS + " FROM " + table + " WHERE status = 'pending'" + filter
                     + " ORDER BY id LIMIT " + s.batchSize(), owned, List.of(), candidates);
-            query(x, "SELECT " + COLUMNS + " FROM " + table + " WHERE status IN ('in_flight', 'failed')" + filter
+            query(x, "SELECT " + COLUMNS + " FROM " + table + " WHERE status = 'failed'" + filter
                     + " ORDER BY id LIMIT " + s.batchSize(), owned, List.of(), candidates);
 
             Set<String> blocked = new LinkedHashSet<>();
@@ -307,18 +320,40 @@ public final class OutboxRelay implements AutoCloseable {
             if (sendable.isEmpty()) {
                 return sendable;
             }
-            List<Long> ids = new ArrayList<>(sendable.size());
+            // Record what is in flight on the leases we hold (for operators: the outbox_status view).
+            Map<Integer, Long> highest = new TreeMap<>();
             for (Row r : sendable) {
-                ids.add(r.id);
+                highest.merge(r.keyHash % s.partitions(), r.id, Math::max);
             }
-            try (PreparedStatement ps = x.prepareStatement("UPDATE " + table + " SET status = 'in_flight',"
-                    + " lease_owner = ?, lease_until = ? WHERE " + Jdbc.inList(dialect, "id", ids.size()))) {
-                ps.setString(1, relayId);
-                ps.setLong(2, now + s.lease().toMillis());
-                Jdbc.bindLongs(dialect, x, ps, 3, ids);
-                ps.executeUpdate();
+            try (PreparedStatement ps = x.prepareStatement("UPDATE " + s.prefix() + "outbox_lease SET position = ?"
+                    + " WHERE group_name = ? AND stream = ? AND partition_no = ? AND owner = ?")) {
+                for (Map.Entry<Integer, Long> e : highest.entrySet()) {
+                    ps.setLong(1, e.getValue());
+                    ps.setString(2, GROUP);
+                    ps.setString(3, SCOPE);
+                    ps.setInt(4, e.getKey());
+                    ps.setString(5, relayId);
+                    ps.addBatch();
+                }
+                ps.executeBatch();
             }
             return sendable;
+        });
+    }
+
+    /**
+     * The relay's own transactions. On PostgreSQL they commit without waiting for the WAL flush: what a database
+     * crash could forget is only that rows were published (they are sent again), never a row itself, which the
+     * application committed synchronously.
+     */
+    private <T> T relayTransaction(Connection c, Jdbc.Work<T> work) throws SQLException {
+        return Jdbc.inTransaction(c, x -> {
+            if (dialect == JdbcDialect.POSTGRESQL) {
+                try (java.sql.Statement st = x.createStatement()) {
+                    st.execute("SET LOCAL synchronous_commit TO OFF");
+                }
+            }
+            return work.run(x);
         });
     }
 
@@ -337,19 +372,18 @@ public final class OutboxRelay implements AutoCloseable {
                 while (rs.next()) {
                     n++;
                     Row r = new Row();
-                    r.id = rs.getLong("id");
-                    r.status = rs.getString("status");
-                    r.key = rs.getString("msg_key");
-                    r.attempts = rs.getInt("attempts");
+                    // Columns by position, in COLUMNS order.
+                    r.id = rs.getLong(1);
+                    r.keyHash = rs.getInt(2);
+                    r.status = rs.getString(3);
+                    r.key = rs.getString(5);
+                    r.attempts = rs.getInt(12);
                     try {
-                        r.message = Rows.read(rs);
+                        r.message = Rows.read(rs, 4);
                     } catch (IllegalArgumentException bad) {
                         r.undecodable = "the outbox row cannot be read: " + bad.getMessage();
                     }
-                    long nextAttempt = rs.getLong("next_attempt_at");
-                    String leaseOwner = rs.getString("lease_owner");
-                    long leaseUntil = rs.getLong("lease_until");
-                    into.put(r.id, new Object[] {r, nextAttempt, leaseOwner, leaseUntil});
+                    into.put(r.id, new Object[] {r, rs.getLong(13)});
                 }
             }
         }
@@ -367,18 +401,7 @@ public final class OutboxRelay implements AutoCloseable {
             if (r.key != null && blocked.contains(r.key)) {
                 continue;
             }
-            boolean due;
-            switch (r.status) {
-                case "pending":
-                    due = true;
-                    break;
-                case "failed":
-                    due = (long) c[1] <= now;
-                    break;
-                default: // in_flight: ours from an unfinished round, or a dead relay's whose lease ran out
-                    due = relayId.equals(c[2]) || (long) c[3] < now;
-                    break;
-            }
+            boolean due = !"failed".equals(r.status) || (long) c[1] <= now;
             if (due && r.message != null && !targetDelays && r.message.deliverAt() != null
                     && r.message.deliverAt().toEpochMilli() > now) {
                 due = false; // the target cannot delay: hold it here until its time
@@ -426,6 +449,9 @@ public final class OutboxRelay implements AutoCloseable {
     private CompletableFuture<Result> attempt(Row r) {
         if (halted) {
             return new CompletableFuture<>(); // a crashed relay sends nothing more
+        }
+        if (System.currentTimeMillis() >= sendDeadline) {
+            return CompletableFuture.completedFuture(Result.SKIPPED); // our lease may be gone: leave it pending
         }
         if (r.undecodable != null) {
             return CompletableFuture.completedFuture(new Result(Kind.FAILED, new IllegalArgumentException(r.undecodable)));
@@ -477,20 +503,18 @@ public final class OutboxRelay implements AutoCloseable {
     private long finish(Connection c, List<Row> batch, Map<Row, Result> results) throws SQLException {
         List<Long> sent = new ArrayList<>();
         List<Row> failedRows = new ArrayList<>();
-        List<Row> skipped = new ArrayList<>();
         boolean allRetriable = true;
         Throwable firstError = null;
         for (Row r : batch) {
             Result res = results.get(r);
             if (res == null) {
-                continue; // no answer before the deadline: stays in flight under our lease, sent again later
+                continue; // no answer before the deadline: still pending, sent again next round
             }
             switch (res.kind()) {
                 case SENT:
                     sent.add(r.id);
                     break;
                 case SKIPPED:
-                    skipped.add(r);
                     break;
                 case FAILED:
                 default:
@@ -505,31 +529,29 @@ public final class OutboxRelay implements AutoCloseable {
         boolean outage = sent.isEmpty() && !failedRows.isEmpty() && allRetriable;
         long now = System.currentTimeMillis();
         Throwable cause = firstError;
-        Jdbc.inTransaction(c, x -> {
+        if (outage) {
+            // Nothing to write for the rows: they stay as they were.
+            log.debug("outbox relay {}: outage, {} row(s) left as they were", relayId, failedRows.size());
+        }
+        relayTransaction(c, x -> {
             if (!sent.isEmpty()) {
                 String sql = s.retention().isZero()
                         ? "DELETE FROM " + table + " WHERE " + Jdbc.inList(dialect, "id", sent.size())
-                                + " AND lease_owner = ?"
-                        : "UPDATE " + table + " SET status = 'published', published_at = ?, lease_owner = NULL,"
-                                + " lease_until = NULL WHERE " + Jdbc.inList(dialect, "id", sent.size())
-                                + " AND lease_owner = ?";
+                        : "UPDATE " + table + " SET status = 'published', published_at = ? WHERE "
+                                + Jdbc.inList(dialect, "id", sent.size()) + " AND status IN ('pending', 'failed')";
                 try (PreparedStatement ps = x.prepareStatement(sql)) {
                     int i = 1;
                     if (!s.retention().isZero()) {
                         ps.setLong(i++, now);
                     }
-                    i = Jdbc.bindLongs(dialect, x, ps, i, sent);
-                    ps.setString(i, relayId);
+                    Jdbc.bindLongs(dialect, x, ps, i, sent);
                     ps.executeUpdate();
                 }
             }
-            List<Row> revert = new ArrayList<>(skipped);
-            if (outage) {
-                revert.addAll(failedRows);
-            } else if (!failedRows.isEmpty()) {
+            // Skipped rows (an older row of their key failed) and, during an outage, failed ones keep their state.
+            if (!outage && !failedRows.isEmpty()) {
                 try (PreparedStatement ps = x.prepareStatement("UPDATE " + table + " SET status = ?, attempts = ?,"
-                        + " next_attempt_at = ?, last_error = ?, lease_owner = NULL, lease_until = NULL"
-                        + " WHERE id = ? AND lease_owner = ?")) {
+                        + " next_attempt_at = ?, last_error = ? WHERE id = ? AND status IN ('pending', 'failed')")) {
                     for (Row r : failedRows) {
                         Throwable e = results.get(r).error();
                         int attempts = r.attempts + 1;
@@ -539,7 +561,6 @@ public final class OutboxRelay implements AutoCloseable {
                         ps.setLong(3, now + backoff(attempts));
                         ps.setString(4, Jdbc.clip(describe(e), 2000));
                         ps.setLong(5, r.id);
-                        ps.setString(6, relayId);
                         ps.addBatch();
                         if (giveUp) {
                             log.warn("outbox relay {}: row {} ({} on {}) abandoned after {} attempt(s): {}", relayId,
@@ -550,19 +571,12 @@ public final class OutboxRelay implements AutoCloseable {
                     ps.executeBatch();
                 }
             }
-            if (!revert.isEmpty()) {
-                try (PreparedStatement ps = x.prepareStatement("UPDATE " + table + " SET status = ?,"
-                        + " last_error = COALESCE(?, last_error), lease_owner = NULL, lease_until = NULL"
-                        + " WHERE id = ? AND lease_owner = ?")) {
-                    for (Row r : revert) {
-                        ps.setString(1, "failed".equals(r.status) ? "failed" : "pending");
-                        ps.setString(2, outage ? Jdbc.clip("target unavailable: " + describe(cause), 2000) : null);
-                        ps.setLong(3, r.id);
-                        ps.setString(4, relayId);
-                        ps.addBatch();
-                    }
-                    ps.executeBatch();
-                }
+            try (PreparedStatement ps = x.prepareStatement("UPDATE " + s.prefix() + "outbox_lease SET position = 0"
+                    + " WHERE group_name = ? AND stream = ? AND owner = ? AND position <> 0")) {
+                ps.setString(1, GROUP);
+                ps.setString(2, SCOPE);
+                ps.setString(3, relayId);
+                ps.executeUpdate();
             }
             return null;
         });
@@ -897,7 +911,8 @@ public final class OutboxRelay implements AutoCloseable {
             }
             JdbcDialect d = dialect != null ? dialect : JdbcDialect.detect(dataSource);
             Schema.ensure(dataSource, d, prefix, "outbox", schemaMode,
-                    List.of(prefix + "outbox", prefix + "outbox_lease", prefix + "outbox_relay"));
+                    List.of(prefix + "outbox", prefix + "outbox_lease", prefix + "outbox_relay",
+                            prefix + "outbox_status"));
             String id = name != null ? name : defaultName();
             Settings s = new Settings(prefix, partitions, batchSize, pollInterval, lease, heartbeat, sendTimeout,
                     maxAttempts, backoff, maxBackoff, retention, retentionInterval);

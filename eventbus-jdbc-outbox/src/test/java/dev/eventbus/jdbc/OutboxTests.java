@@ -298,6 +298,12 @@ abstract class OutboxTests {
         Map<String, Long> afterCrash = statuses();
         assertThat(afterCrash).as("nothing marked published that was not acknowledged")
                 .doesNotContainKey("published").containsKey("in_flight");
+        try (Connection c = dataSource().getConnection(); Statement s = c.createStatement();
+             ResultSet rs = s.executeQuery("SELECT DISTINCT lease_owner FROM " + prefix()
+                     + "outbox_status WHERE status = 'in_flight'")) {
+            assertThat(rs.next()).isTrue();
+            assertThat(rs.getString(1)).as("the view names the relay holding them").isEqualTo(first.relayId());
+        }
 
         TestTarget target = new TestTarget("second");
         OutboxRelay second = start(relay(target));

@@ -70,31 +70,36 @@ public final class TestDatabases {
         return base + "_" + UUID.randomUUID().toString().replace("-", "").substring(0, 8) + "_";
     }
 
-    /** Drops every table whose name starts with {@code prefix}. */
+    /** Drops every view, then every table, whose name starts with {@code prefix}. */
     public static void dropTables(DataSource ds, String prefix) {
         try (Connection c = ds.getConnection()) {
-            DatabaseMetaData meta = c.getMetaData();
-            List<String> tables = new ArrayList<>();
-            for (String pattern : new String[] {prefix, prefix.toUpperCase(Locale.ROOT)}) {
-                try (ResultSet rs = meta.getTables(c.getCatalog(), null, pattern.replace("_", "\\_") + "%",
-                        new String[] {"TABLE"})) {
-                    while (rs.next()) {
-                        String t = rs.getString("TABLE_NAME");
-                        if (t.toLowerCase(Locale.ROOT).startsWith(prefix.toLowerCase(Locale.ROOT))
-                                && !tables.contains(t)) {
-                            tables.add(t);
-                        }
-                    }
-                }
-            }
             c.setAutoCommit(true);
-            for (String t : tables) {
-                try (Statement s = c.createStatement()) {
-                    s.execute("DROP TABLE " + t);
+            for (String type : new String[] {"VIEW", "TABLE"}) {
+                for (String t : named(c, prefix, type)) {
+                    try (Statement s = c.createStatement()) {
+                        s.execute("DROP " + type + " " + t);
+                    }
                 }
             }
         } catch (SQLException e) {
             throw new AssertionError("could not drop the test tables " + prefix + "*: " + e.getMessage(), e);
         }
+    }
+
+    private static List<String> named(Connection c, String prefix, String type) throws SQLException {
+        DatabaseMetaData meta = c.getMetaData();
+        List<String> out = new ArrayList<>();
+        for (String pattern : new String[] {prefix, prefix.toUpperCase(Locale.ROOT)}) {
+            try (ResultSet rs = meta.getTables(c.getCatalog(), null, pattern.replace("_", "\\_") + "%",
+                    new String[] {type})) {
+                while (rs.next()) {
+                    String t = rs.getString("TABLE_NAME");
+                    if (t.toLowerCase(Locale.ROOT).startsWith(prefix.toLowerCase(Locale.ROOT)) && !out.contains(t)) {
+                        out.add(t);
+                    }
+                }
+            }
+        }
+        return out;
     }
 }

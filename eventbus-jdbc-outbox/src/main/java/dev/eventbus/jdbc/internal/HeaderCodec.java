@@ -107,6 +107,13 @@ public final class HeaderCodec {
 
     private static String string(String s, int[] pos) {
         expect(s, pos, '"');
+        // Fast path: most values have no escapes, so the value is a plain substring.
+        int end = s.indexOf('"', pos[0]);
+        if (end >= 0 && noBackslash(s, pos[0], end)) {
+            String v = s.substring(pos[0], end);
+            pos[0] = end + 1;
+            return v;
+        }
         StringBuilder sb = new StringBuilder();
         while (true) {
             if (pos[0] >= s.length()) {
@@ -160,6 +167,15 @@ public final class HeaderCodec {
                     throw new IllegalArgumentException("bad escape \\" + e + " in headers JSON: " + clip(s));
             }
         }
+    }
+
+    private static boolean noBackslash(String s, int from, int to) {
+        for (int i = from; i < to; i++) {
+            if (s.charAt(i) == '\\') {
+                return false;
+            }
+        }
+        return true;
     }
 
     private static char peek(String s, int[] pos) {

@@ -442,7 +442,7 @@ public final class LogSubscription implements TransportSubscription {
                     String origin = request.stream() + "-" + part.partition + "@" + seq;
                     Entry e;
                     try {
-                        e = new Entry(seq, Rows.read(rs), origin);
+                        e = new Entry(seq, Rows.read(rs, 3), origin);
                     } catch (IllegalArgumentException bad) {
                         e = new Entry(seq, raw(rs), origin);
                         e.undecodable = "the log row cannot be read: " + bad.getMessage();

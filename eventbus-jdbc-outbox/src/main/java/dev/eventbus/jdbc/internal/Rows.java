@@ -46,15 +46,23 @@ public final class Rows {
      * @throws IllegalArgumentException when the headers column is not valid JSON (a corrupted row)
      */
     public static TransportMessage read(ResultSet rs) throws SQLException {
-        String stream = rs.getString("stream");
-        String key = rs.getString("msg_key");
-        String id = rs.getString("event_id");
-        String type = rs.getString("event_type");
-        String headersJson = rs.getString("headers");
-        byte[] body = rs.getBytes("body");
-        long deliverAt = rs.getLong("deliver_at");
+        return read(rs, rs.findColumn("stream"));
+    }
+
+    /**
+     * Reads a message whose columns stream, msg_key, event_id, event_type, headers, body, deliver_at, priority
+     * come one after the other from index {@code first} (faster than by name, for hot loops).
+     */
+    public static TransportMessage read(ResultSet rs, int first) throws SQLException {
+        String stream = rs.getString(first);
+        String key = rs.getString(first + 1);
+        String id = rs.getString(first + 2);
+        String type = rs.getString(first + 3);
+        String headersJson = rs.getString(first + 4);
+        byte[] body = rs.getBytes(first + 5);
+        long deliverAt = rs.getLong(first + 6);
         boolean noDelay = rs.wasNull();
-        int priority = rs.getInt("priority");
+        int priority = rs.getInt(first + 7);
         return message(stream, key, id, type, headersJson, body, noDelay ? null : deliverAt, priority);
     }
 
