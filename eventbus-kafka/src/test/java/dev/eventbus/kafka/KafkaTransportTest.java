@@ -124,6 +124,28 @@ class KafkaTransportTest {
     }
 
     @Test
+    void withoutPerKeyOrderOneKeysRecordsAreHandledInParallel() {
+        KafkaTransport t = transport();
+        String s = KafkaTestSupport.unique("unordered");
+        AtomicInteger concurrent = new AtomicInteger();
+        AtomicInteger maxConcurrent = new AtomicInteger();
+        Recorder rec = new Recorder(d -> {
+            maxConcurrent.accumulateAndGet(concurrent.incrementAndGet(), Math::max);
+            sleep(20);
+            concurrent.decrementAndGet();
+            return Outcome.ack();
+        });
+        KafkaTestSupport.awaitAssigned(t.subscribe(new SubscriptionRequest(s + "-g", s, Set.of("t"), 4, false), rec));
+        List<CompletableFuture<Void>> sent = new ArrayList<>();
+        for (int i = 0; i < 40; i++) {
+            sent.add(t.send(message(s, "one-key", "t", "m" + i)));
+        }
+        sent.forEach(KafkaTransportTest::join);
+        assertThat(rec.awaitCount(40, WAIT)).extracting(Recorder.Received::body).doesNotHaveDuplicates().hasSize(40);
+        assertThat(maxConcurrent.get()).as("one key's records ran in parallel").isGreaterThan(1);
+    }
+
+    @Test
     void twoConsumersOfOneGroupSplitThePartitionsAndTheSurvivorTakesOverWithoutLoss() {
         String s = KafkaTestSupport.unique("split");
         KafkaTransport first = transport();
