@@ -23,7 +23,8 @@ public final class Envelope<E> {
     private final String type;
     private final int version;
     private final String source;
-    private final Instant time;
+    private Instant time; // parsed from timeText on first use: most subscribers never ask (benign race)
+    private final String timeText;
     private final String subject;
     private final String dataContentType;
     private final String correlationId;
@@ -43,6 +44,35 @@ public final class Envelope<E> {
         this.version = version;
         this.source = source;
         this.time = time;
+        this.timeText = null;
+        this.subject = subject;
+        this.dataContentType = dataContentType;
+        this.correlationId = correlationId == null ? id : correlationId;
+        this.causationId = causationId;
+        this.traceparent = traceparent;
+        this.headers = headers == null ? Map.of() : Map.copyOf(headers);
+        this.stream = stream;
+        this.attempt = attempt;
+        this.event = Objects.requireNonNull(event, "event");
+    }
+
+    /** For deliveries: the {@code time} header is parsed only if someone asks for it. */
+    Envelope(String id, String type, int version, String source, String timeText, String subject,
+             String dataContentType, String correlationId, String causationId, String traceparent,
+             Map<String, String> headers, String stream, int attempt, E event) {
+        this(id, type, version, source, (Instant) null, subject, dataContentType, correlationId, causationId,
+                traceparent, headers, stream, attempt, event, timeText);
+    }
+
+    private Envelope(String id, String type, int version, String source, Instant time, String subject,
+                     String dataContentType, String correlationId, String causationId, String traceparent,
+                     Map<String, String> headers, String stream, int attempt, E event, String timeText) {
+        this.id = Objects.requireNonNull(id, "id");
+        this.type = Objects.requireNonNull(type, "type");
+        this.version = version;
+        this.source = source;
+        this.time = time;
+        this.timeText = timeText;
         this.subject = subject;
         this.dataContentType = dataContentType;
         this.correlationId = correlationId == null ? id : correlationId;
@@ -74,9 +104,14 @@ public final class Envelope<E> {
         return source;
     }
 
-    /** CloudEvents {@code time}: when it was published. */
+    /** CloudEvents {@code time}: when it was published; null when a foreign producer sent none or an unreadable one. */
     public Instant time() {
-        return time;
+        Instant t = time;
+        if (t == null && timeText != null) {
+            t = dev.eventbus.internal.Timestamps.parseOrNull(timeText);
+            time = t;
+        }
+        return t;
     }
 
     /** CloudEvents {@code subject}: the event's key, or null. */
@@ -134,25 +169,25 @@ public final class Envelope<E> {
         Map<String, String> h = new LinkedHashMap<>(headers);
         h.put(name, value);
         return new Envelope<>(id, type, version, source, time, subject, dataContentType, correlationId, causationId,
-                traceparent, h, stream, attempt, event);
+                traceparent, h, stream, attempt, event, timeText);
     }
 
     /** A copy with another trace context. */
     public Envelope<E> withTraceparent(String value) {
         return new Envelope<>(id, type, version, source, time, subject, dataContentType, correlationId, causationId,
-                value, headers, stream, attempt, event);
+                value, headers, stream, attempt, event, timeText);
     }
 
     /** A copy for another attempt. */
     Envelope<E> withAttempt(int n) {
         return n == attempt ? this : new Envelope<>(id, type, version, source, time, subject, dataContentType,
-                correlationId, causationId, traceparent, headers, stream, n, event);
+                correlationId, causationId, traceparent, headers, stream, n, event, timeText);
     }
 
     /** A copy carrying another event object (same metadata). */
     <F> Envelope<F> withEvent(F other) {
         return new Envelope<>(id, type, version, source, time, subject, dataContentType, correlationId, causationId,
-                traceparent, headers, stream, attempt, other);
+                traceparent, headers, stream, attempt, other, timeText);
     }
 
     @Override

@@ -2,7 +2,9 @@ package dev.eventbus;
 
 import dev.eventbus.internal.ConfigSources;
 import dev.eventbus.internal.DaemonThreadFactory;
+import dev.eventbus.internal.HeaderMap;
 import dev.eventbus.internal.KeyedLanes;
+import dev.eventbus.internal.Timestamps;
 import dev.eventbus.internal.Uuid7;
 import dev.eventbus.spi.MessageHeaders;
 import dev.eventbus.spi.SubscriptionRequest;
@@ -688,26 +690,22 @@ public final class EventBus implements AutoCloseable {
     }
 
     private static Map<String, String> headersOf(Envelope<?> e, EventTypes.Info info) {
-        Map<String, String> h = new LinkedHashMap<>(16);
-        h.put(MessageHeaders.ID, e.id());
-        h.put(MessageHeaders.SPECVERSION, MessageHeaders.SPEC_VERSION_1_0);
-        h.put(MessageHeaders.SOURCE, e.source());
-        h.put(MessageHeaders.TYPE, e.type());
-        h.put(MessageHeaders.TIME, e.time().toString());
-        if (e.subject() != null) {
-            h.put(MessageHeaders.SUBJECT, e.subject());
+        HeaderMap.Builder h = new HeaderMap.Builder(12 + e.headers().size());
+        h.append(MessageHeaders.ID, e.id());
+        h.append(MessageHeaders.SPECVERSION, MessageHeaders.SPEC_VERSION_1_0);
+        h.append(MessageHeaders.SOURCE, e.source());
+        h.append(MessageHeaders.TYPE, e.type());
+        h.append(MessageHeaders.TIME, Timestamps.format(e.time()));
+        h.put(MessageHeaders.SUBJECT, e.subject());
+        h.append(MessageHeaders.DATACONTENTTYPE, e.dataContentType());
+        h.append(MessageHeaders.SCHEMA_VERSION, info.versionText());
+        h.append(MessageHeaders.CORRELATION_ID, e.correlationId());
+        h.put(MessageHeaders.CAUSATION_ID, e.causationId());
+        h.put(MessageHeaders.TRACEPARENT, e.traceparent());
+        if (!e.headers().isEmpty()) {
+            e.headers().forEach(h::putIfAbsent);
         }
-        h.put(MessageHeaders.DATACONTENTTYPE, e.dataContentType());
-        h.put(MessageHeaders.SCHEMA_VERSION, Integer.toString(info.version()));
-        h.put(MessageHeaders.CORRELATION_ID, e.correlationId());
-        if (e.causationId() != null) {
-            h.put(MessageHeaders.CAUSATION_ID, e.causationId());
-        }
-        if (e.traceparent() != null) {
-            h.put(MessageHeaders.TRACEPARENT, e.traceparent());
-        }
-        e.headers().forEach(h::putIfAbsent);
-        return h;
+        return h.build();
     }
 
     /** Headers that tell an operator what failed, where, when and how often. */
@@ -888,7 +886,7 @@ public final class EventBus implements AutoCloseable {
         }
     }
 
-    List<Subscriber> subscribersOf(Class<?> type, String group) {
+    Subscriber[] subscribersOf(Class<?> type, String group) {
         return registry.forClassInGroup(type, group);
     }
 

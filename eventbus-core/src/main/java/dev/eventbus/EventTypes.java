@@ -15,6 +15,18 @@ final class EventTypes {
 
     /** One event type. {@code serializer} is null for "the bus's default". */
     record Info(Class<?> type, String name, int version, String stream, Serializer serializer) {
+        /** The version as header text, without formatting it on every publish. */
+        String versionText() {
+            return version < VERSION_TEXT.length ? VERSION_TEXT[version] : Integer.toString(version);
+        }
+    }
+
+    private static final String[] VERSION_TEXT = new String[64];
+
+    static {
+        for (int i = 0; i < VERSION_TEXT.length; i++) {
+            VERSION_TEXT[i] = Integer.toString(i).intern();
+        }
     }
 
     private final String defaultStream;

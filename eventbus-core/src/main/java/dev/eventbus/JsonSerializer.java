@@ -4,6 +4,8 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.ObjectReader;
+import com.fasterxml.jackson.databind.ObjectWriter;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -26,6 +28,20 @@ public final class JsonSerializer implements Serializer {
 
     private final ObjectMapper mapper;
     private final Map<String, Map<Integer, Upcaster>> upcasters;
+    // Readers and writers bound to a class once: readValue(bytes, Class) resolves the JavaType on every call,
+    // which profiled as the largest single cost of consuming.
+    private final ClassValue<ObjectReader> readers = new ClassValue<>() {
+        @Override
+        protected ObjectReader computeValue(Class<?> type) {
+            return mapper.readerFor(type);
+        }
+    };
+    private final ClassValue<ObjectWriter> writers = new ClassValue<>() {
+        @Override
+        protected ObjectWriter computeValue(Class<?> type) {
+            return mapper.writerFor(type);
+        }
+    };
 
     /** A serializer with the default mapper and no upcasters. */
     public JsonSerializer() {
@@ -75,7 +91,7 @@ public final class JsonSerializer implements Serializer {
     @Override
     public byte[] serialize(Object event) {
         try {
-            return mapper.writeValueAsBytes(event);
+            return writers.get(event.getClass()).writeValueAsBytes(event);
         } catch (JsonProcessingException e) {
             throw new SerializationException("cannot write " + event.getClass().getName() + " as JSON: "
                     + e.getOriginalMessage(), e);
@@ -87,7 +103,7 @@ public final class JsonSerializer implements Serializer {
         try {
             Map<Integer, Upcaster> chain = upcasters.get(typeName);
             if (chain == null || chain.get(version) == null) {
-                return mapper.readValue(data, type);
+                return readers.get(type).readValue(data);
             }
             JsonNode tree = mapper.readTree(data);
             if (!(tree instanceof ObjectNode)) {
@@ -101,7 +117,7 @@ public final class JsonSerializer implements Serializer {
                 node = u.upcast(node);
                 v++;
             }
-            return mapper.treeToValue(node, type);
+            return readers.get(type).readValue(node);
         } catch (IOException e) {
             throw new SerializationException("cannot read " + typeName + " v" + version + " as "
                     + type.getName() + ": " + firstLine(e.getMessage()), e);

@@ -45,21 +45,27 @@ final class SubscriberRegistry {
                 }
             }
             Subscriber[] array = matching.isEmpty() ? NONE : matching.toArray(NONE);
+            java.util.Map<String, List<Subscriber>> grouped = new java.util.HashMap<>();
+            for (Subscriber s : matching) {
+                grouped.computeIfAbsent(s.group, g -> new ArrayList<>()).add(s);
+            }
+            java.util.Map<String, Subscriber[]> byGroup = new java.util.HashMap<>();
+            grouped.forEach((g, list) -> byGroup.put(g, list.toArray(NONE)));
+            c.byGroup = byGroup;
             c.subscribers = array;
             c.version = v;
             return array;
         }
     }
 
-    /** The subscribers of {@code group} taking {@code type}'s events. Allocates: not for the hot path. */
-    List<Subscriber> forClassInGroup(Class<?> type, String group) {
-        List<Subscriber> out = new ArrayList<>();
-        for (Subscriber s : forClass(type)) {
-            if (s.group.equals(group)) {
-                out.add(s);
-            }
+    /** The subscribers of {@code group} taking {@code type}'s events, from the same cache. Do not modify. */
+    Subscriber[] forClassInGroup(Class<?> type, String group) {
+        Cached c = byClass.get(type);
+        if (c.version != version) {
+            rebuild(type, c);
         }
-        return out;
+        Subscriber[] s = c.byGroup.get(group);
+        return s == null ? NONE : s;
     }
 
     synchronized void addAll(Collection<Subscriber> subscribers) {
@@ -78,6 +84,7 @@ final class SubscriberRegistry {
 
     /** A per-class cache entry; {@code version} is written after {@code subscribers}, read before. */
     private static final class Cached {
+        volatile java.util.Map<String, Subscriber[]> byGroup = java.util.Map.of();
         volatile Subscriber[] subscribers = NONE;
         volatile int version = -1;
     }

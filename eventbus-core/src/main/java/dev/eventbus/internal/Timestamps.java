@@ -35,6 +35,57 @@ public final class Timestamps {
         }
     }
 
+    /**
+     * The same text as {@code Instant.toString()} for years 0 to 9999 (UTC, seconds always, the fraction in groups
+     * of three digits as needed), without a {@code DateTimeFormatter}; other years go to the JDK.
+     */
+    public static String format(Instant t) {
+        long seconds = t.getEpochSecond();
+        long day = Math.floorDiv(seconds, 86_400L);
+        int secondOfDay = (int) Math.floorMod(seconds, 86_400L);
+        java.time.LocalDate date = java.time.LocalDate.ofEpochDay(day);
+        int year = date.getYear();
+        if (year < 0 || year > 9999) {
+            return t.toString();
+        }
+        int nanos = t.getNano();
+        char[] c = new char[30];
+        put(c, 0, year, 4);
+        c[4] = '-';
+        put(c, 5, date.getMonthValue(), 2);
+        c[7] = '-';
+        put(c, 8, date.getDayOfMonth(), 2);
+        c[10] = 'T';
+        put(c, 11, secondOfDay / 3600, 2);
+        c[13] = ':';
+        put(c, 14, (secondOfDay / 60) % 60, 2);
+        c[16] = ':';
+        put(c, 17, secondOfDay % 60, 2);
+        int n = 19;
+        if (nanos != 0) {
+            c[n++] = '.';
+            if (nanos % 1_000_000 == 0) {
+                put(c, n, nanos / 1_000_000, 3);
+                n += 3;
+            } else if (nanos % 1000 == 0) {
+                put(c, n, nanos / 1000, 6);
+                n += 6;
+            } else {
+                put(c, n, nanos, 9);
+                n += 9;
+            }
+        }
+        c[n++] = 'Z';
+        return new String(c, 0, n);
+    }
+
+    private static void put(char[] c, int at, int value, int digits) {
+        for (int i = at + digits - 1; i >= at; i--) {
+            c[i] = (char) ('0' + value % 10);
+            value /= 10;
+        }
+    }
+
     /** {@code yyyy-MM-ddTHH:mm:ss[.f{1,9}]Z} by hand; null when {@code s} has any other shape. */
     static Instant parseUtc(String s) {
         int n = s.length();

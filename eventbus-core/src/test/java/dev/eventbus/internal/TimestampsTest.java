@@ -22,6 +22,7 @@ class TimestampsTest {
                 t = Instant.ofEpochSecond(t.getEpochSecond());
             }
             assertThat(Timestamps.parseUtc(t.toString())).as(t.toString()).isEqualTo(t);
+            assertThat(Timestamps.format(t)).isEqualTo(t.toString());
         }
         for (LocalDate d = LocalDate.of(1899, 12, 25); d.isBefore(LocalDate.of(2101, 1, 5)); d = d.plusDays(1)) {
             Instant t = d.atStartOfDay().toInstant(ZoneOffset.UTC);
