@@ -72,6 +72,8 @@ public final class SubscriptionRunner implements KafkaSubscription {
     private static final Logger log = LoggerFactory.getLogger(SubscriptionRunner.class);
     private static final Duration POLL_TIMEOUT = Duration.ofMillis(100);
     private static final Duration PAUSED_POLL_TIMEOUT = Duration.ofMillis(2);
+    /** Most records one worker takes from the shared queue at a time when per-key order is not asked for. */
+    private static final int UNORDERED_CHUNK = 16;
     private static final List<Work> POISON = new ArrayList<>(0);
     /** Time given to the final commit and to leaving the group, on top of the close timeout for handlers. */
     private static final Duration CLOSE_GRACE = Duration.ofSeconds(5);
@@ -468,6 +470,17 @@ public final class SubscriptionRunner implements KafkaSubscription {
                     }
                     b.add(w);
                 }
+            }
+            if (!ordered) {
+                List<Work> all = batches[0];
+                if (all != null) {
+                    // One queue shared by every worker: hand it out in small pieces so idle workers share a poll.
+                    int chunk = Math.max(1, Math.min(UNORDERED_CHUNK, (all.size() + laneCount - 1) / laneCount));
+                    for (int from = 0; from < all.size(); from += chunk) {
+                        queues[0].add(new ArrayList<>(all.subList(from, Math.min(all.size(), from + chunk))));
+                    }
+                }
+                return;
             }
             for (int i = 0; i < batches.length; i++) {
                 if (batches[i] != null) {
