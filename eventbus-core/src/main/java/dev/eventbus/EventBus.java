@@ -3,6 +3,7 @@ package dev.eventbus;
 import dev.eventbus.internal.ConfigSources;
 import dev.eventbus.internal.DaemonThreadFactory;
 import dev.eventbus.internal.HeaderMap;
+import dev.eventbus.internal.Invokers;
 import dev.eventbus.internal.KeyedLanes;
 import dev.eventbus.internal.Timestamps;
 import dev.eventbus.internal.Uuid7;
@@ -344,10 +345,14 @@ public final class EventBus implements AutoCloseable {
                     + event.getClass().getName());
         }
         Route route = routes.get(event.getClass());
+        counters.published.increment();
+        if (route.fast && options == PublishOptions.none()) {
+            dispatchFast(event, route);
+            return DONE;
+        }
         if (options.stream() != null) {
             route = routeFor(route.info, options.stream());
         }
-        counters.published.increment();
         if (route.local != null) {
             if (fastLocal && options.delay() == null) {
                 dispatchLocal(event, route.info, options, true, null, 0L);
@@ -488,7 +493,37 @@ public final class EventBus implements AutoCloseable {
         }
     }
 
-    /** Local dispatch with a lazily built envelope: the synchronous fast path and the async worker's. */
+    /**
+     * The synchronous in-memory fast path: no interceptors, no options. One class lookup (the route, which holds
+     * the registry's cache entry), direct invoker calls, nothing allocated unless a subscriber takes the envelope.
+     */
+    private void dispatchFast(Object event, Route route) {
+        Subscriber[] subs = registry.forCached(event.getClass(), route.subscribers);
+        if (subs.length == 0) {
+            deadEvent(event);
+            return;
+        }
+        DispatchContext ctx = DispatchContext.current();
+        int frame = ctx.pushLazy(this, event, route.info, PublishOptions.none(), true, null, 0L);
+        try {
+            for (Subscriber s : subs) {
+                try {
+                    Invokers.OneArg direct = s.direct;
+                    if (direct != null) {
+                        direct.invoke(event);
+                    } else {
+                        s.invoke(event, ctx.envelopeAt(frame));
+                    }
+                } catch (Throwable t) {
+                    onLocalFailure(s, ctx.envelopeAt(frame), route.info, t);
+                }
+            }
+        } finally {
+            ctx.pop();
+        }
+    }
+
+    /** Local dispatch with a lazily built envelope: the synchronous path with options and the async worker's. */
     private void dispatchLocal(Object event, EventTypes.Info info, PublishOptions options, boolean inherit,
                                Envelope<?> parent, long publishedMillis) {
         Subscriber[] subs = registry.forClass(event.getClass());
@@ -756,7 +791,8 @@ public final class EventBus implements AutoCloseable {
             name = defaultTransport;
         }
         Transport t = transports.get(name);
-        return new Route(info, name, t, t instanceof InMemoryTransport m ? m : null);
+        InMemoryTransport local = t instanceof InMemoryTransport m ? m : null;
+        return new Route(info, name, t, local, registry.cacheOf(info.type()), local != null && fastLocal);
     }
 
     /** Where events of one class go. */
@@ -765,12 +801,19 @@ public final class EventBus implements AutoCloseable {
         final String transportName;
         final Transport transport;
         final InMemoryTransport local;
+        /** The registry's cache entry for this class, so a publish needs one class lookup, not two. */
+        final SubscriberRegistry.Cached subscribers;
+        /** Synchronous in-memory with no interceptors: {@link #dispatchFast} applies when no options are given. */
+        final boolean fast;
 
-        Route(EventTypes.Info info, String transportName, Transport transport, InMemoryTransport local) {
+        Route(EventTypes.Info info, String transportName, Transport transport, InMemoryTransport local,
+              SubscriberRegistry.Cached subscribers, boolean fast) {
             this.info = info;
             this.transportName = transportName;
             this.transport = transport;
             this.local = local;
+            this.subscribers = subscribers;
+            this.fast = fast;
         }
     }
 

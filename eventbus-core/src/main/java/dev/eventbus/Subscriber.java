@@ -28,6 +28,8 @@ final class Subscriber {
     final Method method;
     final Shape shape;
     final int concurrency;
+    /** The invoker for subscribers taking just the event (null otherwise): the fast path calls it directly. */
+    final Invokers.OneArg direct;
     private final Invokers.OneArg one;
     private final Invokers.TwoArgs two;
 
@@ -42,6 +44,7 @@ final class Subscriber {
         this.concurrency = concurrency;
         this.one = one;
         this.two = two;
+        this.direct = shape == Shape.EVENT ? one : null;
     }
 
     static Subscriber ofLambda(String id, String group, Class<?> eventClass, int concurrency, Invokers.OneArg handler) {

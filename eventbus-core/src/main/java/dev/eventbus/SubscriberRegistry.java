@@ -25,6 +25,19 @@ final class SubscriberRegistry {
         }
     };
 
+    /** The cache entry of {@code type}, for callers that keep it (a route) and then use {@link #forCached}. */
+    Cached cacheOf(Class<?> type) {
+        return byClass.get(type);
+    }
+
+    /** {@link #forClass} through an entry obtained from {@link #cacheOf} for the same type. */
+    Subscriber[] forCached(Class<?> type, Cached c) {
+        if (c.version == version) {
+            return c.subscribers;
+        }
+        return rebuild(type, c);
+    }
+
     /** Subscribers taking {@code type}'s events, in registration order. Never null; do not modify. */
     Subscriber[] forClass(Class<?> type) {
         Cached c = byClass.get(type);
@@ -83,7 +96,7 @@ final class SubscriberRegistry {
     }
 
     /** A per-class cache entry; {@code version} is written after {@code subscribers}, read before. */
-    private static final class Cached {
+    static final class Cached {
         volatile java.util.Map<String, Subscriber[]> byGroup = java.util.Map.of();
         volatile Subscriber[] subscribers = NONE;
         volatile int version = -1;
