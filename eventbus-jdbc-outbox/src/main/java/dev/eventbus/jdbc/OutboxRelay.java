@@ -348,11 +348,7 @@ public final class OutboxRelay implements AutoCloseable {
      */
     private <T> T relayTransaction(Connection c, Jdbc.Work<T> work) throws SQLException {
         return Jdbc.inTransaction(c, x -> {
-            if (dialect == JdbcDialect.POSTGRESQL) {
-                try (java.sql.Statement st = x.createStatement()) {
-                    st.execute("SET LOCAL synchronous_commit TO OFF");
-                }
-            }
+            Jdbc.commitAsynchronously(x, dialect);
             return work.run(x);
         });
     }

@@ -35,7 +35,7 @@ import javax.sql.DataSource;
  * The plain table has an identity primary key, a text and a bytea column; the outbox table its own columns and
  * its pending-rows index.
  *
- * <p>System properties: {@code ops} (20000 per sample), {@code pairs} (5). Database: env
+ * <p>System properties: {@code ops} (5000 per sample), {@code pairs} (15). Database: env
  * {@code EVENTBUS_TEST_POSTGRES_URL}, default the local server. Run: {@code java -cp
  * eventbus-benchmarks/target/benchmarks.jar dev.eventbus.benchmarks.jdbc.OutboxPublishCost}.
  */
@@ -52,7 +52,7 @@ public final class OutboxPublishCost {
 
     private final DataSource ds = BenchSupport.postgres();
     private final String prefix = BenchSupport.prefix("publish");
-    private final int ops = Integer.getInteger("ops", 20_000);
+    private final int ops = Integer.getInteger("ops", 5_000);
     private final List<TransportMessage> messages = new ArrayList<>();
     private final List<String> headersText = new ArrayList<>();
     private final List<BenchOrderPlaced> events = new ArrayList<>();
@@ -60,7 +60,7 @@ public final class OutboxPublishCost {
     private EventBus bus;
 
     public static void main(String[] args) throws Exception {
-        new OutboxPublishCost().run(Integer.getInteger("pairs", 5));
+        new OutboxPublishCost().run(Integer.getInteger("pairs", 15));
     }
 
     private void run(int pairs) throws Exception {
@@ -183,7 +183,7 @@ public final class OutboxPublishCost {
     /** Microseconds per business transaction: an order row, the event (or plain insert), commit. */
     private double perBusinessTx(Op op) throws SQLException {
         truncate();
-        int n = ops / 4; // commits wait for the WAL flush: fewer of them keep the sample short
+        int n = ops / 2; // commits wait for the WAL flush: fewer of them keep the sample short
         try (Connection c = ds.getConnection()) {
             c.setAutoCommit(false);
             long start = System.nanoTime();

@@ -63,6 +63,20 @@ public final class Jdbc {
         }
     }
 
+    /**
+     * On PostgreSQL, lets the current transaction commit without waiting for its WAL flush
+     * ({@code synchronous_commit = off}, this transaction only). For bookkeeping whose loss in a database crash only
+     * causes a redelivery (cursor moves, published marks): such a transaction is lost whole or kept whole, never
+     * half. Never for appends, leases or the caller's own data.
+     */
+    public static void commitAsynchronously(Connection c, JdbcDialect dialect) throws SQLException {
+        if (dialect == JdbcDialect.POSTGRESQL) {
+            try (java.sql.Statement st = c.createStatement()) {
+                st.execute("SET LOCAL synchronous_commit TO OFF");
+            }
+        }
+    }
+
     /** True for a primary key / unique violation (SQLState 23505 on PostgreSQL and H2, 23000 + 1062 on MariaDB). */
     public static boolean isDuplicate(SQLException e) {
         for (SQLException x = e; x != null; x = x.getNextException()) {

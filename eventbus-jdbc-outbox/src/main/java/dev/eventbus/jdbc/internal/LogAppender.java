@@ -189,7 +189,7 @@ public final class LogAppender {
                 try (PreparedStatement ps = x.prepareStatement("SELECT pg_notify(?, ?)")) {
                     for (String stream : byStream.keySet()) {
                         ps.setString(1, store.settings.channel());
-                        ps.setString(2, stream);
+                        ps.setString(2, Wakeups.payload(stream));
                         ps.executeQuery().close();
                     }
                 }

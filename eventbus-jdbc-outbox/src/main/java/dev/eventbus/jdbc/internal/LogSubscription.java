@@ -716,6 +716,8 @@ public final class LogSubscription implements TransportSubscription {
             targets.put(p, p.target());
         }
         Set<Part> lost = Jdbc.inTransaction(c, x -> {
+            // Losing this in a database crash only means redelivering what it settled (at least once).
+            Jdbc.commitAsynchronously(x, store.dialect);
             Set<Part> gone = new HashSet<>();
             try (PreparedStatement ps = x.prepareStatement("UPDATE " + store.settings.cursor()
                     + " SET position = ?, updated_at = ? WHERE group_name = ? AND stream = ? AND partition_no = ?"

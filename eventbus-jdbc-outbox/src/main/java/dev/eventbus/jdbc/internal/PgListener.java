@@ -56,7 +56,7 @@ public final class PgListener {
                     Object[] notes = (Object[]) getNotifications.invoke(pg, 500);
                     if (notes != null) {
                         for (Object n : notes) {
-                            Wakeups.wake(database, (String) getParameter.invoke(n));
+                            Wakeups.wakeFromNotification(database, (String) getParameter.invoke(n));
                         }
                     }
                 }

@@ -12,6 +12,28 @@ public final class Wakeups {
 
     private static final ConcurrentHashMap<String, Set<Signal>> BY_STREAM = new ConcurrentHashMap<>();
 
+    /**
+     * This JVM's id in PostgreSQL notifications ({@code <origin>:<stream>}): a listener skips notifications from its
+     * own JVM, whose consumers the appender already woke directly.
+     */
+    public static final String ORIGIN = java.util.UUID.randomUUID().toString().replace("-", "").substring(0, 12);
+
+    /** The NOTIFY payload for an append to {@code stream} from this JVM. */
+    public static String payload(String stream) {
+        return ORIGIN + ":" + stream;
+    }
+
+    /** Wakes the consumers a NOTIFY payload names, unless it came from this JVM. */
+    public static void wakeFromNotification(String database, String payload) {
+        int colon = payload == null ? -1 : payload.indexOf(':');
+        if (colon < 0) {
+            return;
+        }
+        if (!payload.regionMatches(0, ORIGIN, 0, colon) || colon != ORIGIN.length()) {
+            wake(database, payload.substring(colon + 1));
+        }
+    }
+
     private Wakeups() {
     }
 
