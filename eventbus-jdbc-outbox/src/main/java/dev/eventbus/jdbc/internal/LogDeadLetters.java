@@ -91,7 +91,7 @@ public final class LogDeadLetters implements Transport.DeadLetterStore {
                         return null;
                     }
                 }
-                TransportMessage m = Bookkeeping.forReplay(stored.message().withStream(stored.originalStream()));
+                TransportMessage m = stored.message().withStream(stored.originalStream()).forReplay();
                 int partitions = store.partitionsOf(x, m.stream());
                 long now = System.currentTimeMillis();
                 try (PreparedStatement ps = x.prepareStatement("INSERT INTO " + store.settings.retry()
