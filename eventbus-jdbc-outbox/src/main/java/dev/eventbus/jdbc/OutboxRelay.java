@@ -204,7 +204,11 @@ public final class OutboxRelay implements AutoCloseable {
                 try {
                     wait = round();
                     dbFailures = 0;
-                } catch (SQLException | RuntimeException e) {
+                } catch (VirtualMachineError fatal) {
+                    throw fatal;
+                } catch (Throwable e) {
+                    // Anything, not only SQLException: pgjdbc throws an AssertionError when the connection dies in
+                    // the middle of a batch, and the relay must outlive its connection.
                     if (halted) {
                         break;
                     }

@@ -362,7 +362,9 @@ abstract class OutboxTests {
         TestTarget target = new TestTarget("t");
         target.hang = true; // keep the unfinished rows unfinished
         OutboxRelay relay = start(relay(target).retention(Duration.ofHours(1), Duration.ofHours(1)));
-        assertThat(relay.purgeNow()).isEqualTo(2);
+        // The relay holding partition 0 also purges on its own schedule (first round included): whichever runs
+        // first, only the two old published rows may go.
+        assertThat(relay.purgeNow()).isBetween(0L, 2L);
         Set<String> left = new HashSet<>();
         try (Connection c = dataSource().getConnection(); Statement s = c.createStatement();
              ResultSet rs = s.executeQuery("SELECT event_id FROM " + prefix() + "outbox")) {

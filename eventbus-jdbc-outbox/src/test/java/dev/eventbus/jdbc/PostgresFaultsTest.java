@@ -37,11 +37,16 @@ class PostgresFaultsTest {
 
     private static DataSource ds;
     private static String prefix;
+    /** What the relay and the consumer under test connect through: tagged, so only their connections are killed. */
+    private static DataSource victim;
 
     @BeforeAll
     static void database() {
         ds = TestDatabases.postgres();
         prefix = TestDatabases.uniquePrefix("pf");
+        String url = TestDatabases.POSTGRES_URL;
+        victim = new dev.eventbus.jdbc.internal.DriverManagerDataSource(url + (url.contains("?") ? "&" : "?")
+                + "ApplicationName=" + prefix + "victim", null, null);
     }
 
     @AfterAll
@@ -51,12 +56,12 @@ class PostgresFaultsTest {
         }
     }
 
-    /** Kills every server connection (but ours) whose current or last query touched this class's tables. */
+    /** Kills every server connection of the components under test, as a database failover would. */
     private static int killConnections() throws Exception {
         try (Connection c = ds.getConnection();
              PreparedStatement ps = c.prepareStatement("SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                     + " WHERE pid <> pg_backend_pid() AND datname = current_database() AND query LIKE ?")) {
-            ps.setString(1, "%" + prefix + "%");
+                     + " WHERE pid <> pg_backend_pid() AND application_name = ?")) {
+            ps.setString(1, prefix + "victim");
             try (ResultSet rs = ps.executeQuery()) {
                 rs.next();
                 return rs.getInt(1);
@@ -87,7 +92,7 @@ class PostgresFaultsTest {
         }
         TestTarget target = new TestTarget("t");
         target.ackDelayMicros = 200;
-        try (OutboxRelay relay = OutboxRelay.builder(ds, target).tablePrefix(prefix).batchSize(100)
+        try (OutboxRelay relay = OutboxRelay.builder(victim, target).tablePrefix(prefix).batchSize(100)
                 .pollInterval(Duration.ofMillis(20)).lease(Duration.ofSeconds(4), Duration.ofMillis(200))
                 .sendTimeout(Duration.ofSeconds(1)).build()) {
             OutboxTests.await("the relay is sending", Duration.ofSeconds(20), () -> target.accepted().size() > 100);
@@ -116,7 +121,7 @@ class PostgresFaultsTest {
     @Test
     void aConsumerReconnectsAndMissesNothingWhenItsDatabaseConnectionDies() throws Exception {
         int n = 600;
-        try (JdbcTransport t = JdbcContractFixture.fastBuilder(ds, prefix).build()) {
+        try (JdbcTransport t = JdbcContractFixture.fastBuilder(victim, prefix).build()) {
             JdbcTransport sender = JdbcContractFixture.fastBuilder(ds, prefix).build();
             try {
                 Recorder probe = new Recorder();

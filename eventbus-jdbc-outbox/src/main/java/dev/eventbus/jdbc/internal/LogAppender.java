@@ -133,9 +133,15 @@ public final class LogAppender {
                 }
                 log.warn("append to the log failed (attempt {} of {}), retrying: {}", attempt, MAX_TRIES, e.toString());
                 sleep(100L * attempt);
-            } catch (RuntimeException e) {
+            } catch (VirtualMachineError fatal) {
+                throw fatal;
+            } catch (Throwable e) {
+                // A driver may throw an Error (pgjdbc: AssertionError) when its connection dies mid-batch: the
+                // writer thread must survive it, or every later send would wait forever.
+                Jdbc.closeQuietly(connection);
+                connection = null;
                 for (Pending p : batch) {
-                    p.future.completeExceptionally(new EventBusException("cannot append to the log: " + e, e, false));
+                    p.future.completeExceptionally(new EventBusException("cannot append to the log: " + e, e, true));
                 }
                 return;
             }

@@ -224,7 +224,10 @@ public final class LogSubscription implements TransportSubscription {
                 try {
                     wait = cycle();
                     failures = 0;
-                } catch (SQLException | RuntimeException e) {
+                } catch (VirtualMachineError fatal) {
+                    throw fatal;
+                } catch (Throwable e) {
+                    // Not only SQLException: a driver may throw an Error when its connection dies mid-statement.
                     failures++;
                     wait = Math.min(5_000, 100L << Math.min(failures, 6));
                     if (failures == 1 || failures % 20 == 0) {
@@ -893,7 +896,7 @@ public final class LogSubscription implements TransportSubscription {
                 flush(c, now, true);
                 leases.leave(c, now);
                 return;
-            } catch (SQLException e) {
+            } catch (SQLException | RuntimeException | AssertionError e) {
                 log.warn("group '{}' on '{}': could not commit on close ({}); uncommitted messages will be"
                         + " redelivered", request.group(), request.stream(), e.toString());
                 Jdbc.closeQuietly(conn);

@@ -64,7 +64,9 @@ public final class PgListener {
                 log.warn("PostgreSQL driver without PGConnection.getNotifications(int); consumers fall back to "
                         + "polling ({})", e.toString());
                 return;
-            } catch (Exception e) {
+            } catch (VirtualMachineError fatal) {
+                throw fatal;
+            } catch (Throwable e) {
                 if (closed) {
                     return;
                 }
