@@ -96,8 +96,9 @@ public final class Topics {
                         throw e;
                     }
                 }
-                known.add(t);
             }
+            awaitLeaders(missing, timeoutMs);
+            known.addAll(missing);
         } catch (ExecutionException e) {
             Throwable c = e.getCause();
             throw new EventBusException("Could not look up or create Kafka topic(s) " + unknown + " at "
@@ -109,6 +110,43 @@ public final class Topics {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new EventBusException("Interrupted while looking up Kafka topic(s) " + unknown, e, true);
+        }
+    }
+
+    /**
+     * Waits until every partition of freshly created topics has a leader. Producing into a partition whose first
+     * leader election is still settling was seen to leave the idempotent producer retrying forever with
+     * OUT_OF_ORDER_SEQUENCE_NUMBER (the broker had appended the batch its NOT_LEADER answer made us resend).
+     */
+    private void awaitLeaders(List<String> topics, long timeoutMs)
+            throws ExecutionException, InterruptedException, TimeoutException {
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMs);
+        while (true) {
+            boolean ready = true;
+            Map<String, org.apache.kafka.clients.admin.TopicDescription> described;
+            try {
+                described = admin.describeTopics(topics).allTopicNames().get(timeoutMs, TimeUnit.MILLISECONDS);
+            } catch (ExecutionException e) {
+                if (!(e.getCause() instanceof UnknownTopicOrPartitionException)) {
+                    throw e;
+                }
+                described = Map.of(); // created but not yet in the metadata the broker answers from
+                ready = false;
+            }
+            for (org.apache.kafka.clients.admin.TopicDescription d : described.values()) {
+                for (org.apache.kafka.common.TopicPartitionInfo p : d.partitions()) {
+                    if (p.leader() == null || p.leader().isEmpty() || p.isr().isEmpty()) {
+                        ready = false;
+                    }
+                }
+            }
+            if (ready) {
+                return;
+            }
+            if (System.nanoTime() - deadline > 0) {
+                throw new TimeoutException("partitions of " + topics + " have no leader yet");
+            }
+            Thread.sleep(50);
         }
     }
 }
