@@ -177,6 +177,14 @@ abstract class OutboxTests {
     }
 
     @Test
+    void countsRowsBeforeAnyRelayEverRan() throws Exception {
+        Outbox outbox = outbox();
+        inTransaction(c -> outbox.publishMessages(List.of(message("orders", "a", "1"), message("orders", null, "2")), c),
+                true);
+        assertThat(statuses()).isEqualTo(Map.of("pending", 2L));
+    }
+
+    @Test
     void refusesToPublishEventsWithoutABus() throws Exception {
         Outbox outbox = outbox();
         inTransaction(c -> assertThatThrownBy(() -> outbox.publish(new Object(), c))

@@ -26,6 +26,15 @@ final class ExampleDatabase {
         dataSource.setURL(url);
     }
 
+    /** Deletes the database files (best effort; the example is over and everything is closed). */
+    void delete() {
+        try (java.util.stream.Stream<Path> files = Files.walk(dir)) {
+            files.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+        } catch (IOException e) {
+            say("(could not delete %s: %s)", dir, e.getMessage());
+        }
+    }
+
     void execute(String sql) throws SQLException {
         try (Connection c = dataSource.getConnection(); Statement s = c.createStatement()) {
             s.execute(sql);

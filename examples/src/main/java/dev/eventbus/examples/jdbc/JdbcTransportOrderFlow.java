@@ -86,6 +86,7 @@ public final class JdbcTransportOrderFlow {
             flow = OrderFlow.run(bus);
         }
         boolean ok = afterRestart && flow;
+        db.delete();
         say(ok ? "\nDone: events published before the restart were delivered after it, and the flow ran."
                 : "\nFAILED: see above.");
         if (!ok) {

@@ -102,6 +102,7 @@ public final class OutboxOrderFlow {
             say("   outbox now: %s (published rows are deleted after eventbus.jdbc.outbox.retention)", statuses);
         }
         boolean ok = delivered && nothingElse && live && statuses.equals(Map.of("published", 3L));
+        db.delete();
         say(ok ? "\nDone: every committed order was shipped once, the rolled-back one never."
                 : "\nFAILED: see above.");
         if (!ok) {

@@ -50,7 +50,8 @@ CREATE TABLE IF NOT EXISTS ${p}outbox_relay (
 
 -- What an operator reads: every row with its state. A row is in flight while a relay holds the lease on its
 -- partition (key_hash mod the number of lease rows) and has claimed it (id <= the lease's position): the
--- lease expires if that relay dies, and another relay then sends the row again.
+-- lease expires if that relay dies, and another relay then sends the row again. (No lease rows yet: no relay
+-- ever ran, nothing is in flight.)
 CREATE OR REPLACE VIEW ${p}outbox_status AS
 SELECT o.id, o.stream, o.msg_key, o.event_id, o.event_type, o.created_at, o.attempts, o.next_attempt_at,
        o.last_error, o.published_at,
@@ -62,5 +63,5 @@ SELECT o.id, o.stream, o.msg_key, o.event_id, o.event_type, o.created_at, o.atte
            AS lease_until
 FROM ${p}outbox o
 LEFT JOIN ${p}outbox_lease l ON l.group_name = 'relays' AND l.stream = 'outbox'
-  AND l.partition_no = MOD(o.key_hash, (SELECT COUNT(*) FROM ${p}outbox_lease c
-                                        WHERE c.group_name = 'relays' AND c.stream = 'outbox'));
+  AND l.partition_no = MOD(o.key_hash, NULLIF((SELECT COUNT(*) FROM ${p}outbox_lease c
+                                               WHERE c.group_name = 'relays' AND c.stream = 'outbox'), 0));
