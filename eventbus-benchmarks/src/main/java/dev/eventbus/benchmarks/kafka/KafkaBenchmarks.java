@@ -131,11 +131,35 @@ public final class KafkaBenchmarks {
 
     /** The transport's configuration; its effective client properties are also the raw clients'. */
     private KafkaConfig config(String prefix) {
-        return KafkaConfig.builder().serviceName("bench").bootstrapServers(bootstrap)
+        return config(prefix, "bench");
+    }
+
+    private KafkaConfig config(String prefix, String service) {
+        return KafkaConfig.builder().serviceName(service).bootstrapServers(bootstrap)
                 .set(KafkaConfig.TOPIC_PREFIX, prefix)
                 .set(KafkaConfig.PARTITIONS, PARTITIONS)
                 .set("consumer.max.poll.records", "2000")
+                .setAll(extraClientProperties())
                 .build();
+    }
+
+    /** Client settings to try, from {@code -Dkafka.<key>=<value>} (for example {@code -Dkafka.linger.ms=20}). */
+    private static Map<String, String> extraClientProperties() {
+        Map<String, String> m = new java.util.TreeMap<>();
+        for (String name : System.getProperties().stringPropertyNames()) {
+            if (name.startsWith("kafka.")) {
+                m.put(name.substring("kafka.".length()), System.getProperty(name));
+            }
+        }
+        return m;
+    }
+
+    /** The transport's producer properties under another client id, so each producer's metrics stay apart. */
+    private static java.util.Properties rawProducerProperties(KafkaConfig config) {
+        java.util.Properties p = new java.util.Properties();
+        p.putAll(config.producerProperties());
+        p.put("client.id", "bench-raw");
+        return p;
     }
 
     private static String prefix(String what) {
@@ -190,8 +214,8 @@ public final class KafkaBenchmarks {
         List<BenchEvent> events = events(n, bytes);
         PublishOptions[] options = keyed(events);
         try (EventBus bus = bus(config);
-             KafkaTransport transport = KafkaTransport.create(config);
-             KafkaProducer<byte[], byte[]> raw = new KafkaProducer<>(config.producerProperties())) {
+             KafkaTransport transport = KafkaTransport.create(config(prefix, "bench-alone"));
+             KafkaProducer<byte[], byte[]> raw = new KafkaProducer<>(rawProducerProperties(config))) {
             List<ProducerRecord<byte[], byte[]>> records = rawRecords(bus, config, events, options);
             List<TransportMessage> messages = new ArrayList<>(n);
             for (int i = 0; i < n; i++) {
@@ -213,6 +237,7 @@ public final class KafkaBenchmarks {
                         p + 1, rawRates[p], ourRates[p], ourRates[p] / rawRates[p], transportRates[p],
                         transportRates[p] / rawRates[p]);
             }
+            printBatching();
             double r = median(rawRates);
             double o = median(ourRates);
             double t = median(transportRates);
@@ -223,6 +248,25 @@ public final class KafkaBenchmarks {
                     bytes, r, o, o / r));
             report.add(String.format(Locale.ROOT, "publish %4d B: raw %,9.0f rec/s  transport alone %,9.0f rec/s  ratio %.2f",
                     bytes, r, t, t / r));
+        }
+    }
+
+    /**
+     * Records per batch of each producer in this JVM, from their JMX metrics: batching is where a slower caller
+     * loses twice over (smaller batches cost more per record), so a ratio is only explained alongside these.
+     */
+    private static void printBatching() {
+        try {
+            javax.management.MBeanServer server = java.lang.management.ManagementFactory.getPlatformMBeanServer();
+            for (javax.management.ObjectName name : server.queryNames(
+                    new javax.management.ObjectName("kafka.producer:type=producer-metrics,*"), null)) {
+                System.out.printf("  producer %s: %.0f B per batch, %.1f records per request, %.1f ms queued%n",
+                        name.getKeyProperty("client-id"), (Double) server.getAttribute(name, "batch-size-avg"),
+                        (Double) server.getAttribute(name, "records-per-request-avg"),
+                        (Double) server.getAttribute(name, "record-queue-time-avg"));
+            }
+        } catch (Exception e) {
+            System.out.println("  (producer metrics unavailable: " + e + ")");
         }
     }
 
