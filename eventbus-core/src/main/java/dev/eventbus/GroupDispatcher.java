@@ -196,7 +196,7 @@ final class GroupDispatcher implements MessageHandler {
     }
 
     /** The headers this dispatcher reads, collected in one pass; everything else is an extension. */
-    private static final class Headers {
+    private static final class Headers implements java.util.function.BiConsumer<String, String> {
         String id;
         String type;
         String source;
@@ -213,59 +213,61 @@ final class GroupDispatcher implements MessageHandler {
         Map<String, String> extensions;
 
         Headers(TransportMessage m) {
-            for (Map.Entry<String, String> e : m.headers().entrySet()) {
-                String v = e.getValue();
-                switch (e.getKey()) {
-                    case MessageHeaders.ID:
-                        id = v;
-                        break;
-                    case MessageHeaders.TYPE:
-                        type = v;
-                        break;
-                    case MessageHeaders.SOURCE:
-                        source = v;
-                        break;
-                    case MessageHeaders.TIME:
-                        time = v;
-                        break;
-                    case MessageHeaders.SUBJECT:
-                        subject = v;
-                        break;
-                    case MessageHeaders.DATACONTENTTYPE:
-                        contentType = v;
-                        break;
-                    case MessageHeaders.CORRELATION_ID:
-                        correlation = v;
-                        break;
-                    case MessageHeaders.CAUSATION_ID:
-                        causation = v;
-                        break;
-                    case MessageHeaders.TRACEPARENT:
-                        traceparent = v;
-                        break;
-                    case MessageHeaders.SCHEMA_VERSION:
-                        version = v;
-                        break;
-                    case MessageHeaders.ATTEMPTS:
-                        attempts = v;
-                        break;
-                    case MessageHeaders.FIRST_FAILURE:
-                        firstFailure = v;
-                        break;
-                    case MessageHeaders.PENDING_SUBSCRIBERS:
-                        pending = v;
-                        break;
-                    case MessageHeaders.SPECVERSION:
-                    case MessageHeaders.DATASCHEMA:
-                        break;
-                    default:
-                        if (!e.getKey().startsWith("eventbus-")) {
-                            if (extensions == null) {
-                                extensions = new HashMap<>();
-                            }
-                            extensions.put(e.getKey(), v);
+            m.headers().forEach(this); // forEach: the transports' header maps visit without an entry per header
+        }
+
+        @Override
+        public void accept(String name, String v) {
+            switch (name) {
+                case MessageHeaders.ID:
+                    id = v;
+                    break;
+                case MessageHeaders.TYPE:
+                    type = v;
+                    break;
+                case MessageHeaders.SOURCE:
+                    source = v;
+                    break;
+                case MessageHeaders.TIME:
+                    time = v;
+                    break;
+                case MessageHeaders.SUBJECT:
+                    subject = v;
+                    break;
+                case MessageHeaders.DATACONTENTTYPE:
+                    contentType = v;
+                    break;
+                case MessageHeaders.CORRELATION_ID:
+                    correlation = v;
+                    break;
+                case MessageHeaders.CAUSATION_ID:
+                    causation = v;
+                    break;
+                case MessageHeaders.TRACEPARENT:
+                    traceparent = v;
+                    break;
+                case MessageHeaders.SCHEMA_VERSION:
+                    version = v;
+                    break;
+                case MessageHeaders.ATTEMPTS:
+                    attempts = v;
+                    break;
+                case MessageHeaders.FIRST_FAILURE:
+                    firstFailure = v;
+                    break;
+                case MessageHeaders.PENDING_SUBSCRIBERS:
+                    pending = v;
+                    break;
+                case MessageHeaders.SPECVERSION:
+                case MessageHeaders.DATASCHEMA:
+                    break;
+                default:
+                    if (!name.startsWith("eventbus-")) {
+                        if (extensions == null) {
+                            extensions = new HashMap<>();
                         }
-                }
+                        extensions.put(name, v);
+                    }
             }
         }
 

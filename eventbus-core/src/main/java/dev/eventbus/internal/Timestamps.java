@@ -1,5 +1,6 @@
 package dev.eventbus.internal;
 
+import java.nio.charset.StandardCharsets;
 import java.time.Instant;
 import java.time.OffsetDateTime;
 import java.time.format.DateTimeParseException;
@@ -37,30 +38,23 @@ public final class Timestamps {
 
     /**
      * The same text as {@code Instant.toString()} for years 0 to 9999 (UTC, seconds always, the fraction in groups
-     * of three digits as needed), without a {@code DateTimeFormatter}; other years go to the JDK.
+     * of three digits as needed), without a {@code DateTimeFormatter}; other years go to the JDK. The
+     * {@code yyyy-MM-ddTHH:mm:ss} part is kept for the last second formatted, since every event of that second
+     * shares it (a publish stamps the current time).
      */
     public static String format(Instant t) {
         long seconds = t.getEpochSecond();
-        long day = Math.floorDiv(seconds, 86_400L);
-        int secondOfDay = (int) Math.floorMod(seconds, 86_400L);
-        java.time.LocalDate date = java.time.LocalDate.ofEpochDay(day);
-        int year = date.getYear();
-        if (year < 0 || year > 9999) {
-            return t.toString();
+        Second cached = lastSecond;
+        if (cached == null || cached.epochSecond != seconds) {
+            cached = Second.of(seconds);
+            if (cached == null) {
+                return t.toString();
+            }
+            lastSecond = cached; // a racy publication is fine: Second is immutable (final fields)
         }
         int nanos = t.getNano();
-        char[] c = new char[30];
-        put(c, 0, year, 4);
-        c[4] = '-';
-        put(c, 5, date.getMonthValue(), 2);
-        c[7] = '-';
-        put(c, 8, date.getDayOfMonth(), 2);
-        c[10] = 'T';
-        put(c, 11, secondOfDay / 3600, 2);
-        c[13] = ':';
-        put(c, 14, (secondOfDay / 60) % 60, 2);
-        c[16] = ':';
-        put(c, 17, secondOfDay % 60, 2);
+        byte[] c = new byte[30];
+        System.arraycopy(cached.text, 0, c, 0, 19);
         int n = 19;
         if (nanos != 0) {
             c[n++] = '.';
@@ -76,12 +70,50 @@ public final class Timestamps {
             }
         }
         c[n++] = 'Z';
-        return new String(c, 0, n);
+        return new String(c, 0, n, StandardCharsets.ISO_8859_1);
     }
 
-    private static void put(char[] c, int at, int value, int digits) {
+    /** The last second formatted (shared by all threads; see {@link #format}). */
+    private static Second lastSecond;
+
+    /** {@code yyyy-MM-ddTHH:mm:ss} of one epoch second, ASCII. */
+    private static final class Second {
+        final long epochSecond;
+        final byte[] text;
+
+        private Second(long epochSecond, byte[] text) {
+            this.epochSecond = epochSecond;
+            this.text = text;
+        }
+
+        /** Null outside years 0 to 9999, which {@code Instant.toString()} writes differently. */
+        static Second of(long seconds) {
+            long day = Math.floorDiv(seconds, 86_400L);
+            int secondOfDay = (int) Math.floorMod(seconds, 86_400L);
+            java.time.LocalDate date = java.time.LocalDate.ofEpochDay(day);
+            int year = date.getYear();
+            if (year < 0 || year > 9999) {
+                return null;
+            }
+            byte[] c = new byte[19];
+            put(c, 0, year, 4);
+            c[4] = '-';
+            put(c, 5, date.getMonthValue(), 2);
+            c[7] = '-';
+            put(c, 8, date.getDayOfMonth(), 2);
+            c[10] = 'T';
+            put(c, 11, secondOfDay / 3600, 2);
+            c[13] = ':';
+            put(c, 14, (secondOfDay / 60) % 60, 2);
+            c[16] = ':';
+            put(c, 17, secondOfDay % 60, 2);
+            return new Second(seconds, c);
+        }
+    }
+
+    private static void put(byte[] c, int at, int value, int digits) {
         for (int i = at + digits - 1; i >= at; i--) {
-            c[i] = (char) ('0' + value % 10);
+            c[i] = (byte) ('0' + value % 10);
             value /= 10;
         }
     }

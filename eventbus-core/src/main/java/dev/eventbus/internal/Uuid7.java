@@ -1,20 +1,22 @@
 package dev.eventbus.internal;
 
+import java.nio.charset.StandardCharsets;
 import java.security.SecureRandom;
+import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * Time-ordered UUIDs (RFC 9562 version 7): 48 bits of Unix milliseconds, then a counter seeded randomly each
  * millisecond so ids made in the same millisecond still sort in creation order, then random bits.
  *
- * <p>Thread-safe and lock-free. The random tail comes from one {@link SecureRandom}-seeded xorshift per process,
- * which is enough for uniqueness (not for secrecy: ids are not secrets).
+ * <p>Thread-safe and lock-free. The random tail comes from {@link ThreadLocalRandom} salted once per process from
+ * {@link SecureRandom}, which is enough for uniqueness (not for secrecy: ids are not secrets).
  */
 public final class Uuid7 {
 
     private static final AtomicLong LAST = new AtomicLong(); // (millis << 12) | counter
-    private static final AtomicLong RANDOM = new AtomicLong(new SecureRandom().nextLong() | 1);
-    private static final char[] HEX = "0123456789abcdef".toCharArray();
+    private static final long SALT = new SecureRandom().nextLong();
+    private static final byte[] HEX = "0123456789abcdef".getBytes(StandardCharsets.US_ASCII);
 
     private Uuid7() {
     }
@@ -43,20 +45,13 @@ public final class Uuid7 {
     }
 
     private static long nextRandom() {
-        long x;
-        long next;
-        do {
-            x = RANDOM.get();
-            next = x;
-            next ^= next << 13;
-            next ^= next >>> 7;
-            next ^= next << 17;
-        } while (!RANDOM.compareAndSet(x, next));
-        return next * 0x2545F4914F6CDD1DL;
+        // Per-thread generator (no shared CAS per id) salted once per process from SecureRandom, so two processes
+        // whose thread-local generators happened to start alike still draw different tails.
+        return ThreadLocalRandom.current().nextLong() ^ SALT;
     }
 
     private static String format(long msb, long lsb) {
-        char[] c = new char[36];
+        byte[] c = new byte[36]; // ASCII: the String copies it as Latin-1, with no char[] to compress
         hex(c, 0, msb >>> 32, 8);
         c[8] = '-';
         hex(c, 9, msb >>> 16, 4);
@@ -66,10 +61,10 @@ public final class Uuid7 {
         hex(c, 19, lsb >>> 48, 4);
         c[23] = '-';
         hex(c, 24, lsb, 12);
-        return new String(c);
+        return new String(c, StandardCharsets.ISO_8859_1);
     }
 
-    private static void hex(char[] c, int offset, long value, int digits) {
+    private static void hex(byte[] c, int offset, long value, int digits) {
         for (int i = digits - 1; i >= 0; i--) {
             c[offset + i] = HEX[(int) (value & 0xF)];
             value >>>= 4;

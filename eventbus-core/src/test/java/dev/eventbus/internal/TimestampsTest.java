@@ -31,6 +31,17 @@ class TimestampsTest {
     }
 
     @Test
+    void instantsOfTheSameSecondShareTheCachedPrefixWithoutMixingSeconds() {
+        long second = Instant.parse("2026-11-25T18:59:59Z").getEpochSecond();
+        for (int i = 0; i < 1000; i++) {
+            // Alternate inside one second, across the minute boundary and back, to hit and miss the cache.
+            Instant t = Instant.ofEpochSecond(second + (i % 3 == 2 ? 1 : 0), i * 999_983L % 1_000_000_000L);
+            assertThat(Timestamps.format(t)).isEqualTo(t.toString());
+        }
+        assertThat(Timestamps.format(Instant.parse("+12026-01-01T00:00:00Z"))).isEqualTo("+12026-01-01T00:00:00Z");
+    }
+
+    @Test
     void fallsBackForOtherRfc3339FormsAndRejectsGarbage() {
         assertThat(Timestamps.parseOrNull("2026-11-25T17:00:00+01:00")).isEqualTo(Instant.parse("2026-11-25T16:00:00Z"));
         assertThat(Timestamps.parseOrNull("2026-02-30T00:00:00Z")).isNull();

@@ -107,20 +107,9 @@ public final class CloudEventsBinding {
 
     /** The message header name of a Kafka header key. */
     public static String messageName(String wireKey) {
-        switch (wireKey) {
-            case "ce_id": return "id";
-            case "ce_specversion": return "specversion";
-            case "ce_source": return "source";
-            case "ce_type": return "type";
-            case "ce_time": return "time";
-            case "ce_subject": return "subject";
-            case CONTENT_TYPE: return MessageHeaders.DATACONTENTTYPE;
-            case "ce_dataschema": return "dataschema";
-            case "ce_correlationid": return "correlationid";
-            case "ce_causationid": return "causationid";
-            case "ce_traceparent": return "traceparent";
-            case "ce_eventbusversion": return "eventbusversion";
-            default: break;
+        String known = knownMessageName(wireKey);
+        if (known != null) {
+            return known;
         }
         String m = MESSAGE_NAMES.get(wireKey);
         if (m == null) {
@@ -137,6 +126,36 @@ public final class CloudEventsBinding {
             }
         }
         return m;
+    }
+
+    /**
+     * The attributes every record carries, matched by length and then {@code equals}: a consumed header key is a
+     * fresh string, so a {@code switch} on it would hash every key of every record first.
+     */
+    private static String knownMessageName(String k) {
+        switch (k.length()) {
+            case 5:
+                return k.equals("ce_id") ? "id" : null;
+            case 7:
+                return k.equals("ce_type") ? "type" : k.equals("ce_time") ? "time" : null;
+            case 9:
+                return k.equals("ce_source") ? "source" : null;
+            case 10:
+                return k.equals("ce_subject") ? "subject" : null;
+            case 12:
+                return k.equals(CONTENT_TYPE) ? MessageHeaders.DATACONTENTTYPE : null;
+            case 13:
+                return k.equals("ce_dataschema") ? "dataschema" : null;
+            case 14:
+                return k.equals("ce_specversion") ? "specversion" : k.equals("ce_traceparent") ? "traceparent"
+                        : k.equals("ce_causationid") ? "causationid" : null;
+            case 16:
+                return k.equals("ce_correlationid") ? "correlationid" : null;
+            case 18:
+                return k.equals("ce_eventbusversion") ? "eventbusversion" : null;
+            default:
+                return null;
+        }
     }
 
     public static byte[] utf8(String s) {
@@ -160,7 +179,7 @@ public final class CloudEventsBinding {
             Header[] headers = new Header[h.size()];
             int i = 0;
             for (Map.Entry<String, String> e : h.entrySet()) {
-                headers[i++] = new RecordHeader(wireName(e.getKey()), utf8(e.getValue()));
+                headers[i++] = binaryHeader(e.getKey(), e.getValue());
             }
             return new ProducerRecord<>(topic, null, key, message.body(), new RecordHeaders(headers));
         }
@@ -172,6 +191,41 @@ public final class CloudEventsBinding {
             }
         }
         return new ProducerRecord<>(topic, null, key, structuredValue(message), headers);
+    }
+
+    // Attributes whose value repeats from record to record: one immutable header per value, shared by all the
+    // records that carry it, instead of a header and a byte[] per record (profiled on the publish path).
+    private static final ConcurrentHashMap<String, Header> SPECVERSIONS = new ConcurrentHashMap<>();
+    private static final ConcurrentHashMap<String, Header> SOURCES = new ConcurrentHashMap<>();
+    private static final ConcurrentHashMap<String, Header> TYPES = new ConcurrentHashMap<>();
+    private static final ConcurrentHashMap<String, Header> CONTENT_TYPES = new ConcurrentHashMap<>();
+    private static final ConcurrentHashMap<String, Header> SCHEMA_VERSIONS = new ConcurrentHashMap<>();
+    private static final int SHARED_HEADERS_LIMIT = 4096;
+
+    /**
+     * The binary-mode Kafka header of one message header. Sharing a header between records is safe: the producer
+     * only reads a header's key and value, and nothing here hands the value array out for writing.
+     */
+    static Header binaryHeader(String name, String value) {
+        ConcurrentHashMap<String, Header> shared;
+        switch (name) {
+            case "specversion" -> shared = SPECVERSIONS;
+            case "source" -> shared = SOURCES;
+            case "type" -> shared = TYPES;
+            case "datacontenttype" -> shared = CONTENT_TYPES;
+            case "eventbusversion" -> shared = SCHEMA_VERSIONS;
+            default -> {
+                return new RecordHeader(wireName(name), utf8(value));
+            }
+        }
+        Header header = shared.get(value);
+        if (header == null) {
+            header = new RecordHeader(wireName(name), utf8(value));
+            if (shared.size() < SHARED_HEADERS_LIMIT) {
+                shared.putIfAbsent(value, header);
+            }
+        }
+        return header;
     }
 
     /** Encodes extra message headers for adding to an existing record (the record's own mode is kept). */

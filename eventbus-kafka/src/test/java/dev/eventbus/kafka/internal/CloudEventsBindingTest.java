@@ -53,6 +53,30 @@ class CloudEventsBindingTest {
     }
 
     @Test
+    void everyKnownAttributeNameSurvivesTheRoundTripToItsWireKey() {
+        for (String name : new String[]{"id", "specversion", "source", "type", "time", "subject", "datacontenttype",
+                "dataschema", "correlationid", "causationid", "traceparent", "eventbusversion", "tenant", "X-Custom",
+                "eventbus-attempts"}) {
+            assertThat(CloudEventsBinding.messageName(CloudEventsBinding.wireName(name))).as(name).isEqualTo(name);
+        }
+        assertThat(CloudEventsBinding.messageName("ce_typo")).isEqualTo("typo");
+    }
+
+    @Test
+    void repeatingAttributesShareOneHeaderPerValueAndNeverMixValues() {
+        Header placed = CloudEventsBinding.binaryHeader(MessageHeaders.TYPE, "order.placed");
+        Header shipped = CloudEventsBinding.binaryHeader(MessageHeaders.TYPE, "order.shipped");
+        assertThat(CloudEventsBinding.binaryHeader(MessageHeaders.TYPE, new String("order.placed"))).isSameAs(placed);
+        assertThat(shipped).isNotSameAs(placed);
+        assertThat(new String(shipped.value(), StandardCharsets.UTF_8)).isEqualTo("order.shipped");
+        assertThat(shipped.key()).isEqualTo("ce_type");
+        // The same value under another attribute is another header; per-record attributes are never shared.
+        assertThat(CloudEventsBinding.binaryHeader(MessageHeaders.SOURCE, "order.placed").key()).isEqualTo("ce_source");
+        assertThat(CloudEventsBinding.binaryHeader(MessageHeaders.ID, "id-1"))
+                .isNotSameAs(CloudEventsBinding.binaryHeader(MessageHeaders.ID, "id-1"));
+    }
+
+    @Test
     void binaryModeMapsAttributesToCePrefixedHeadersAndBack() {
         TransportMessage m = message("application/json", "{\"a\":1}".getBytes(StandardCharsets.UTF_8));
         ProducerRecord<byte[], byte[]> r = new CloudEventsBinding(false).toRecord("orders", "o-1".getBytes(), m);
