@@ -176,12 +176,9 @@ public final class CloudEventsBinding {
     public ProducerRecord<byte[], byte[]> toRecord(String topic, byte[] key, TransportMessage message) {
         Map<String, String> h = message.headers();
         if (!structured) {
-            Header[] headers = new Header[h.size()];
-            int i = 0;
-            for (Map.Entry<String, String> e : h.entrySet()) {
-                headers[i++] = binaryHeader(e.getKey(), e.getValue());
-            }
-            return new ProducerRecord<>(topic, null, key, message.body(), new RecordHeaders(headers));
+            BinaryHeaders headers = new BinaryHeaders(h.size());
+            h.forEach(headers); // forEach: the bus's header map visits without an entry object per header
+            return new ProducerRecord<>(topic, null, key, message.body(), new RecordHeaders(headers.all));
         }
         RecordHeaders headers = new RecordHeaders();
         headers.add(CONTENT_TYPE, utf8(STRUCTURED_CONTENT_TYPE));
@@ -191,6 +188,21 @@ public final class CloudEventsBinding {
             }
         }
         return new ProducerRecord<>(topic, null, key, structuredValue(message), headers);
+    }
+
+    /** Collects the binary-mode headers of one message. */
+    private static final class BinaryHeaders implements java.util.function.BiConsumer<String, String> {
+        final Header[] all;
+        private int n;
+
+        BinaryHeaders(int size) {
+            all = new Header[size];
+        }
+
+        @Override
+        public void accept(String name, String value) {
+            all[n++] = binaryHeader(name, value);
+        }
     }
 
     // Attributes whose value repeats from record to record: one immutable header per value, shared by all the
