@@ -103,8 +103,8 @@ final class GroupDispatcher implements MessageHandler {
         Envelope<Object> envelope = in.envelope(m, info, event, attemptsSoFar + 1);
         String firstFailure = in.firstFailure;
 
-        List<String> retrying = new ArrayList<>();
-        List<String> dead = new ArrayList<>();
+        List<String> retrying = null; // allocated on the first failure: most deliveries have none
+        List<String> dead = null;
         Duration delay = null;
         int maxAttempt = attemptsSoFar;
         Throwable deadCause = null;
@@ -130,6 +130,9 @@ final class GroupDispatcher implements MessageHandler {
                         bus.reportFailure(t, envelope.withAttempt(attempt), s, attempt, more);
                         maxAttempt = Math.max(maxAttempt, attempt);
                         if (!more) {
+                            if (dead == null) {
+                                dead = new ArrayList<>(2);
+                            }
                             dead.add(s.id);
                             if (deadCause == null) {
                                 deadCause = t;
@@ -143,6 +146,9 @@ final class GroupDispatcher implements MessageHandler {
                             attempt++;
                             continue;
                         }
+                        if (retrying == null) {
+                            retrying = new ArrayList<>(2);
+                        }
                         retrying.add(s.id);
                         retryCause = t;
                         Duration d = bus.retry.delayBefore(attempt + 1);
@@ -154,17 +160,19 @@ final class GroupDispatcher implements MessageHandler {
         } finally {
             ctx.pop();
         }
-        if (!dead.isEmpty()) {
+        if (dead != null) {
             bus.counters.deadLettered.increment();
             List<String> failed = new ArrayList<>(dead);
-            failed.addAll(retrying);
+            if (retrying != null) {
+                failed.addAll(retrying);
+            }
             Map<String, String> h = EventBus.failureHeaders(deadCause, maxAttempt, firstFailure, deadReason,
                     delivery.origin());
             h.put(MessageHeaders.PENDING_SUBSCRIBERS, String.join(MessageHeaders.PENDING_SEPARATOR, failed));
             log.warn("group '{}' dead-lettered event {} ({}): {}", group, m.id(), type, deadReason);
             return Outcome.dead(deadReason, deadCause, h);
         }
-        if (!retrying.isEmpty()) {
+        if (retrying != null) {
             bus.counters.retries.increment();
             Map<String, String> h = new LinkedHashMap<>();
             h.put(MessageHeaders.ATTEMPTS, Integer.toString(maxAttempt));
