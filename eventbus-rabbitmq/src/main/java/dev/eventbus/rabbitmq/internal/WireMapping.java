@@ -2,6 +2,7 @@ package dev.eventbus.rabbitmq.internal;
 
 import com.rabbitmq.client.AMQP;
 import com.rabbitmq.client.LongString;
+import dev.eventbus.internal.HeaderMap;
 import dev.eventbus.spi.MessageHeaders;
 import dev.eventbus.spi.TransportMessage;
 
@@ -10,7 +11,6 @@ import java.time.Instant;
 import java.time.format.DateTimeParseException;
 import java.util.Date;
 import java.util.HashMap;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -115,10 +115,14 @@ public final class WireMapping {
                 .build();
     }
 
-    /** The message as a handler sees it: the binding reversed, broker and transport bookkeeping left out. */
+    /**
+     * The message as a handler sees it: the binding reversed, broker and transport bookkeeping left out. The
+     * headers go into core's compact {@link HeaderMap}, which {@link TransportMessage} takes without wrapping it
+     * (a {@code LinkedHashMap} plus the unmodifiable view over it profiled as a visible part of each delivery).
+     */
     public static TransportMessage message(String stream, AMQP.BasicProperties props, byte[] body) {
         Map<String, Object> headers = props.getHeaders();
-        Map<String, String> h = new LinkedHashMap<>(headers == null ? 8 : (headers.size() + 4) * 4 / 3 + 1);
+        HeaderMap.Builder h = new HeaderMap.Builder(headers == null ? 8 : headers.size() + 4);
         String key = null;
         if (headers != null) {
             for (Map.Entry<String, Object> e : headers.entrySet()) {
@@ -137,21 +141,15 @@ public final class WireMapping {
                 }
             }
         }
-        if (props.getMessageId() != null) {
-            h.put(MessageHeaders.ID, props.getMessageId());
-        }
-        if (props.getType() != null) {
-            h.put(MessageHeaders.TYPE, props.getType());
-        }
-        if (props.getContentType() != null) {
-            h.put(MessageHeaders.DATACONTENTTYPE, props.getContentType());
-        }
-        if (!h.containsKey(MessageHeaders.TIME) && props.getTimestamp() != null) {
-            h.put(MessageHeaders.TIME, props.getTimestamp().toInstant().toString());
+        h.put(MessageHeaders.ID, props.getMessageId());
+        h.put(MessageHeaders.TYPE, props.getType());
+        h.put(MessageHeaders.DATACONTENTTYPE, props.getContentType());
+        if (props.getTimestamp() != null) {
+            h.putIfAbsent(MessageHeaders.TIME, props.getTimestamp().toInstant().toString());
         }
         Integer p = props.getPriority();
         int priority = p == null ? 0 : Math.max(0, Math.min(255, p));
-        return new TransportMessage(stream, key, h, body, null, priority);
+        return new TransportMessage(stream, key, h.build(), body, null, priority);
     }
 
     /** Headers the broker or this transport adds for itself; never shown to handlers, dropped when republishing. */
