@@ -121,7 +121,15 @@ public final class RabbitMqThroughput {
         RabbitMqConfig.QueueType type = RabbitMqConfig.QueueType.valueOf(
                 System.getProperty("queueType", "quorum").toUpperCase(Locale.ROOT));
         boolean keyOrder = Boolean.getBoolean("keyOrder");
-        RabbitMqThroughput b = new RabbitMqThroughput(uri, n, window, prefetch, type, keyOrder);
+        RabbitMqThroughput b;
+        try {
+            b = new RabbitMqThroughput(uri, n, window, prefetch, type, keyOrder);
+        } catch (Exception | Error e) {
+            // The connections opened so far have non-daemon threads: without exit the JVM would hang here.
+            e.printStackTrace();
+            System.exit(1);
+            return;
+        }
         System.out.printf("RabbitMQ throughput, %s, %d cores, %d messages, confirm window %d, prefetch %d, %s queues, keyOrder=%s%n",
                 LocalDate.now(), Runtime.getRuntime().availableProcessors(), n, window, prefetch,
                 type.name().toLowerCase(Locale.ROOT), keyOrder);
