@@ -41,8 +41,10 @@ final class AckFlusher implements Runnable {
             try {
                 timer.schedule(this, TICK_MS, TimeUnit.MILLISECONDS);
             } catch (RejectedExecutionException e) {
-                armed.set(false); // transport closing: consumers flush on close
-                flushAll();
+                // The timer stops only after every subscription closed, and closing flushes each consumer. Flushing
+                // other consumers here is not an option either: the caller holds its consumer's monitor.
+                armed.set(false);
+                dirty.clear();
             }
         }
     }
@@ -61,12 +63,6 @@ final class AckFlusher implements Runnable {
         }
         if (!dirty.isEmpty()) {
             arm();
-        }
-    }
-
-    private void flushAll() {
-        for (ChannelConsumer c; (c = dirty.poll()) != null; ) {
-            c.flushAndForget();
         }
     }
 }
