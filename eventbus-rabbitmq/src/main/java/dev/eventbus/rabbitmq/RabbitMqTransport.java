@@ -235,7 +235,7 @@ public final class RabbitMqTransport implements Transport {
         synchronized (consumerLock) {
             if (shared == null) {
                 Connection c = Connections.open(factory, config, consumerThreads, config.serviceName() + " (consume)");
-                shared = new Shared(config, c, new Topology(c, config), publisher, timer, balancer);
+                shared = new Shared(config, c, new Topology(c, config), publisher, timer, balancer, consumerThreads);
             }
             return shared;
         }

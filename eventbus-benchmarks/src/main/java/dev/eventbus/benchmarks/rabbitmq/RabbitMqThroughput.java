@@ -48,7 +48,8 @@ import java.util.concurrent.atomic.AtomicLong;
  *
  * <p>System properties: {@code messages} (30000), {@code pairs} (3), {@code window} (256), {@code prefetch}
  * (200), {@code queueType} (quorum|classic), {@code keyOrder} (false: one group queue, like the raw side; true:
- * the bus's per-key order through consistent-hash shards). Broker: env {@code EVENTBUS_RABBITMQ_URI}, default
+ * the bus's per-key order through consistent-hash shards), {@code concurrency} (1), {@code threadCpu} (false:
+ * true prints each consume run's CPU per message by thread group). Broker: env {@code EVENTBUS_RABBITMQ_URI}, default
  * the local server. Run: {@code java -cp eventbus-benchmarks/target/benchmarks.jar
  * dev.eventbus.benchmarks.rabbitmq.RabbitMqThroughput}.
  */
@@ -120,7 +121,15 @@ public final class RabbitMqThroughput {
         RabbitMqConfig.QueueType type = RabbitMqConfig.QueueType.valueOf(
                 System.getProperty("queueType", "quorum").toUpperCase(Locale.ROOT));
         boolean keyOrder = Boolean.getBoolean("keyOrder");
-        RabbitMqThroughput b = new RabbitMqThroughput(uri, n, window, prefetch, type, keyOrder);
+        RabbitMqThroughput b;
+        try {
+            b = new RabbitMqThroughput(uri, n, window, prefetch, type, keyOrder);
+        } catch (Exception | Error e) {
+            // The connections opened so far have non-daemon threads: without exit the JVM would hang here.
+            e.printStackTrace();
+            System.exit(1);
+            return;
+        }
         System.out.printf("RabbitMQ throughput, %s, %d cores, %d messages, confirm window %d, prefetch %d, %s queues, keyOrder=%s%n",
                 LocalDate.now(), Runtime.getRuntime().availableProcessors(), n, window, prefetch,
                 type.name().toLowerCase(Locale.ROOT), keyOrder);
@@ -161,14 +170,22 @@ public final class RabbitMqThroughput {
         for (int i = 0; i < pairs; i++) {
             fill();
             long c0 = cpuNanos();
+            java.util.Map<String, Long> t0 = threadCpu();
             rawC[i] = rawConsume();
             long c1 = cpuNanos();
+            java.util.Map<String, Long> t1 = threadCpu();
             fill();
             long c2 = cpuNanos();
+            java.util.Map<String, Long> t2 = threadCpu();
             ourC[i] = oursConsume();
             long c3 = cpuNanos();
+            java.util.Map<String, Long> t3 = threadCpu();
             System.out.printf("consume pair %d: raw %,.0f msg/s (client cpu %.1f us/msg), ours %,.0f msg/s (client cpu %.1f us/msg) (%.2fx)%n",
                     i + 1, rawC[i], (c1 - c0) / 1e3 / n, ourC[i], (c3 - c2) / 1e3 / n, ourC[i] / rawC[i]);
+            if (Boolean.getBoolean("threadCpu")) {
+                System.out.printf("  cpu us/msg by thread, raw: %s%n  ours: %s%n", perMessage(t0, t1, c1 - c0),
+                        perMessage(t2, t3, c3 - c2));
+            }
         }
         System.out.printf("%nRESULT publish: raw median %,.0f msg/s, ours median %,.0f msg/s, ratio of medians %.2f, median of pair ratios %.2f%n",
                 median(rawP), median(ourP), median(ourP) / median(rawP), median(ratios(ourP, rawP)));
@@ -271,6 +288,7 @@ public final class RabbitMqThroughput {
                 }
             });
         }
+        startLag("raw", first.get(), count.get());
         if (!done.await(120, TimeUnit.SECONDS)) {
             throw new IllegalStateException("raw consume: only " + count.get() + " of " + n);
         }
@@ -294,12 +312,22 @@ public final class RabbitMqThroughput {
                 done.countDown();
             }
         });
+        startLag("ours", first.get(), count.get());
         if (!done.await(120, TimeUnit.SECONDS)) {
             throw new IllegalStateException("ours consume: only " + count.get() + " of " + n);
         }
         double rate = n / ((System.nanoTime() - first.get()) / 1e9);
         r.unregister();
         return rate;
+    }
+
+    /** With threadCpu: how long the clock ran before every consumer was started (shards start one by one). */
+    private static void startLag(String who, long first, long count) {
+        if (Boolean.getBoolean("threadCpu")) {
+            long now = System.nanoTime();
+            System.out.printf("  %s: all consumers started %.1f ms after the first delivery, %d messages in%n", who,
+                    first == 0 ? 0.0 : (now - first) / 1e6, count);
+        }
     }
 
     private void purge() throws Exception {
@@ -328,6 +356,35 @@ public final class RabbitMqThroughput {
     private static long cpuNanos() {
         return ((com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory
                 .getOperatingSystemMXBean()).getProcessCpuTime();
+    }
+
+    /** CPU time of the live Java threads so far, summed by name with digits stripped (thread pools). */
+    private static java.util.Map<String, Long> threadCpu() {
+        java.lang.management.ThreadMXBean mx = java.lang.management.ManagementFactory.getThreadMXBean();
+        java.util.Map<String, Long> m = new java.util.TreeMap<>();
+        for (java.lang.management.ThreadInfo ti : mx.getThreadInfo(mx.getAllThreadIds())) {
+            if (ti != null) {
+                long t = mx.getThreadCpuTime(ti.getThreadId());
+                if (t > 0) {
+                    m.merge(ti.getThreadName().replaceAll("[0-9]+", "N"), t, Long::sum);
+                }
+            }
+        }
+        return m;
+    }
+
+    /** The difference of two {@link #threadCpu} snapshots in microseconds per message; "other" = not Java threads (GC, JIT). */
+    private String perMessage(java.util.Map<String, Long> before, java.util.Map<String, Long> after, long processNanos) {
+        StringBuilder sb = new StringBuilder();
+        long java = 0;
+        for (java.util.Map.Entry<String, Long> e : after.entrySet()) {
+            long d = e.getValue() - before.getOrDefault(e.getKey(), 0L);
+            java += d;
+            if (d > n * 100L) { // at least 0.1 us per message
+                sb.append(String.format("%s=%.1f ", e.getKey(), d / 1e3 / n));
+            }
+        }
+        return sb.append(String.format("other=%.1f", (processNanos - java) / 1e3 / n)).toString();
     }
 
     private static double[] ratios(double[] ours, double[] raw) {

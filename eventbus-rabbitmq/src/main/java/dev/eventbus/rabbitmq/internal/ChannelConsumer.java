@@ -9,46 +9,46 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
-import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * One consumer on its own channel. The client calls {@link #handleDelivery} for one channel on one thread at a
  * time, in delivery order, and we run the handler right there (on a connection executor that may block), so
  * outcomes settle in delivery order and acknowledgements can be coalesced: one {@code basic.ack multiple=true}
- * per batch, or after a few milliseconds when traffic pauses.
+ * per batch, or from the transport's {@link AckFlusher} when traffic pauses (5 to 10 ms) or the acknowledgements
+ * waited 20 ms.
  *
  * <p>Thread-safe: acknowledgement state is guarded by this object's monitor (the flush timer shares it).
  */
 final class ChannelConsumer extends DefaultConsumer {
 
     private static final Logger log = LoggerFactory.getLogger(ChannelConsumer.class);
-    private static final long FLUSH_DELAY_MS = 5;
 
     final GroupSubscription owner;
     final String queue;
     final int shard;
     final AtomicInteger inFlight = new AtomicInteger();
     private final int ackBatch;
-    private final ScheduledExecutorService timer;
+    private final AckFlusher flusher;
     /** Stop taking deliveries (subscription closing, shard handed over, connection lost). */
     volatile boolean released;
     /** The channel died with its connection: outcomes of messages in flight are not settled (the broker redelivers). */
     volatile boolean lost;
     private long pendingTag;
     private int pendingCount;
-    private boolean flushArmed;
-    private final Runnable timedFlush = this::timedFlush;
+    /** Registered with the flusher, which looks at this consumer on its ticks. */
+    private boolean watched;
+    private boolean ackedSinceTick;
+    private int ticksWaited;
 
     ChannelConsumer(Channel channel, GroupSubscription owner, String queue, int shard, int prefetch,
-                    ScheduledExecutorService timer) {
+                    AckFlusher flusher) {
         super(channel);
         this.owner = owner;
         this.queue = queue;
         this.shard = shard;
         this.ackBatch = Math.max(1, Math.min(100, prefetch / 2));
-        this.timer = timer;
+        this.flusher = flusher;
     }
 
     @Override
@@ -78,14 +78,12 @@ final class ChannelConsumer extends DefaultConsumer {
         pendingTag = tag;
         if (++pendingCount >= ackBatch) {
             flush();
-        } else if (!flushArmed) {
-            flushArmed = true;
-            try {
-                timer.schedule(timedFlush, FLUSH_DELAY_MS, TimeUnit.MILLISECONDS);
-            } catch (RuntimeException e) {
-                flushArmed = false;
-                flush();
-            }
+            return;
+        }
+        ackedSinceTick = true;
+        if (!watched) {
+            watched = true;
+            flusher.watch(this);
         }
     }
 
@@ -99,8 +97,25 @@ final class ChannelConsumer extends DefaultConsumer {
         }
     }
 
-    private synchronized void timedFlush() {
-        flushArmed = false;
+    /**
+     * A tick of the {@link AckFlusher}: flushes when nothing was acknowledged since the last tick or the
+     * acknowledgements waited long enough. Returns whether to look again on the next tick.
+     */
+    synchronized boolean tick() {
+        if (pendingCount == 0) {
+            watched = false;
+            return false;
+        }
+        if (ackedSinceTick && ++ticksWaited < AckFlusher.MAX_TICKS) {
+            ackedSinceTick = false;
+            return true;
+        }
+        flushAndForget();
+        return false;
+    }
+
+    synchronized void flushAndForget() {
+        watched = false;
         flush();
     }
 
@@ -110,6 +125,8 @@ final class ChannelConsumer extends DefaultConsumer {
         }
         long tag = pendingTag;
         pendingCount = 0;
+        ticksWaited = 0;
+        ackedSinceTick = false;
         try {
             getChannel().basicAck(tag, true);
         } catch (IOException | RuntimeException e) {

@@ -6,6 +6,7 @@ import dev.eventbus.rabbitmq.RabbitMqConfig;
 import java.time.Duration;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executor;
 import java.util.concurrent.ScheduledExecutorService;
 
 /**
@@ -22,10 +23,14 @@ public final class Shared {
     final ScheduledExecutorService timer;
     /** Shard balancing; may block while a shard's handler finishes. */
     final ScheduledExecutorService balancer;
+    /** Claims shards side by side (each claim is a few broker round trips); blocking tasks allowed. */
+    final Executor claims;
+    /** Sends coalesced acknowledgements when traffic pauses, for all consumers at once. */
+    final AckFlusher acks;
     private final Map<String, Long> waitQueueDeclared = new ConcurrentHashMap<>();
 
     public Shared(RabbitMqConfig config, Connection consumerConnection, Topology topology, Publisher publisher,
-                  ScheduledExecutorService timer, ScheduledExecutorService balancer) {
+                  ScheduledExecutorService timer, ScheduledExecutorService balancer, Executor claims) {
         this.config = config;
         this.names = topology.names();
         this.consumerConnection = consumerConnection;
@@ -33,6 +38,8 @@ public final class Shared {
         this.publisher = publisher;
         this.timer = timer;
         this.balancer = balancer;
+        this.acks = new AckFlusher(timer);
+        this.claims = claims;
     }
 
     public Connection consumerConnection() {

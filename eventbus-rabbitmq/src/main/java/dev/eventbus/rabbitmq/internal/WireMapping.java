@@ -2,6 +2,7 @@ package dev.eventbus.rabbitmq.internal;
 
 import com.rabbitmq.client.AMQP;
 import com.rabbitmq.client.LongString;
+import dev.eventbus.internal.HeaderMap;
 import dev.eventbus.spi.MessageHeaders;
 import dev.eventbus.spi.TransportMessage;
 
@@ -10,7 +11,6 @@ import java.time.Instant;
 import java.time.format.DateTimeParseException;
 import java.util.Date;
 import java.util.HashMap;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -66,10 +66,15 @@ public final class WireMapping {
         return n;
     }
 
-    /** The AMQP properties for {@code m}: persistent, with the CloudEvents attributes mapped as described above. */
+    /**
+     * The AMQP properties for {@code m}: persistent, with the CloudEvents attributes mapped as described above.
+     * The headers are gathered in core's compact {@link HeaderMap}: amqp-client copies them into a map of its own
+     * anyway, so a {@code HashMap} of ours (built, resized, then copied) was paid twice on every publish.
+     */
+    @SuppressWarnings({"unchecked", "rawtypes"})
     public static AMQP.BasicProperties properties(TransportMessage m, Map<String, Object> extraHeaders) {
         Map<String, String> h = m.headers();
-        Map<String, Object> headers = new HashMap<>((h.size() + 4) * 4 / 3 + 1);
+        HeaderMap.Builder headers = new HeaderMap.Builder(h.size() + 2);
         String contentType = null;
         String id = null;
         String type = null;
@@ -101,8 +106,10 @@ public final class WireMapping {
         if (m.key() != null) {
             headers.put(KEY_HEADER, m.key());
         }
+        Map<String, Object> wire = (Map) headers.build();
         if (extraHeaders != null) {
-            headers.putAll(extraHeaders);
+            wire = new HashMap<>(wire);
+            wire.putAll(extraHeaders);
         }
         return new AMQP.BasicProperties.Builder()
                 .deliveryMode(2)
@@ -111,15 +118,20 @@ public final class WireMapping {
                 .type(type)
                 .timestamp(timestamp)
                 .priority(m.priority() > 0 ? m.priority() : null)
-                .headers(headers)
+                .headers(wire)
                 .build();
     }
 
-    /** The message as a handler sees it: the binding reversed, broker and transport bookkeeping left out. */
+    /**
+     * The message as a handler sees it: the binding reversed, broker and transport bookkeeping left out. The
+     * headers go into core's compact {@link HeaderMap}, which {@link TransportMessage} takes without wrapping it
+     * (a {@code LinkedHashMap} plus the unmodifiable view over it profiled as a visible part of each delivery).
+     */
     public static TransportMessage message(String stream, AMQP.BasicProperties props, byte[] body) {
         Map<String, Object> headers = props.getHeaders();
-        Map<String, String> h = new LinkedHashMap<>(headers == null ? 8 : (headers.size() + 4) * 4 / 3 + 1);
+        HeaderMap.Builder h = new HeaderMap.Builder(headers == null ? 8 : headers.size() + 4);
         String key = null;
+        boolean hasTime = false;
         if (headers != null) {
             for (Map.Entry<String, Object> e : headers.entrySet()) {
                 String name = e.getKey();
@@ -133,25 +145,21 @@ public final class WireMapping {
                 if (name.equals(KEY_HEADER)) {
                     key = value;
                 } else {
-                    h.put(plainName(name), value);
+                    String plain = plainName(name);
+                    hasTime |= plain.equals(MessageHeaders.TIME);
+                    h.put(plain, value);
                 }
             }
         }
-        if (props.getMessageId() != null) {
-            h.put(MessageHeaders.ID, props.getMessageId());
-        }
-        if (props.getType() != null) {
-            h.put(MessageHeaders.TYPE, props.getType());
-        }
-        if (props.getContentType() != null) {
-            h.put(MessageHeaders.DATACONTENTTYPE, props.getContentType());
-        }
-        if (!h.containsKey(MessageHeaders.TIME) && props.getTimestamp() != null) {
-            h.put(MessageHeaders.TIME, props.getTimestamp().toInstant().toString());
+        h.put(MessageHeaders.ID, props.getMessageId());
+        h.put(MessageHeaders.TYPE, props.getType());
+        h.put(MessageHeaders.DATACONTENTTYPE, props.getContentType());
+        if (!hasTime && props.getTimestamp() != null) { // formatting the instant is not cheap: only when needed
+            h.append(MessageHeaders.TIME, props.getTimestamp().toInstant().toString());
         }
         Integer p = props.getPriority();
         int priority = p == null ? 0 : Math.max(0, Math.min(255, p));
-        return new TransportMessage(stream, key, h, body, null, priority);
+        return new TransportMessage(stream, key, h.build(), body, null, priority);
     }
 
     /** Headers the broker or this transport adds for itself; never shown to handlers, dropped when republishing. */
