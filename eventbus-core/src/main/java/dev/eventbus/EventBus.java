@@ -122,6 +122,14 @@ public final class EventBus implements AutoCloseable {
             return routeFor(info, info.stream());
         }
     };
+    /** The inline cache of {@link #routeOf}: the last two routes looked up. */
+    private Route route1;
+    private Route route2;
+    /** The thread state of the thread that publishes most here (see {@link #threadState}); racy by design. */
+    private ThreadState owner;
+    private final ThreadLocal<ThreadState> threadStates = ThreadLocal.withInitial(this::newThreadState);
+    /** Every live thread's state, for {@link #stats()}; guarded by itself. */
+    private final List<ThreadState> threadStateList = new ArrayList<>();
     private final DeadLetters deadLetters;
     final Counters counters = new Counters();
     private volatile boolean closed;
@@ -326,7 +334,21 @@ public final class EventBus implements AutoCloseable {
      * @throws IllegalStateException if the bus is closed
      */
     public CompletableFuture<Void> publish(Object event) {
-        return publish(event, PublishOptions.none());
+        if (event == null) {
+            throw new NullPointerException("cannot publish a null event");
+        }
+        if (closed) {
+            throw closedFor(event);
+        }
+        Route route = routeOf(event.getClass());
+        if (route.fast) {
+            ThreadState ts = threadState();
+            ts.countPublished();
+            dispatchFast(event, route, ts.ctx);
+            return DONE;
+        }
+        counters.published.increment();
+        return publishRouted(event, PublishOptions.none(), route);
     }
 
     /**
@@ -340,16 +362,23 @@ public final class EventBus implements AutoCloseable {
             throw new NullPointerException("cannot publish a null event");
         }
         Objects.requireNonNull(options, "options");
+        if (options == PublishOptions.none()) {
+            return publish(event);
+        }
         if (closed) {
-            throw new IllegalStateException("EventBus '" + service + "' is closed: cannot publish "
-                    + event.getClass().getName());
+            throw closedFor(event);
         }
-        Route route = routes.get(event.getClass());
         counters.published.increment();
-        if (route.fast && options == PublishOptions.none()) {
-            dispatchFast(event, route);
-            return DONE;
-        }
+        return publishRouted(event, options, routeOf(event.getClass()));
+    }
+
+    private IllegalStateException closedFor(Object event) {
+        return new IllegalStateException("EventBus '" + service + "' is closed: cannot publish "
+                + event.getClass().getName());
+    }
+
+    /** Every publish but the synchronous in-memory one without options; {@code published} is counted already. */
+    private CompletableFuture<Void> publishRouted(Object event, PublishOptions options, Route route) {
         if (options.stream() != null) {
             route = routeFor(route.info, options.stream());
         }
@@ -388,7 +417,7 @@ public final class EventBus implements AutoCloseable {
             if (event == null) {
                 throw new NullPointerException("cannot publish a null event (in publishAll)");
             }
-            Route route = routes.get(event.getClass());
+            Route route = routeOf(event.getClass());
             if (route.local != null) {
                 futures.add(publish(event));
                 continue;
@@ -416,7 +445,7 @@ public final class EventBus implements AutoCloseable {
     public TransportMessage messageFor(Object event, PublishOptions options) {
         Objects.requireNonNull(event, "event");
         Objects.requireNonNull(options, "options");
-        Route route = routes.get(event.getClass());
+        Route route = routeOf(event.getClass());
         if (options.stream() != null) {
             route = routeFor(route.info, options.stream());
         }
@@ -498,13 +527,12 @@ public final class EventBus implements AutoCloseable {
      * The synchronous in-memory fast path: no interceptors, no options. One class lookup (the route, which holds
      * the registry's cache entry), direct invoker calls, nothing allocated unless a subscriber takes the envelope.
      */
-    private void dispatchFast(Object event, Route route) {
-        Subscriber[] subs = registry.forCached(event.getClass(), route.subscribers);
+    private void dispatchFast(Object event, Route route, DispatchContext ctx) {
+        Subscriber[] subs = registry.forCached(route.type, route.subscribers);
         if (subs.length == 0) {
             deadEvent(event);
             return;
         }
-        DispatchContext ctx = DispatchContext.current();
         int frame = ctx.pushLazy(this, event, route.info, PublishOptions.none(), true, null, 0L);
         try {
             for (Subscriber s : subs) {
@@ -796,8 +824,34 @@ public final class EventBus implements AutoCloseable {
         return new Route(info, name, t, local, registry.cacheOf(info.type()), local != null && fastLocal);
     }
 
+    /**
+     * The route of {@code type}: a bimorphic inline cache in two plain fields first (most buses publish few event
+     * classes, and two reads beat a {@code ClassValue} lookup), then the {@code ClassValue}. Routes are immutable
+     * (final fields), so a racy read of either field sees a complete route or null; a stale one fails the type check.
+     */
+    private Route routeOf(Class<?> type) {
+        Route r = route1;
+        if (r != null && r.type == type) {
+            return r;
+        }
+        r = route2;
+        if (r != null && r.type == type) {
+            return r;
+        }
+        return routeMiss(type);
+    }
+
+    private Route routeMiss(Class<?> type) {
+        Route r = routes.get(type);
+        // Most recent first: two classes alternating settle into one slot each and stop writing.
+        route2 = route1;
+        route1 = r;
+        return r;
+    }
+
     /** Where events of one class go. */
     private static final class Route {
+        final Class<?> type;
         final EventTypes.Info info;
         final String transportName;
         final Transport transport;
@@ -809,6 +863,7 @@ public final class EventBus implements AutoCloseable {
 
         Route(EventTypes.Info info, String transportName, Transport transport, InMemoryTransport local,
               SubscriberRegistry.Cached subscribers, boolean fast) {
+            this.type = info.type();
             this.info = info;
             this.transportName = transportName;
             this.transport = transport;
@@ -959,7 +1014,15 @@ public final class EventBus implements AutoCloseable {
     public Stats stats() {
         long overflows = asyncLanes == null ? 0 : asyncLanes.overflowCount();
         long rejected = asyncLanes == null ? 0 : asyncLanes.rejectedCount();
-        return new Stats(counters.published.sum(), counters.delivered.sum(), counters.failures.sum(),
+        long published;
+        synchronized (threadStateList) {
+            retireDeadThreadStates();
+            published = counters.published.sum();
+            for (ThreadState ts : threadStateList) {
+                published += ts.published();
+            }
+        }
+        return new Stats(published, counters.delivered.sum(), counters.failures.sum(),
                 counters.retries.sum(), counters.deadLettered.sum(), counters.deadEvents.sum(), counters.skipped.sum(),
                 counters.unknownTypes.sum(), counters.duplicates.sum(), overflows, rejected);
     }
@@ -1083,6 +1146,89 @@ public final class EventBus implements AutoCloseable {
         final LongAdder skipped = new LongAdder();
         final LongAdder unknownTypes = new LongAdder();
         final LongAdder duplicates = new LongAdder();
+    }
+
+    /**
+     * The calling thread's state for this bus: its dispatch context and its own count of fast publishes. The thread
+     * that publishes most finds it in one field ({@link #owner}), the others through a ThreadLocal; a thread that
+     * misses 1024 times takes the field over, so the field is written rarely even with many publishing threads.
+     */
+    private ThreadState threadState() {
+        ThreadState ts = owner;
+        if (ts != null && ts.thread == Thread.currentThread()) {
+            return ts;
+        }
+        return threadStateMiss();
+    }
+
+    private ThreadState threadStateMiss() {
+        ThreadState ts = threadStates.get();
+        if (owner == null || ++ts.misses >= 1024) {
+            ts.misses = 0;
+            owner = ts;
+        }
+        return ts;
+    }
+
+    private ThreadState newThreadState() {
+        ThreadState ts = new ThreadState(Thread.currentThread(), DispatchContext.current());
+        synchronized (threadStateList) {
+            retireDeadThreadStates();
+            threadStateList.add(ts);
+        }
+        return ts;
+    }
+
+    /**
+     * Folds the counts of threads that ended into the shared counter and forgets their states, so the list holds
+     * live threads only. A thread's end happens-before {@code isAlive()} returning false, so its last count is seen.
+     */
+    private void retireDeadThreadStates() {
+        for (int i = threadStateList.size() - 1; i >= 0; i--) {
+            ThreadState ts = threadStateList.get(i);
+            if (!ts.thread.isAlive()) {
+                counters.published.add(ts.published());
+                threadStateList.remove(i);
+                if (owner == ts) {
+                    owner = null;
+                }
+            }
+        }
+    }
+
+    /**
+     * One thread's state on one bus. {@code published} has a single writer (the thread) that writes it with opaque
+     * stores: no lock prefix on the fast path, no lost increment, and a reader sees every count eventually (at once
+     * after joining the thread). Holds no reference to the bus, so a thread does not keep a dropped bus alive.
+     */
+    private static final class ThreadState {
+        private static final java.lang.invoke.VarHandle PUBLISHED;
+
+        static {
+            try {
+                PUBLISHED = java.lang.invoke.MethodHandles.lookup().findVarHandle(ThreadState.class, "published", long.class);
+            } catch (ReflectiveOperationException e) {
+                throw new ExceptionInInitializerError(e);
+            }
+        }
+
+        final Thread thread;
+        final DispatchContext ctx;
+        private long published;
+        int misses;
+
+        ThreadState(Thread thread, DispatchContext ctx) {
+            this.thread = thread;
+            this.ctx = ctx;
+        }
+
+        void countPublished() {
+            PUBLISHED.setOpaque(this, published + 1);
+        }
+
+        long published() {
+            return (long) PUBLISHED.getOpaque(this);
+        }
     }
 
     /** Counts a duplicate recognised by an idempotency interceptor (the JDBC inbox). */
