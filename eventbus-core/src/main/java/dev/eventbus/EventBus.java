@@ -528,27 +528,16 @@ public final class EventBus implements AutoCloseable {
      * the registry's cache entry), direct invoker calls, nothing allocated unless a subscriber takes the envelope.
      */
     private void dispatchFast(Object event, Route route, DispatchContext ctx) {
-        Subscriber[] subs = registry.forCached(route.type, route.subscribers);
-        if (subs.length == 0) {
+        Dispatcher d = registry.dispatcherOf(route.type, route.subscribers);
+        if (d.count == 0) {
             deadEvent(event);
             return;
         }
-        int frame = ctx.pushLazy(this, event, route.info, PublishOptions.none(), true, null, 0L);
+        int frame = ctx.pushFast(this, event, route.info);
         try {
-            for (Subscriber s : subs) {
-                try {
-                    Invokers.OneArg direct = s.direct;
-                    if (direct != null) {
-                        direct.invoke(event);
-                    } else {
-                        s.invoke(event, ctx.envelopeAt(frame));
-                    }
-                } catch (Throwable t) {
-                    onLocalFailure(s, ctx.envelopeAt(frame), route.info, t);
-                }
-            }
+            d.dispatch(event, ctx, frame);
         } finally {
-            ctx.pop();
+            ctx.popFast(frame);
         }
     }
 
@@ -614,7 +603,7 @@ public final class EventBus implements AutoCloseable {
      * in-memory transport as a delayed redelivery for that subscriber's group, where the same path as for any
      * transport takes over (see {@link GroupDispatcher}); or it is dead-lettered.
      */
-    private void onLocalFailure(Subscriber s, Envelope<?> envelope, EventTypes.Info info, Throwable first) {
+    void onLocalFailure(Subscriber s, Envelope<?> envelope, EventTypes.Info info, Throwable first) {
         Throwable failure = first;
         int attempt = 1;
         String firstFailure = Instant.now().toString();
@@ -1197,9 +1186,11 @@ public final class EventBus implements AutoCloseable {
     }
 
     /**
-     * One thread's state on one bus. {@code published} has a single writer (the thread) that writes it with opaque
-     * stores: no lock prefix on the fast path, no lost increment, and a reader sees every count eventually (at once
-     * after joining the thread). Holds no reference to the bus, so a thread does not keep a dropped bus alive.
+     * One thread's state on one bus. {@code published} has a single writer, the thread, which counts with plain
+     * stores: no lock prefix and no compiler barrier on the fast path (an opaque store measured 2-4 ns more per
+     * publish), and no increment is lost. {@link #stats()} reads it with an opaque load, so it sees counts as they
+     * come; exactly every count once the thread was joined or ended. (Java 17 runs on 64-bit JVMs, where an aligned
+     * long store is not split.) Holds no reference to the bus, so a thread does not keep a dropped bus alive.
      */
     private static final class ThreadState {
         private static final java.lang.invoke.VarHandle PUBLISHED;
@@ -1223,7 +1214,7 @@ public final class EventBus implements AutoCloseable {
         }
 
         void countPublished() {
-            PUBLISHED.setOpaque(this, published + 1);
+            published++;
         }
 
         long published() {

@@ -38,6 +38,32 @@ final class SubscriberRegistry {
         return rebuild(type, c);
     }
 
+    /**
+     * The dispatcher of {@code type}'s subscribers, through an entry obtained from {@link #cacheOf} for the same
+     * type; built on first use after each change of the subscribers.
+     */
+    Dispatcher dispatcherOf(Class<?> type, Cached c) {
+        if (c.version == version) {
+            Dispatcher d = c.dispatcher;
+            if (d != null) {
+                return d;
+            }
+        }
+        return buildDispatcher(type, c);
+    }
+
+    private Dispatcher buildDispatcher(Class<?> type, Cached c) {
+        synchronized (c) {
+            Subscriber[] subs = forCached(type, c);
+            Dispatcher d = c.dispatcher;
+            if (d == null) {
+                d = Dispatcher.of(subs);
+                c.dispatcher = d;
+            }
+            return d;
+        }
+    }
+
     /** Subscribers taking {@code type}'s events, in registration order. Never null; do not modify. */
     Subscriber[] forClass(Class<?> type) {
         Cached c = byClass.get(type);
@@ -65,6 +91,7 @@ final class SubscriberRegistry {
             java.util.Map<String, Subscriber[]> byGroup = new java.util.HashMap<>();
             grouped.forEach((g, list) -> byGroup.put(g, list.toArray(NONE)));
             c.byGroup = byGroup;
+            c.dispatcher = null; // before the new version: whoever sees that version sees this or a newer one
             c.subscribers = array;
             c.version = v;
             return array;
@@ -99,6 +126,8 @@ final class SubscriberRegistry {
     static final class Cached {
         volatile java.util.Map<String, Subscriber[]> byGroup = java.util.Map.of();
         volatile Subscriber[] subscribers = NONE;
+        /** Built lazily from {@code subscribers} (only the synchronous fast path needs it); null until then. */
+        volatile Dispatcher dispatcher;
         volatile int version = -1;
     }
 }

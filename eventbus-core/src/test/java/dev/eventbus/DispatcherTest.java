@@ -1,0 +1,46 @@
+package dev.eventbus;
+
+import org.junit.jupiter.api.Test;
+
+import java.util.ArrayList;
+import java.util.List;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/** The per-class dispatchers: one hidden class per subscriber list, every slot filled or skipped correctly. */
+class DispatcherTest {
+
+    private static Subscriber[] subscribers(int n, List<String> calls) {
+        Subscriber[] s = new Subscriber[n];
+        for (int i = 0; i < n; i++) {
+            String name = "s" + i;
+            s[i] = Subscriber.ofLambda(name, "g", String.class, 1, e -> calls.add(name + ":" + e));
+        }
+        return s;
+    }
+
+    @Test
+    void eachListGetsItsOwnHiddenClass() {
+        Dispatcher a = Dispatcher.of(subscribers(2, new ArrayList<>()));
+        Dispatcher b = Dispatcher.of(subscribers(2, new ArrayList<>()));
+        assertThat(a.getClass().isHidden()).isTrue();
+        assertThat(b.getClass()).isNotSameAs(a.getClass());
+        assertThat(Dispatcher.of(new Subscriber[0])).isSameAs(Dispatcher.NONE);
+    }
+
+    @Test
+    void callsEverySubscriberInOrderForEveryListLength() {
+        DispatchContext ctx = new DispatchContext();
+        for (int n = 1; n <= 15; n++) {
+            List<String> calls = new ArrayList<>();
+            Dispatcher d = Dispatcher.of(subscribers(n, calls));
+            assertThat(d.count).isEqualTo(n);
+            d.dispatch("x", ctx, 0);
+            List<String> expected = new ArrayList<>();
+            for (int i = 0; i < n; i++) {
+                expected.add("s" + i + ":x");
+            }
+            assertThat(calls).as("%d subscribers", n).containsExactlyElementsOf(expected);
+        }
+    }
+}
