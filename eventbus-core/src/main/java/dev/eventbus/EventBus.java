@@ -110,7 +110,8 @@ public final class EventBus implements AutoCloseable {
     private final boolean orderedByKey;
     private final Duration closeTimeout;
     private final boolean fastLocal;
-    private final KeyedLanes<LocalTask> asyncLanes;
+    /** Queued items: a {@link LocalTask}, or the bare event when published without options outside a handler. */
+    private final KeyedLanes<Object> asyncLanes;
     private final ThreadPoolExecutor asyncExecutor;
     private final ScheduledThreadPoolExecutor scheduler;
     private final Map<SubscriptionKey, GroupSubscription> subscriptions = new HashMap<>();
@@ -347,7 +348,11 @@ public final class EventBus implements AutoCloseable {
             dispatchFast(event, route, ts.ctx);
             return DONE;
         }
-        counters.published.increment();
+        if (route.local != null) {
+            threadState().countPublished(); // in-memory async: counted like the fast path, without a shared write
+        } else {
+            counters.published.increment();
+        }
         return publishRouted(event, PublishOptions.none(), route);
     }
 
@@ -391,7 +396,13 @@ public final class EventBus implements AutoCloseable {
                     && options.delay() == null) {
                 // No clock read here (profiled: 30-45 ns a call on this kind of VM): the envelope's time is
                 // taken when a subscriber first needs it, after the queue wait.
-                return enqueue(new LocalTask(event, route.info, options, DispatchContext.current().handling(), 0L));
+                Envelope<?> parent = threadState().ctx.handling();
+                if (parent == null && options == PublishOptions.none()) {
+                    // Nothing to carry but the event: queue it bare (no task allocated); the worker finds its route.
+                    return enqueue(event instanceof Event e ? e.eventKey() : null, event);
+                }
+                LocalTask task = new LocalTask(event, route.info, options, parent, 0L);
+                return enqueue(task.key(), task);
             }
         }
         try {
@@ -500,26 +511,53 @@ public final class EventBus implements AutoCloseable {
 
     private CompletableFuture<Void> deliverLocal(Envelope<?> envelope, Route route) {
         if (dispatchMode == DispatchMode.ASYNC) {
-            return enqueue(new LocalTask(envelope.event(), route.info, null, null, 0L, envelope));
+            LocalTask task = new LocalTask(envelope.event(), route.info, null, null, 0L, envelope);
+            return enqueue(task.key(), task);
         }
         dispatchLocalEnvelope(envelope, route.info);
         return DONE;
     }
 
-    private CompletableFuture<Void> enqueue(LocalTask task) {
+    private CompletableFuture<Void> enqueue(Object key, Object item) {
         try {
-            asyncLanes.submit(task.key(), task);
+            asyncLanes.submit(key, item);
             return DONE;
         } catch (EventBusException e) {
             return CompletableFuture.failedFuture(e);
         }
     }
 
-    private void runTask(LocalTask task) {
-        if (task.envelope != null) {
+    private void runTask(Object item) {
+        if (!(item instanceof LocalTask task)) {
+            dispatchQueued(item); // LocalTask is private: no user event is one
+        } else if (task.envelope != null) {
             dispatchLocalEnvelope(task.envelope, task.info);
         } else {
             dispatchLocal(task.event, task.info, task.options, false, task.parent, task.publishedMillis);
+        }
+    }
+
+    /**
+     * An event queued bare (no options, published outside a handler) on the async worker: its route from the
+     * inline cache and its class's dispatcher, like the synchronous fast path, in a frame with no parent.
+     */
+    private void dispatchQueued(Object event) {
+        Route route = routeOf(event.getClass());
+        if (consumeInterceptors.length != 0) {
+            dispatchLocal(event, route.info, PublishOptions.none(), false, null, 0L);
+            return;
+        }
+        Dispatcher d = registry.dispatcherOf(route.type, route.subscribers);
+        if (d.count == 0) {
+            deadEvent(event);
+            return;
+        }
+        DispatchContext ctx = threadState().ctx;
+        int frame = ctx.pushLazy(this, event, route.info, PublishOptions.none(), false, null, 0L);
+        try {
+            d.dispatch(event, ctx, frame);
+        } finally {
+            ctx.pop();
         }
     }
 

@@ -205,6 +205,34 @@ class FastPathTest {
         }
     }
 
+    @Test
+    void asyncBareQueuedEventsKeepCausationCountsAndDeadEvents() throws Exception {
+        try (EventBus bus = EventBus.builder().service("fast")
+                .asyncDispatch(2, 1000, dev.eventbus.OverflowPolicy.BLOCK, java.time.Duration.ofSeconds(10)).build()) {
+            Chain c = new Chain(bus);
+            bus.register(c);
+            for (int i = 0; i < 100; i++) {
+                bus.publish(new OrderPlaced("o" + i, 1));
+                bus.publish(new Unannotated("nobody"));
+            }
+            RetryAndDeadLetterTest.await(() -> c.seen.size() == 300);
+            for (int i = 0; i < 100; i++) {
+                String key = "o" + i;
+                List<Envelope<?>> flow = c.seen.stream().filter(e -> e.subject() != null && e.subject().equals(key)
+                        || e.event() instanceof InvoiceSent inv && inv.orderId().equals(key)).toList();
+                Envelope<?> placed = only(flow, OrderPlaced.class);
+                Envelope<?> shipped = only(flow, OrderShipped.class);
+                Envelope<?> invoice = only(flow, InvoiceSent.class);
+                assertThat(placed.causationId()).isNull();
+                assertThat(shipped.causationId()).isEqualTo(placed.id());
+                assertThat(invoice.causationId()).isEqualTo(shipped.id());
+                assertThat(invoice.correlationId()).isEqualTo(placed.id());
+            }
+            RetryAndDeadLetterTest.await(() -> bus.stats().deadEvents() == 100);
+            assertThat(bus.stats().published()).isEqualTo(400);
+        }
+    }
+
     /** The one envelope of {@code type} (subscriber order within a class is not fixed by the test). */
     private static Envelope<?> only(List<Envelope<?>> seen, Class<?> type) {
         List<Envelope<?>> of = seen.stream().filter(e -> type.isInstance(e.event())).toList();
