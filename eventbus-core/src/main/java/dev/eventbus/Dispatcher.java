@@ -21,16 +21,16 @@ abstract class Dispatcher {
 
     private static final MethodHandles.Lookup LOOKUP = MethodHandles.lookup();
     private static final byte[] TEMPLATE = templateBytes();
-    private static final MethodType CONSTRUCTOR = MethodType.methodType(void.class, Subscriber[].class);
-
-    /** No subscriber: publishing finds a dead event. */
-    static final Dispatcher NONE = new DispatcherTemplate(new Subscriber[0]);
+    private static final MethodType CONSTRUCTOR = MethodType.methodType(void.class, Subscriber[].class, int.class);
 
     /** The number of subscribers. */
     final int count;
+    /** The registry version the subscriber list was built for: while it is current, so is this dispatcher. */
+    final int version;
 
-    Dispatcher(int count) {
+    Dispatcher(int count, int version) {
         this.count = count;
+        this.version = version;
     }
 
     /**
@@ -39,21 +39,21 @@ abstract class Dispatcher {
      */
     abstract void dispatch(Object event, DispatchContext ctx, int frame);
 
-    /** A dispatcher for {@code subscribers} (not copied; do not modify). */
-    static Dispatcher of(Subscriber[] subscribers) {
-        if (subscribers.length == 0) {
-            return NONE;
-        }
-        if (TEMPLATE != null) {
+    /**
+     * A dispatcher for {@code subscribers} (not copied; do not modify), the list of registry version
+     * {@code version}. An empty list gets the template itself: it is never dispatched (publishing finds a dead event).
+     */
+    static Dispatcher of(Subscriber[] subscribers, int version) {
+        if (TEMPLATE != null && subscribers.length > 0) {
             try {
                 MethodHandles.Lookup hidden = LOOKUP.defineHiddenClass(TEMPLATE, true);
                 MethodHandle ctor = hidden.findConstructor(hidden.lookupClass(), CONSTRUCTOR);
-                return (Dispatcher) ctor.invoke(subscribers);
+                return (Dispatcher) ctor.invoke(subscribers, version);
             } catch (Throwable refused) {
                 // A restricted runtime: fall back to the shared template class below.
             }
         }
-        return new DispatcherTemplate(subscribers);
+        return new DispatcherTemplate(subscribers, version);
     }
 
     /** One subscriber, with the failure handling. */

@@ -29,8 +29,8 @@ final class DispatcherTemplate extends Dispatcher {
     private final Invokers.OneArg i5;
     private final Subscriber[] rest;
 
-    DispatcherTemplate(Subscriber[] subscribers) {
-        super(subscribers.length);
+    DispatcherTemplate(Subscriber[] subscribers, int version) {
+        super(subscribers.length, version);
         int n = subscribers.length;
         s0 = n > 0 ? subscribers[0] : null;
         i0 = n > 0 ? subscribers[0].fast : null;

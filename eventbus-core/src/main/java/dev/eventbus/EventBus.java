@@ -566,7 +566,11 @@ public final class EventBus implements AutoCloseable {
      * the registry's cache entry), direct invoker calls, nothing allocated unless a subscriber takes the envelope.
      */
     private void dispatchFast(Object event, Route route, DispatchContext ctx) {
-        Dispatcher d = registry.dispatcherOf(route.type, route.subscribers);
+        Dispatcher d = route.dispatcher;
+        if (d == null || d.version != registry.version()) {
+            d = registry.dispatcherOf(route.type, route.subscribers);
+            route.dispatcher = d;
+        }
         if (d.count == 0) {
             deadEvent(event);
             return;
@@ -887,6 +891,12 @@ public final class EventBus implements AutoCloseable {
         final SubscriberRegistry.Cached subscribers;
         /** Synchronous in-memory with no interceptors: {@link #dispatchFast} applies when no options are given. */
         final boolean fast;
+        /**
+         * The registry's dispatcher for this class, cached here to save the fast path a level of indirection;
+         * checked against the registry's version before each use. Racy by design: a dispatcher is immutable
+         * (final fields), so any thread reading this field sees a complete one, or null.
+         */
+        Dispatcher dispatcher;
 
         Route(EventTypes.Info info, String transportName, Transport transport, InMemoryTransport local,
               SubscriberRegistry.Cached subscribers, boolean fast) {

@@ -38,26 +38,26 @@ final class SubscriberRegistry {
         return rebuild(type, c);
     }
 
+    /** The current registry version: a dispatcher whose {@link Dispatcher#version} equals it is up to date. */
+    int version() {
+        return version;
+    }
+
     /**
      * The dispatcher of {@code type}'s subscribers, through an entry obtained from {@link #cacheOf} for the same
      * type; built on first use after each change of the subscribers.
      */
     Dispatcher dispatcherOf(Class<?> type, Cached c) {
-        if (c.version == version) {
-            Dispatcher d = c.dispatcher;
-            if (d != null) {
-                return d;
-            }
+        Dispatcher d = c.dispatcher;
+        if (d != null && d.version == version) {
+            return d;
         }
-        return buildDispatcher(type, c);
-    }
-
-    private Dispatcher buildDispatcher(Class<?> type, Cached c) {
         synchronized (c) {
             Subscriber[] subs = forCached(type, c);
-            Dispatcher d = c.dispatcher;
-            if (d == null) {
-                d = Dispatcher.of(subs);
+            d = c.dispatcher;
+            if (d == null || d.version != c.version) {
+                // c.version is the version of subs: both were set together under this lock.
+                d = Dispatcher.of(subs, c.version);
                 c.dispatcher = d;
             }
             return d;
@@ -91,7 +91,6 @@ final class SubscriberRegistry {
             java.util.Map<String, Subscriber[]> byGroup = new java.util.HashMap<>();
             grouped.forEach((g, list) -> byGroup.put(g, list.toArray(NONE)));
             c.byGroup = byGroup;
-            c.dispatcher = null; // before the new version: whoever sees that version sees this or a newer one
             c.subscribers = array;
             c.version = v;
             return array;

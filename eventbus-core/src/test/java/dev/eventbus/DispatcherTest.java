@@ -21,11 +21,11 @@ class DispatcherTest {
 
     @Test
     void eachListGetsItsOwnHiddenClass() {
-        Dispatcher a = Dispatcher.of(subscribers(2, new ArrayList<>()));
-        Dispatcher b = Dispatcher.of(subscribers(2, new ArrayList<>()));
+        Dispatcher a = Dispatcher.of(subscribers(2, new ArrayList<>()), 1);
+        Dispatcher b = Dispatcher.of(subscribers(2, new ArrayList<>()), 1);
         assertThat(a.getClass().isHidden()).isTrue();
         assertThat(b.getClass()).isNotSameAs(a.getClass());
-        assertThat(Dispatcher.of(new Subscriber[0])).isSameAs(Dispatcher.NONE);
+        assertThat(Dispatcher.of(new Subscriber[0], 1).count).isZero();
     }
 
     @Test
@@ -33,7 +33,7 @@ class DispatcherTest {
         DispatchContext ctx = new DispatchContext();
         for (int n = 1; n <= 15; n++) {
             List<String> calls = new ArrayList<>();
-            Dispatcher d = Dispatcher.of(subscribers(n, calls));
+            Dispatcher d = Dispatcher.of(subscribers(n, calls), 1);
             assertThat(d.count).isEqualTo(n);
             d.dispatch("x", ctx, 0);
             List<String> expected = new ArrayList<>();
