@@ -44,7 +44,16 @@ abstract class Dispatcher {
      * {@code version}. An empty list gets the template itself: it is never dispatched (publishing finds a dead event).
      */
     static Dispatcher of(Subscriber[] subscribers, int version) {
-        if (TEMPLATE != null && subscribers.length > 0) {
+        return of(subscribers, version, true);
+    }
+
+    /**
+     * {@link #of(Subscriber[], int)}, with {@code ownClass} false for the shared template class instead of a new
+     * hidden class: for an event class whose subscribers keep changing, where defining a class per change would
+     * cost more than it saves.
+     */
+    static Dispatcher of(Subscriber[] subscribers, int version, boolean ownClass) {
+        if (ownClass && TEMPLATE != null && subscribers.length > 0) {
             try {
                 MethodHandles.Lookup hidden = LOOKUP.defineHiddenClass(TEMPLATE, true);
                 MethodHandle ctor = hidden.findConstructor(hidden.lookupClass(), CONSTRUCTOR);

@@ -14,6 +14,12 @@ import java.util.concurrent.CopyOnWriteArrayList;
 final class SubscriberRegistry {
 
     private static final Subscriber[] NONE = new Subscriber[0];
+    /**
+     * Dispatchers built for one event class with a hidden class of their own; after that many changes of its
+     * subscribers (an application that registers and unregisters as it goes), the class gets the shared template
+     * class, so registration churn does not define classes without end.
+     */
+    static final int OWN_CLASS_LIMIT = 16;
 
     private final CopyOnWriteArrayList<Subscriber> all = new CopyOnWriteArrayList<>();
     private volatile int version;
@@ -57,7 +63,7 @@ final class SubscriberRegistry {
             d = c.dispatcher;
             if (d == null || d.version != c.version) {
                 // c.version is the version of subs: both were set together under this lock.
-                d = Dispatcher.of(subs, c.version);
+                d = Dispatcher.of(subs, c.version, ++c.dispatchersBuilt <= OWN_CLASS_LIMIT);
                 c.dispatcher = d;
             }
             return d;
@@ -127,6 +133,8 @@ final class SubscriberRegistry {
         volatile Subscriber[] subscribers = NONE;
         /** Built lazily from {@code subscribers} (only the synchronous fast path needs it); null until then. */
         volatile Dispatcher dispatcher;
+        /** Dispatchers built so far; guarded by this entry's lock. */
+        int dispatchersBuilt;
         volatile int version = -1;
     }
 }

@@ -29,6 +29,28 @@ class DispatcherTest {
     }
 
     @Test
+    void registrationChurnStopsDefiningClassesAfterTheLimit() {
+        SubscriberRegistry registry = new SubscriberRegistry();
+        SubscriberRegistry.Cached entry = registry.cacheOf(String.class);
+        List<String> calls = new ArrayList<>();
+        Subscriber[] stable = subscribers(1, calls);
+        registry.addAll(List.of(stable));
+        for (int i = 1; i <= SubscriberRegistry.OWN_CLASS_LIMIT + 5; i++) {
+            List<Subscriber> extra = List.of(subscribers(1, calls));
+            registry.addAll(extra);
+            Dispatcher d = registry.dispatcherOf(String.class, entry);
+            assertThat(d.count).isEqualTo(2);
+            assertThat(d.getClass().isHidden()).as("build %d", i).isEqualTo(i <= SubscriberRegistry.OWN_CLASS_LIMIT);
+            registry.removeAll(extra);
+        }
+        Dispatcher last = registry.dispatcherOf(String.class, entry);
+        assertThat(last.count).isEqualTo(1);
+        assertThat(last).isInstanceOf(DispatcherTemplate.class);
+        last.dispatch("y", new DispatchContext(), 0);
+        assertThat(calls).containsExactly("s0:y");
+    }
+
+    @Test
     void callsEverySubscriberInOrderForEveryListLength() {
         DispatchContext ctx = new DispatchContext();
         for (int n = 1; n <= 15; n++) {
