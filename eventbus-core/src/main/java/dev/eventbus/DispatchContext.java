@@ -29,6 +29,8 @@ final class DispatchContext {
         Envelope<?> parent;
         boolean inheritParent;
         long millis;
+        /** Opened by {@link #pushFast}: no options, parent = the frame below, time = when the envelope is built. */
+        boolean fast;
     }
 
     DispatchContext() {
@@ -62,6 +64,9 @@ final class DispatchContext {
     int pushLazy(EventBus bus, Object event, EventTypes.Info info, PublishOptions opts, boolean inherit,
                  Envelope<?> parent, long publishedMillis) {
         Frame f = next();
+        if (f.fast) {
+            f.fast = false;
+        }
         if (f.bus != bus) {
             f.bus = bus;
         }
@@ -84,9 +89,49 @@ final class DispatchContext {
         return depth - 1;
     }
 
+    /**
+     * {@link #pushLazy} for a publish without options on the synchronous fast path: the fewest writes (the event,
+     * and the bus and type only when they differ from the last event's at this depth). Close with {@link #popFast}.
+     *
+     * @return the frame's index
+     */
+    int pushFast(EventBus bus, Object event, EventTypes.Info info) {
+        int i = depth;
+        Frame[] fs = frames;
+        if (i == fs.length) {
+            next();
+            depth = i;
+            fs = frames;
+        }
+        Frame f = fs[i];
+        f.event = event;
+        if (f.bus != bus) {
+            f.bus = bus;
+        }
+        if (f.info != info) {
+            f.info = info;
+        }
+        if (!f.fast) {
+            f.fast = true;
+        }
+        depth = i + 1;
+        return i;
+    }
+
+    /** Closes frame {@code i} opened by {@link #pushFast}. */
+    void popFast(int i) {
+        depth = i;
+        Frame f = frames[i];
+        f.event = null; // not kept: an event may be large; this store is cheap (no GC post-barrier for null)
+        if (f.envelope != null) {
+            f.envelope = null;
+        }
+    }
+
     /** Opens a frame for an event whose envelope is known (a delivery from a transport). */
     int push(Envelope<?> envelope) {
         Frame f = next();
+        f.fast = false;
         f.event = envelope.event();
         f.envelope = envelope;
         f.inheritParent = false;
@@ -110,12 +155,26 @@ final class DispatchContext {
         return depth == 0 ? null : envelopeAt(depth - 1);
     }
 
+    /** The bus that opened frame {@code i} with {@link #pushLazy}. */
+    EventBus busAt(int i) {
+        return frames[i].bus;
+    }
+
+    /** The event type of frame {@code i} opened with {@link #pushLazy}. */
+    EventTypes.Info infoAt(int i) {
+        return frames[i].info;
+    }
+
     Envelope<?> envelopeAt(int i) {
         Frame f = frames[i];
         Envelope<?> e = f.envelope;
         if (e == null) {
-            Envelope<?> parent = f.inheritParent ? (i == 0 ? null : envelopeAt(i - 1)) : f.parent;
-            e = f.bus.newEnvelope(f.event, f.info, f.options, parent, f.millis);
+            if (f.fast) {
+                e = f.bus.newEnvelope(f.event, f.info, PublishOptions.none(), i == 0 ? null : envelopeAt(i - 1), 0L);
+            } else {
+                Envelope<?> parent = f.inheritParent ? (i == 0 ? null : envelopeAt(i - 1)) : f.parent;
+                e = f.bus.newEnvelope(f.event, f.info, f.options, parent, f.millis);
+            }
             f.envelope = e;
         }
         return e;

@@ -30,6 +30,11 @@ final class Subscriber {
     final int concurrency;
     /** The invoker for subscribers taking just the event (null otherwise): the fast path calls it directly. */
     final Invokers.OneArg direct;
+    /**
+     * What a {@link Dispatcher} calls with the event: the direct invoker, or for a subscriber taking the envelope, an
+     * adapter that gets it from the calling thread's dispatch context (whose top frame is the event's own there).
+     */
+    final Invokers.OneArg fast;
     private final Invokers.OneArg one;
     private final Invokers.TwoArgs two;
 
@@ -45,6 +50,7 @@ final class Subscriber {
         this.one = one;
         this.two = two;
         this.direct = shape == Shape.EVENT ? one : null;
+        this.fast = direct != null ? direct : event -> invoke(event, DispatchContext.current().handling());
     }
 
     static Subscriber ofLambda(String id, String group, Class<?> eventClass, int concurrency, Invokers.OneArg handler) {

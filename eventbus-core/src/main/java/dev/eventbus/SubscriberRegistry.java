@@ -14,6 +14,12 @@ import java.util.concurrent.CopyOnWriteArrayList;
 final class SubscriberRegistry {
 
     private static final Subscriber[] NONE = new Subscriber[0];
+    /**
+     * Dispatchers built for one event class with a hidden class of their own; after that many changes of its
+     * subscribers (an application that registers and unregisters as it goes), the class gets the shared template
+     * class, so registration churn does not define classes without end.
+     */
+    static final int OWN_CLASS_LIMIT = 16;
 
     private final CopyOnWriteArrayList<Subscriber> all = new CopyOnWriteArrayList<>();
     private volatile int version;
@@ -36,6 +42,32 @@ final class SubscriberRegistry {
             return c.subscribers;
         }
         return rebuild(type, c);
+    }
+
+    /** The current registry version: a dispatcher whose {@link Dispatcher#version} equals it is up to date. */
+    int version() {
+        return version;
+    }
+
+    /**
+     * The dispatcher of {@code type}'s subscribers, through an entry obtained from {@link #cacheOf} for the same
+     * type; built on first use after each change of the subscribers.
+     */
+    Dispatcher dispatcherOf(Class<?> type, Cached c) {
+        Dispatcher d = c.dispatcher;
+        if (d != null && d.version == version) {
+            return d;
+        }
+        synchronized (c) {
+            Subscriber[] subs = forCached(type, c);
+            d = c.dispatcher;
+            if (d == null || d.version != c.version) {
+                // c.version is the version of subs: both were set together under this lock.
+                d = Dispatcher.of(subs, c.version, ++c.dispatchersBuilt <= OWN_CLASS_LIMIT);
+                c.dispatcher = d;
+            }
+            return d;
+        }
     }
 
     /** Subscribers taking {@code type}'s events, in registration order. Never null; do not modify. */
@@ -99,6 +131,10 @@ final class SubscriberRegistry {
     static final class Cached {
         volatile java.util.Map<String, Subscriber[]> byGroup = java.util.Map.of();
         volatile Subscriber[] subscribers = NONE;
+        /** Built lazily from {@code subscribers} (only the synchronous fast path needs it); null until then. */
+        volatile Dispatcher dispatcher;
+        /** Dispatchers built so far; guarded by this entry's lock. */
+        int dispatchersBuilt;
         volatile int version = -1;
     }
 }

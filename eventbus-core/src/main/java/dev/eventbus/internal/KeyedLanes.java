@@ -3,12 +3,14 @@ package dev.eventbus.internal;
 import dev.eventbus.EventBusException;
 import dev.eventbus.OverflowPolicy;
 
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 import java.time.Duration;
-import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.LongAdder;
+import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.BooleanSupplier;
 import java.util.function.Consumer;
@@ -17,10 +19,13 @@ import java.util.function.Consumer;
  * Bounded, ordered lanes on a shared executor: items with the same key go to the same lane and are handled one
  * after the other in submission order; different lanes run in parallel, as far as the executor allows.
  *
- * <p>Each lane is an {@link ArrayBlockingQueue} plus a "scheduled" flag: the submitter that finds the lane idle
- * hands one drain task to the executor, which handles items in batches and resubmits itself for fairness.
- * So there is at most one task per lane in the executor, and the executor's own queue stays bounded by the
- * number of lanes.
+ * <p>Each lane is a bounded multi-producer, single-consumer ring (lock-free: a producer claims a slot with one CAS,
+ * the consumer, who holds the lane's processing lock, frees it with a plain ordered store) plus a "scheduled"
+ * flag: the submitter that finds the lane idle hands one drain task to the executor. The drain task handles items
+ * until the lane stays empty for a short spin ({@value #SPIN_NANOS} ns), or for fairness after {@value #ROUNDS}
+ * items, then resubmits itself. So a steady producer never pays for waking the consumer (profiled: waking it, and
+ * a lock shared by producer and consumer, were most of an asynchronous publish), there is at most one task per lane
+ * in the executor, and the executor's own queue stays bounded by the number of lanes.
  *
  * <p>A full lane applies the {@link OverflowPolicy}. For {@code CALLER_RUNS} the caller takes the lane's
  * processing lock and handles the oldest items itself, which keeps the lane's order.
@@ -29,7 +34,10 @@ import java.util.function.Consumer;
  */
 public final class KeyedLanes<T> {
 
-    private static final int BATCH = 256;
+    /** Items one drain task handles before it lets other lanes have the executor's thread. */
+    private static final int ROUNDS = 4096;
+    /** How long a drain task waits for more items in an empty lane before it gives the thread back. */
+    private static final long SPIN_NANOS = 20_000;
 
     private final Lane<T>[] lanes;
     private final int mask;
@@ -94,24 +102,26 @@ public final class KeyedLanes<T> {
 
     public void submitToLane(int laneIndex, T item) {
         Lane<T> lane = lanes[laneIndex];
-        if (!lane.queue.offer(item)) {
+        if (!lane.ring.offer(item)) {
             overflowed.increment();
             offerSlow(lane, item);
         }
-        schedule(lane);
+        if (!lane.scheduled.get()) {
+            schedule(lane);
+        }
     }
 
     private void offerSlow(Lane<T> lane, T item) {
         switch (overflow) {
             case FAIL:
                 rejected.increment();
-                throw new EventBusException(name + ": queue full (" + lane.queue.remainingCapacity()
-                        + " free) and the overflow policy is FAIL", null, true);
+                throw new EventBusException(name + ": queue full (" + lane.ring.capacity
+                        + " queued) and the overflow policy is FAIL", null, true);
             case CALLER_RUNS:
-                while (!lane.queue.offer(item)) {
+                while (!lane.ring.offer(item)) {
                     lane.processing.lock();
                     try {
-                        T head = lane.queue.poll();
+                        Object head = lane.ring.poll();
                         if (head != null) {
                             runOne(head);
                         }
@@ -122,17 +132,30 @@ public final class KeyedLanes<T> {
                 return;
             case BLOCK:
             default:
-                try {
-                    schedule(lane);
-                    if (!lane.queue.offer(item, blockNanos, TimeUnit.NANOSECONDS)) {
+                long deadline = System.nanoTime() + blockNanos;
+                schedule(lane);
+                for (int spins = 0; !lane.ring.offer(item); spins++) {
+                    long left = deadline - System.nanoTime();
+                    if (left <= 0) {
                         rejected.increment();
                         throw new EventBusException(name + ": queue full for "
                                 + TimeUnit.NANOSECONDS.toMillis(blockNanos) + " ms (overflow policy BLOCK)", null, true);
                     }
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    rejected.increment();
-                    throw new EventBusException(name + ": interrupted while waiting for queue space", e);
+                    if (Thread.interrupted()) {
+                        Thread.currentThread().interrupt();
+                        rejected.increment();
+                        throw new EventBusException(name + ": interrupted while waiting for queue space",
+                                new InterruptedException());
+                    }
+                    if (spins < 64) {
+                        Thread.onSpinWait();
+                    } else {
+                        // The consumer frees slots without signalling: poll, backing off up to 1 ms.
+                        LockSupport.parkNanos(Math.min(left, Math.min(1_000_000L, 1_000L << Math.min(10, spins - 64))));
+                        if (!lane.scheduled.get()) {
+                            schedule(lane);
+                        }
+                    }
                 }
         }
     }
@@ -152,32 +175,47 @@ public final class KeyedLanes<T> {
         if (ready.getAsBoolean()) {
             lane.processing.lock();
             try {
-                // Take a batch under one queue lock instead of locking per item (profiled: the consumer's poll
-                // contended with every producer offer). Readiness is checked per batch; a consumer that finds
-                // itself unable to handle an item (its subscriber left) puts it back itself.
-                java.util.ArrayList<T> batch = lane.batch;
-                lane.queue.drainTo(batch, BATCH);
-                try {
-                    for (int i = 0; i < batch.size(); i++) {
-                        runOne(batch.get(i));
+                // Readiness is checked per drain task; a consumer that finds itself unable to handle an item (its
+                // subscriber left) puts it back itself.
+                Ring ring = lane.ring;
+                long spinUntil = 0;
+                for (int n = 0; n < ROUNDS; ) {
+                    Object item = ring.poll();
+                    if (item != null) {
+                        runOne(item);
+                        if ((++n & 0xFF) == 0 && lane.processing.hasQueuedThreads()) {
+                            break; // a CALLER_RUNS publisher waits for the lock: let it in
+                        }
+                        spinUntil = 0;
+                        continue;
                     }
-                } finally {
-                    batch.clear();
+                    // Empty: wait a little for the producer's next item rather than hand the thread back and have
+                    // the producer wake it again (a wake-up costs both sides microseconds).
+                    long now = System.nanoTime();
+                    if (spinUntil == 0) {
+                        spinUntil = now + SPIN_NANOS;
+                    } else if (now - spinUntil > 0) {
+                        break;
+                    }
+                    for (int i = 0; i < 32 && ring.isEmpty(); i++) {
+                        Thread.onSpinWait();
+                    }
                 }
             } finally {
                 lane.processing.unlock();
             }
         }
         lane.scheduled.set(false);
-        // Re-check: an item may have arrived between the last poll and clearing the flag.
-        if (!lane.queue.isEmpty() && ready.getAsBoolean()) {
+        // Re-check: an item may have arrived after the last poll (the producer saw "scheduled" still set).
+        if (!lane.ring.isEmpty() && ready.getAsBoolean()) {
             schedule(lane);
         }
     }
 
-    private void runOne(T item) {
+    @SuppressWarnings("unchecked")
+    private void runOne(Object item) {
         try {
-            consumer.accept(item);
+            consumer.accept((T) item);
         } catch (Throwable t) {
             // The consumer is the library's own code and must not throw; never let a lane die silently.
             org.slf4j.LoggerFactory.getLogger(KeyedLanes.class).error("{}: dispatch failed unexpectedly", name, t);
@@ -187,7 +225,7 @@ public final class KeyedLanes<T> {
     /** Schedules every non-empty lane; call when {@code ready} turns true. */
     public void kick() {
         for (Lane<T> lane : lanes) {
-            if (!lane.queue.isEmpty()) {
+            if (!lane.ring.isEmpty()) {
                 try {
                     schedule(lane);
                 } catch (EventBusException ignored) {
@@ -201,7 +239,7 @@ public final class KeyedLanes<T> {
     public int queued() {
         int n = 0;
         for (Lane<T> lane : lanes) {
-            n += lane.queue.size();
+            n += lane.ring.size();
         }
         return n;
     }
@@ -209,7 +247,7 @@ public final class KeyedLanes<T> {
     /** True when nothing is queued and no lane is being drained. */
     public boolean idle() {
         for (Lane<T> lane : lanes) {
-            if (!lane.queue.isEmpty() || lane.scheduled.get() || lane.processing.isLocked()) {
+            if (!lane.ring.isEmpty() || lane.scheduled.get() || lane.processing.isLocked()) {
                 return false;
             }
         }
@@ -233,10 +271,18 @@ public final class KeyedLanes<T> {
     }
 
     /** Removes and returns every queued item of every lane (for handing back on close). */
+    @SuppressWarnings("unchecked")
     public java.util.List<T> drainQueued() {
         java.util.List<T> out = new java.util.ArrayList<>();
         for (Lane<T> lane : lanes) {
-            lane.queue.drainTo(out);
+            lane.processing.lock();
+            try {
+                for (Object item; (item = lane.ring.poll()) != null; ) {
+                    out.add((T) item);
+                }
+            } finally {
+                lane.processing.unlock();
+            }
         }
         return out;
     }
@@ -250,13 +296,98 @@ public final class KeyedLanes<T> {
     }
 
     private static final class Lane<T> {
-        final ArrayBlockingQueue<T> queue;
+        final Ring ring;
         final AtomicBoolean scheduled = new AtomicBoolean();
+        /** Held by whoever consumes from the ring: the ring has a single consumer at any time. */
         final ReentrantLock processing = new ReentrantLock();
-        final java.util.ArrayList<T> batch = new java.util.ArrayList<>(BATCH);
 
         Lane(int capacity) {
-            this.queue = new ArrayBlockingQueue<>(Math.max(1, capacity));
+            this.ring = new Ring(Math.max(1, capacity));
+        }
+    }
+
+    /**
+     * A bounded multi-producer, single-consumer queue on an array (the JCTools MpscArrayQueue scheme): a producer
+     * claims index {@code p} with a CAS on {@code producerIndex} (refused when {@code p - consumerIndex} reaches the
+     * capacity, so the bound is exact) and then publishes the item into its slot with a release store; the single
+     * consumer takes the item with an acquire load, clears the slot and advances {@code consumerIndex} with a
+     * release store, which is what lets a producer reuse the slot. An item is never null.
+     */
+    static final class Ring {
+        private static final VarHandle PRODUCER;
+        private static final VarHandle CONSUMER;
+        private static final VarHandle SLOTS = MethodHandles.arrayElementVarHandle(Object[].class);
+
+        static {
+            try {
+                MethodHandles.Lookup l = MethodHandles.lookup();
+                PRODUCER = l.findVarHandle(Ring.class, "producerIndex", long.class);
+                CONSUMER = l.findVarHandle(Ring.class, "consumerIndex", long.class);
+            } catch (ReflectiveOperationException e) {
+                throw new ExceptionInInitializerError(e);
+            }
+        }
+
+        final int capacity;
+        private final Object[] slots;
+        private final int mask;
+        // Padded apart: producers write one, the consumer the other.
+        long p01, p02, p03, p04, p05, p06, p07;
+        private volatile long producerIndex;
+        long p11, p12, p13, p14, p15, p16, p17;
+        private volatile long consumerIndex;
+        long p21, p22, p23, p24, p25, p26, p27;
+
+        Ring(int capacity) {
+            this.capacity = capacity;
+            int size = capacity <= 1 ? 1 : Integer.highestOneBit(capacity - 1) << 1;
+            if (size < capacity) {
+                throw new IllegalArgumentException("capacity too large: " + capacity);
+            }
+            this.slots = new Object[size];
+            this.mask = size - 1;
+        }
+
+        boolean offer(Object item) {
+            while (true) {
+                long p = producerIndex;
+                if (p - consumerIndex >= capacity) {
+                    return false;
+                }
+                if (PRODUCER.weakCompareAndSet(this, p, p + 1)) {
+                    SLOTS.setRelease(slots, (int) p & mask, item);
+                    return true;
+                }
+            }
+        }
+
+        /** The oldest item, or null when empty. Only the consumer (the holder of the processing lock) calls it. */
+        Object poll() {
+            long c = (long) CONSUMER.getOpaque(this);
+            int slot = (int) c & mask;
+            Object item = SLOTS.getAcquire(slots, slot);
+            if (item == null) {
+                if (c == producerIndex) {
+                    return null;
+                }
+                // Claimed but not yet stored: the producer is between its CAS and its store.
+                do {
+                    Thread.onSpinWait();
+                    item = SLOTS.getAcquire(slots, slot);
+                } while (item == null);
+            }
+            slots[slot] = null;
+            CONSUMER.setRelease(this, c + 1);
+            return item;
+        }
+
+        boolean isEmpty() {
+            return consumerIndex == producerIndex;
+        }
+
+        int size() {
+            long n = producerIndex - consumerIndex;
+            return (int) Math.max(0, Math.min(capacity, n));
         }
     }
 }
