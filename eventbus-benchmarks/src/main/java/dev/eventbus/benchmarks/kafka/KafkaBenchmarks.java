@@ -63,7 +63,8 @@ import java.util.concurrent.locks.LockSupport;
  * <p>The broker runs in a child JVM ({@code TestKafkaBroker} from the Kafka module's test-jar), as in the
  * anchors of {@code BENCHMARKS.md}, unless {@code EVENTBUS_TEST_KAFKA_BOOTSTRAP} names one. System properties:
  * {@code only} (publish,consume,latency), {@code pairs} (3), {@code small} (200000 records of 100 B),
- * {@code large} (50000 records of 1 KB), {@code consume} (500000), {@code seconds} (5, latency), {@code rate}.
+ * {@code large} (50000 records of 1 KB), {@code consume} (500000), {@code seconds} (5, latency), {@code rate}, and
+ * {@code kafka.<client key>} to try a client setting on both sides ({@code -Dkafka.compression.type=zstd}).
  *
  * <p>Run: {@code java -cp eventbus-benchmarks/target/benchmarks.jar dev.eventbus.benchmarks.kafka.KafkaBenchmarks}.
  */
