@@ -131,6 +131,8 @@ public final class EventBus implements AutoCloseable {
     private final ThreadLocal<ThreadState> threadStates = ThreadLocal.withInitial(this::newThreadState);
     /** Every live thread's state, for {@link #stats()}; guarded by itself. */
     private final List<ThreadState> threadStateList = new ArrayList<>();
+    /** Size of {@link #threadStateList} at which the next new thread state first retires ended threads. */
+    private int retireScanAt = 64;
     private final DeadLetters deadLetters;
     final Counters counters = new Counters();
     private volatile boolean closed;
@@ -1210,7 +1212,12 @@ public final class EventBus implements AutoCloseable {
     private ThreadState newThreadState() {
         ThreadState ts = new ThreadState(Thread.currentThread(), DispatchContext.current());
         synchronized (threadStateList) {
-            retireDeadThreadStates();
+            // Amortized: scan for ended threads only when the list doubled since the last scan, so that many
+            // short-lived publishing threads (a virtual thread per task) do not make each new one scan them all.
+            if (threadStateList.size() >= retireScanAt) {
+                retireDeadThreadStates();
+                retireScanAt = Math.max(64, 2 * threadStateList.size());
+            }
             threadStateList.add(ts);
         }
         return ts;

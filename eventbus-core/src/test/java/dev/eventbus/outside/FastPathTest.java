@@ -283,4 +283,25 @@ class FastPathTest {
             assertThat(bus.stats().published()).isEqualTo(expected + 1);
         }
     }
+
+    @Test
+    void manyShortLivedPublishingThreadsAreAllCountedOnce() throws Exception {
+        try (EventBus bus = EventBus.builder().service("fast").build()) {
+            bus.subscribe(OrderPlaced.class, e -> { });
+            int threads = 300; // past several of the thresholds at which ended threads are folded in
+            for (int t = 0; t < threads; t++) {
+                Thread w = new Thread(() -> {
+                    for (int i = 0; i < 7; i++) {
+                        bus.publish(new OrderPlaced("k", i));
+                    }
+                });
+                w.start();
+                w.join(); // each ends before the next starts: its state must be folded in, not lost or counted twice
+                if (t % 50 == 0) {
+                    assertThat(bus.stats().published()).isEqualTo(7L * (t + 1));
+                }
+            }
+            assertThat(bus.stats().published()).isEqualTo(7L * threads);
+        }
+    }
 }
