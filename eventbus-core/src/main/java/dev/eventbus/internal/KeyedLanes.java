@@ -28,7 +28,9 @@ import java.util.function.Consumer;
  * in the executor, and the executor's own queue stays bounded by the number of lanes.
  *
  * <p>A full lane applies the {@link OverflowPolicy}. For {@code CALLER_RUNS} the caller takes the lane's
- * processing lock and handles the oldest items itself, which keeps the lane's order.
+ * processing lock and handles the oldest items itself, which keeps the lane's order. For {@code BLOCK}, a publisher
+ * that is itself a drain task (a subscriber publishing) does the same instead of waiting, since it may be the only
+ * one who could ever free the space it waits for.
  *
  * <p>Thread-safe.
  */
@@ -132,6 +134,10 @@ public final class KeyedLanes<T> {
                 return;
             case BLOCK:
             default:
+                if (drainsAnyLane()) {
+                    offerFromDrainTask(lane, item);
+                    return;
+                }
                 long deadline = System.nanoTime() + blockNanos;
                 schedule(lane);
                 for (int spins = 0; !lane.ring.offer(item); spins++) {
@@ -157,6 +163,45 @@ public final class KeyedLanes<T> {
                         }
                     }
                 }
+        }
+    }
+
+    /** True on a drain task's thread: a subscriber publishing while it handles an item of some lane. */
+    private boolean drainsAnyLane() {
+        for (Lane<T> l : lanes) {
+            if (l.processing.isHeldByCurrentThread()) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * BLOCK for a publisher that is itself a lane's consumer: waiting for space could mean waiting for itself (its
+     * own lane is full, and only it drains that lane). So it makes the space: whenever it can take the full lane's
+     * processing lock (always for its own lane) it handles the lane's oldest item inline, which keeps the lane's
+     * order; when another worker holds that lane, it waits for that worker as BLOCK does, up to the timeout.
+     */
+    private void offerFromDrainTask(Lane<T> lane, T item) {
+        long deadline = System.nanoTime() + blockNanos;
+        while (!lane.ring.offer(item)) {
+            if (lane.processing.tryLock()) {
+                try {
+                    Object head = lane.ring.poll();
+                    if (head != null) {
+                        runOne(head);
+                    }
+                } finally {
+                    lane.processing.unlock();
+                }
+                continue;
+            }
+            if (System.nanoTime() - deadline >= 0) {
+                rejected.increment();
+                throw new EventBusException(name + ": queue full for " + TimeUnit.NANOSECONDS.toMillis(blockNanos)
+                        + " ms (overflow policy BLOCK)", null, true);
+            }
+            LockSupport.parkNanos(10_000L);
         }
     }
 

@@ -105,4 +105,37 @@ class KeyedLanesTest {
         assertThat(seen.keySet()).containsExactlyInAnyOrder(0, 1, 2, 3);
         assertThat(lanes.rejectedCount()).isEqualTo(1);
     }
+
+    @Test
+    void aConsumerPublishingIntoItsOwnFullLaneUnderBlockMakesRoomInsteadOfWaitingForItself() throws Exception {
+        ExecutorService executor = Executors.newSingleThreadExecutor();
+        List<Integer> handled = java.util.Collections.synchronizedList(new ArrayList<>());
+        CountDownLatch done = new CountDownLatch(1);
+        @SuppressWarnings("unchecked")
+        KeyedLanes<Integer>[] holder = new KeyedLanes[1];
+        // One lane of 2 slots; handling item 0 publishes 1..20 into that same lane, as a subscriber would.
+        holder[0] = new KeyedLanes<>("test", 1, 2, executor, item -> {
+            handled.add(item);
+            if (item == 0) {
+                for (int i = 1; i <= 20; i++) {
+                    holder[0].submit(null, i);
+                }
+            }
+            if (item == 20) {
+                done.countDown();
+            }
+        }, () -> true, OverflowPolicy.BLOCK, Duration.ofSeconds(30));
+        long t0 = System.nanoTime();
+        holder[0].submit(null, 0);
+        assertThat(done.await(10, TimeUnit.SECONDS)).as("all 21 items handled").isTrue();
+        assertThat(TimeUnit.NANOSECONDS.toSeconds(System.nanoTime() - t0)).as("no wait for a timeout").isLessThan(5);
+        executor.shutdown();
+        List<Integer> expected = new ArrayList<>();
+        for (int i = 0; i <= 20; i++) {
+            expected.add(i);
+        }
+        // Started in lane order (the oldest item is handled inline before the newer one is queued).
+        assertThat(handled).containsExactlyElementsOf(expected);
+        assertThat(holder[0].rejectedCount()).isZero();
+    }
 }
