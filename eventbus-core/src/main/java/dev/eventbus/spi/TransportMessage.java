@@ -34,8 +34,8 @@ public record TransportMessage(String stream, String key, Map<String, String> he
         if (priority < 0 || priority > 255) {
             throw new IllegalArgumentException("priority must be between 0 and 255, was " + priority);
         }
-        // HeaderMap is immutable already; anything else is wrapped, not copied.
-        headers = headers instanceof dev.eventbus.internal.HeaderMap ? headers : Collections.unmodifiableMap(headers);
+        // The library's header maps are immutable already; anything else is wrapped, not copied.
+        headers = headers instanceof dev.eventbus.internal.ArrayHeaderMap ? headers : Collections.unmodifiableMap(headers);
     }
 
     /** A message to deliver now with default priority. The headers map is wrapped, not copied. */
