@@ -70,13 +70,13 @@ abstract class Dispatcher {
         try {
             s.fast.invoke(event);
         } catch (Throwable t) {
-            failed(s, ctx, frame, t);
+            failed(s, event, ctx, frame, t);
         }
     }
 
     /** A subscriber threw: retries, dead letters and the exception handler of the frame's bus take over. */
-    static void failed(Subscriber s, DispatchContext ctx, int frame, Throwable t) {
-        ctx.busAt(frame).onLocalFailure(s, ctx.envelopeAt(frame), ctx.infoAt(frame), t);
+    static void failed(Subscriber s, Object event, DispatchContext ctx, int frame, Throwable t) {
+        ctx.busAt(frame).onLocalFailure(s, ctx.envelopeAt(frame, event), ctx.infoAt(frame), t);
     }
 
     private static byte[] templateBytes() {

@@ -56,7 +56,7 @@ final class DispatcherTemplate extends Dispatcher {
         try {
             i0.invoke(event);
         } catch (Throwable t) {
-            failed(s0, ctx, frame, t);
+            failed(s0, event, ctx, frame, t);
         }
         Invokers.OneArg i1 = this.i1;
         if (i1 == null) {
@@ -65,7 +65,7 @@ final class DispatcherTemplate extends Dispatcher {
         try {
             i1.invoke(event);
         } catch (Throwable t) {
-            failed(s1, ctx, frame, t);
+            failed(s1, event, ctx, frame, t);
         }
         Invokers.OneArg i2 = this.i2;
         if (i2 == null) {
@@ -74,7 +74,7 @@ final class DispatcherTemplate extends Dispatcher {
         try {
             i2.invoke(event);
         } catch (Throwable t) {
-            failed(s2, ctx, frame, t);
+            failed(s2, event, ctx, frame, t);
         }
         Invokers.OneArg i3 = this.i3;
         if (i3 == null) {
@@ -83,7 +83,7 @@ final class DispatcherTemplate extends Dispatcher {
         try {
             i3.invoke(event);
         } catch (Throwable t) {
-            failed(s3, ctx, frame, t);
+            failed(s3, event, ctx, frame, t);
         }
         Invokers.OneArg i4 = this.i4;
         if (i4 == null) {
@@ -92,7 +92,7 @@ final class DispatcherTemplate extends Dispatcher {
         try {
             i4.invoke(event);
         } catch (Throwable t) {
-            failed(s4, ctx, frame, t);
+            failed(s4, event, ctx, frame, t);
         }
         Invokers.OneArg i5 = this.i5;
         if (i5 == null) {
@@ -101,7 +101,7 @@ final class DispatcherTemplate extends Dispatcher {
         try {
             i5.invoke(event);
         } catch (Throwable t) {
-            failed(s5, ctx, frame, t);
+            failed(s5, event, ctx, frame, t);
         }
         Subscriber[] more = rest;
         if (more != null) {

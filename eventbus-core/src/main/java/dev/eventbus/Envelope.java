@@ -17,7 +17,7 @@ import java.util.Objects;
  *
  * @param <E> the event type
  */
-public final class Envelope<E> {
+public final class Envelope<E> implements Lineage {
 
     private final String id;
     private final String type;

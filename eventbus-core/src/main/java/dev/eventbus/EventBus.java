@@ -398,7 +398,7 @@ public final class EventBus implements AutoCloseable {
                     && options.delay() == null) {
                 // No clock read here (profiled: 30-45 ns a call on this kind of VM): the envelope's time is
                 // taken when a subscriber first needs it, after the queue wait.
-                Envelope<?> parent = threadState().ctx.handling();
+                Lineage parent = threadState().ctx.lineage();
                 if (parent == null && options == PublishOptions.none()) {
                     // Nothing to carry but the event: queue it bare (no task allocated); the worker finds its route.
                     return enqueue(event instanceof Event e ? e.eventKey() : null, event);
@@ -408,7 +408,7 @@ public final class EventBus implements AutoCloseable {
             }
         }
         try {
-            Envelope<?> envelope = newEnvelope(event, route.info, options, DispatchContext.current().handling(), 0L);
+            Envelope<?> envelope = newEnvelope(event, route.info, options, DispatchContext.current().lineage(), 0L);
             return intercepted(envelope, route, options, null);
         } catch (RuntimeException e) {
             return CompletableFuture.failedFuture(e);
@@ -437,7 +437,7 @@ public final class EventBus implements AutoCloseable {
             }
             counters.published.increment();
             Envelope<?> envelope = newEnvelope(event, route.info, PublishOptions.none(),
-                    DispatchContext.current().handling(), 0L);
+                    DispatchContext.current().lineage(), 0L);
             List<TransportMessage> batch = batches.computeIfAbsent(route.transport, t -> new ArrayList<>());
             futures.add(intercepted(envelope, route, PublishOptions.none(), batch));
         }
@@ -462,7 +462,7 @@ public final class EventBus implements AutoCloseable {
         if (options.stream() != null) {
             route = routeFor(route.info, options.stream());
         }
-        Envelope<?> envelope = newEnvelope(event, route.info, options, DispatchContext.current().handling(), 0L);
+        Envelope<?> envelope = newEnvelope(event, route.info, options, DispatchContext.current().lineage(), 0L);
         List<TransportMessage> out = new ArrayList<>(1);
         intercepted(envelope, route, options, out).join();
         return out.get(0);
@@ -577,17 +577,17 @@ public final class EventBus implements AutoCloseable {
             deadEvent(event);
             return;
         }
-        int frame = ctx.pushFast(this, event, route.info);
+        int frame = ctx.pushFast(route, event);
         try {
             d.dispatch(event, ctx, frame);
         } finally {
-            ctx.popFast(frame);
+            ctx.popFast(frame, route);
         }
     }
 
     /** Local dispatch with a lazily built envelope: the synchronous path with options and the async worker's. */
     private void dispatchLocal(Object event, EventTypes.Info info, PublishOptions options, boolean inherit,
-                               Envelope<?> parent, long publishedMillis) {
+                               Lineage parent, long publishedMillis) {
         Subscriber[] subs = registry.forClass(event.getClass());
         if (subs.length == 0) {
             deadEvent(event);
@@ -599,12 +599,12 @@ public final class EventBus implements AutoCloseable {
             for (Subscriber s : subs) {
                 try {
                     if (consumeInterceptors.length == 0) {
-                        s.invoke(event, s.wantsEnvelope() ? ctx.envelopeAt(frame) : null);
+                        s.invoke(event, s.wantsEnvelope() ? ctx.envelopeAt(frame, event) : null);
                     } else {
-                        new ConsumeChain(this, s, ctx.envelopeAt(frame)).proceed();
+                        new ConsumeChain(this, s, ctx.envelopeAt(frame, event)).proceed();
                     }
                 } catch (Throwable t) {
-                    onLocalFailure(s, ctx.envelopeAt(frame), info, t);
+                    onLocalFailure(s, ctx.envelopeAt(frame, event), info, t);
                 }
             }
         } finally {
@@ -748,8 +748,14 @@ public final class EventBus implements AutoCloseable {
     // ---------------------------------------------------------------------------------------------------------
     // Envelopes and encoding
 
-    Envelope<?> newEnvelope(Object event, EventTypes.Info info, PublishOptions options, Envelope<?> parent,
+    Envelope<?> newEnvelope(Object event, EventTypes.Info info, PublishOptions options, Lineage parent,
                             long publishedMillis) {
+        return newEnvelope(event, info, options, parent, publishedMillis, null);
+    }
+
+    /** @param drawnId the id to give it unless the event supplies its own, or null to draw one */
+    Envelope<?> newEnvelope(Object event, EventTypes.Info info, PublishOptions options, Lineage parent,
+                            long publishedMillis, String drawnId) {
         String id = null;
         String type = null;
         String key = options.key();
@@ -761,7 +767,7 @@ public final class EventBus implements AutoCloseable {
             }
         }
         if (id == null) {
-            id = Uuid7.next();
+            id = drawnId != null ? drawnId : Uuid7.next();
         }
         if (type == null) {
             type = info.name();
@@ -854,7 +860,7 @@ public final class EventBus implements AutoCloseable {
         }
         Transport t = transports.get(name);
         InMemoryTransport local = t instanceof InMemoryTransport m ? m : null;
-        return new Route(info, name, t, local, registry.cacheOf(info.type()), local != null && fastLocal);
+        return new Route(this, info, name, t, local, registry.cacheOf(info.type()), local != null && fastLocal);
     }
 
     /**
@@ -883,7 +889,8 @@ public final class EventBus implements AutoCloseable {
     }
 
     /** Where events of one class go. */
-    private static final class Route {
+    static final class Route {
+        final EventBus bus;
         final Class<?> type;
         final EventTypes.Info info;
         final String transportName;
@@ -893,6 +900,8 @@ public final class EventBus implements AutoCloseable {
         final SubscriberRegistry.Cached subscribers;
         /** Synchronous in-memory with no interceptors: {@link #dispatchFast} applies when no options are given. */
         final boolean fast;
+        /** The class implements {@link Event}, whose instances may carry their own id. */
+        final boolean ownsId;
         /**
          * The registry's dispatcher for this class, cached here to save the fast path a level of indirection;
          * checked against the registry's version before each use. Racy by design: a dispatcher is immutable
@@ -900,8 +909,9 @@ public final class EventBus implements AutoCloseable {
          */
         Dispatcher dispatcher;
 
-        Route(EventTypes.Info info, String transportName, Transport transport, InMemoryTransport local,
+        Route(EventBus bus, EventTypes.Info info, String transportName, Transport transport, InMemoryTransport local,
               SubscriberRegistry.Cached subscribers, boolean fast) {
+            this.bus = bus;
             this.type = info.type();
             this.info = info;
             this.transportName = transportName;
@@ -909,6 +919,7 @@ public final class EventBus implements AutoCloseable {
             this.local = local;
             this.subscribers = subscribers;
             this.fast = fast;
+            this.ownsId = Event.class.isAssignableFrom(type);
         }
     }
 
@@ -1287,15 +1298,15 @@ public final class EventBus implements AutoCloseable {
         final Object event;
         final EventTypes.Info info;
         final PublishOptions options;
-        final Envelope<?> parent;
+        final Lineage parent;
         final long publishedMillis;
         final Envelope<?> envelope;
 
-        LocalTask(Object event, EventTypes.Info info, PublishOptions options, Envelope<?> parent, long publishedMillis) {
+        LocalTask(Object event, EventTypes.Info info, PublishOptions options, Lineage parent, long publishedMillis) {
             this(event, info, options, parent, publishedMillis, null);
         }
 
-        LocalTask(Object event, EventTypes.Info info, PublishOptions options, Envelope<?> parent, long publishedMillis,
+        LocalTask(Object event, EventTypes.Info info, PublishOptions options, Lineage parent, long publishedMillis,
                   Envelope<?> envelope) {
             this.event = event;
             this.info = info;

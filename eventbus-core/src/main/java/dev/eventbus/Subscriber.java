@@ -50,7 +50,7 @@ final class Subscriber {
         this.one = one;
         this.two = two;
         this.direct = shape == Shape.EVENT ? one : null;
-        this.fast = direct != null ? direct : event -> invoke(event, DispatchContext.current().handling());
+        this.fast = direct != null ? direct : event -> invoke(event, DispatchContext.current().envelopeOfTop(event));
     }
 
     static Subscriber ofLambda(String id, String group, Class<?> eventClass, int concurrency, Invokers.OneArg handler) {

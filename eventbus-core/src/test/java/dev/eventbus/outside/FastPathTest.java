@@ -233,6 +233,66 @@ class FastPathTest {
         }
     }
 
+    /** Subscribers of a plain event (no own id), registered in this order: publish, then look, then fail. */
+    static final class Publishes {
+        final EventBus bus;
+
+        Publishes(EventBus bus) {
+            this.bus = bus;
+        }
+
+        @Subscribe
+        void on(InvoiceSent e) { // event only: when it publishes, the frame has no envelope and no event to build one
+            bus.publish(new Unannotated("caused by " + e.orderId()));
+        }
+    }
+
+    static final class Looks {
+        final List<Envelope<?>> seen = new CopyOnWriteArrayList<>();
+
+        @Subscribe
+        void on(Envelope<InvoiceSent> env) {
+            seen.add(env);
+        }
+
+        @Subscribe
+        void on(Unannotated e, Envelope<Unannotated> env) {
+            seen.add(env);
+        }
+    }
+
+    static final class Fails {
+        @Subscribe
+        void on(InvoiceSent e) {
+            throw new IllegalStateException("boom");
+        }
+    }
+
+    @Test
+    void idsDrawnForANestedPublishAreTheIdsOfTheEnvelopeBuiltAfterIt() {
+        List<Envelope<?>> failed = new CopyOnWriteArrayList<>();
+        try (EventBus bus = EventBus.builder().service("fast").retryPolicy(dev.eventbus.RetryPolicy.noRetries())
+                .subscriberExceptionHandler((t, ctx) -> failed.add(ctx.envelope())).build()) {
+            Looks looks = new Looks();
+            bus.register(new Publishes(bus));
+            bus.register(looks);
+            bus.register(new Fails());
+            for (int round = 0; round < 3; round++) {
+                looks.seen.clear();
+                failed.clear();
+                bus.publish(new InvoiceSent("i" + round, 1));
+                Envelope<?> invoice = only(looks.seen, InvoiceSent.class);
+                Envelope<?> caused = only(looks.seen, Unannotated.class);
+                assertThat(invoice.causationId()).isNull();
+                assertThat(caused.causationId()).isEqualTo(invoice.id());
+                assertThat(caused.correlationId()).isEqualTo(invoice.id());
+                assertThat(failed).hasSize(1);
+                assertThat(failed.get(0).id()).isEqualTo(invoice.id());
+                assertThat(failed.get(0).event()).isEqualTo(new InvoiceSent("i" + round, 1));
+            }
+        }
+    }
+
     /** The one envelope of {@code type} (subscriber order within a class is not fixed by the test). */
     private static Envelope<?> only(List<Envelope<?>> seen, Class<?> type) {
         List<Envelope<?>> of = seen.stream().filter(e -> type.isInstance(e.event())).toList();
