@@ -9,35 +9,38 @@ import java.util.Arrays;
  * handles its event at once, one frame deeper). A publish made while a frame is open gets the handled event's
  * correlation id and its id as causation id (its {@link Lineage}).
  *
- * <p>Frames are reused objects, one per depth, written only where a field changes, and a frame's envelope is
- * built only when someone asks for it (a subscriber that takes {@code Envelope}, a failure, or a nested publish),
- * so the synchronous fast path allocates nothing and writes little. A fast frame does not even hold its event:
- * storing a reference into a long-lived frame costs G1's post-write barrier, a memory fence on every publish
- * (profiled: half the cost of the frame). Whoever needs the envelope has the event at hand and passes it in; a
- * nested publish needs only the lineage, whose id is then drawn and kept in the frame, so that an envelope built
- * later for the same frame carries that id. A thread keeps its last bus reachable until its next publish. One
- * instance per thread; not thread-safe by design.
+ * <p>Frames are reused objects, one per depth, and a frame's envelope is built only when someone asks for it (a
+ * subscriber that takes {@code Envelope}, a failure, or a nested publish). The synchronous fast path
+ * ({@link #pushFast}) touches no frame at all: it moves the depth, an int. Profiled: storing the event into a
+ * long-lived frame cost G1's post-write barrier (a fence) on every publish, and even reading the frame array and
+ * the frame cost as much again as the rest of the publish. So a fast frame is "clean" (no options, parent = the
+ * frame below, time = when its envelope is built) and holds nothing; whoever needs its envelope has the event and
+ * its bus at hand and passes them in; a nested publish needs only the lineage, whose id is then drawn and kept in
+ * the frame, so that an envelope built later for the same frame carries it. {@link #pop} leaves a frame clean
+ * again. One instance per thread; not thread-safe by design.
  */
 final class DispatchContext {
 
     private static final ThreadLocal<DispatchContext> CURRENT = ThreadLocal.withInitial(DispatchContext::new);
 
     private int depth;
+    /**
+     * Frames holding a lazily built envelope or drawn ids ({@code known}) right now: while it is 0, closing a fast
+     * frame has nothing to clear and does not look at the frame.
+     */
+    private int known;
     private Frame[] frames = new Frame[4];
 
     private static final class Frame {
-        /** Set by {@link #pushFast} (bus, type; no options; parent = the frame below), null for other frames. */
-        EventBus.Route route;
-        /** The bus and type of a frame opened by {@link #pushLazy}. */
+        /** Opened by {@link #pushLazy} or {@link #push}: the fields below apply. False: a clean fast frame. */
+        boolean lazy;
         EventBus bus;
         EventTypes.Info info;
-        /** Held only where the envelope may be built without the event at hand: see {@link #pushFast}. */
+        /** The event, held by lazy frames and by fast frames of an {@link Event} (with its route). */
         Object event;
+        EventBus.Route route;
         PublishOptions options;
-        /**
-         * The envelope once built; before that, the ids drawn for a nested publish, which the envelope then reuses.
-         * One field for both, so that closing a fast frame reads one field.
-         */
+        /** The envelope once built; before that, the ids drawn for a nested publish, which the envelope reuses. */
         Lineage known;
         Lineage parent;
         boolean inheritParent;
@@ -58,20 +61,41 @@ final class DispatchContext {
         return CURRENT.get();
     }
 
-    private Frame next() {
-        int i = depth;
-        if (i == frames.length) {
-            frames = Arrays.copyOf(frames, i * 2);
-            for (int j = i; j < frames.length; j++) {
+    /** Frame {@code i}, growing the array when fast pushes went deeper than it. */
+    private Frame frameAt(int i) {
+        if (i >= frames.length) {
+            int old = frames.length;
+            frames = Arrays.copyOf(frames, Math.max(i + 1, old * 2));
+            for (int j = old; j < frames.length; j++) {
                 frames[j] = new Frame();
             }
         }
-        depth = i + 1;
         return frames[i];
     }
 
+    private Frame next() {
+        int i = depth;
+        Frame f = frameAt(i);
+        depth = i + 1;
+        return f;
+    }
+
+    private void setKnown(Frame f, Lineage l) {
+        if (f.known == null) {
+            known++;
+        }
+        f.known = l;
+    }
+
+    private void clearKnown(Frame f) {
+        if (f.known != null) {
+            f.known = null;
+            known--;
+        }
+    }
+
     /**
-     * Opens a frame for an event whose envelope is built lazily.
+     * Opens a frame for an event whose envelope is built lazily. Close with {@link #pop}.
      *
      * @param inherit true when the parent is the frame below (synchronous nested dispatch); else {@code parent}
      * @param publishedMillis publish time, or 0 for "when the envelope is built"
@@ -79,9 +103,7 @@ final class DispatchContext {
     int pushLazy(EventBus bus, Object event, EventTypes.Info info, PublishOptions opts, boolean inherit,
                  Lineage parent, long publishedMillis) {
         Frame f = next();
-        if (f.route != null) {
-            f.route = null;
-        }
+        f.lazy = true;
         if (f.bus != bus) {
             f.bus = bus;
         }
@@ -105,63 +127,59 @@ final class DispatchContext {
     }
 
     /**
-     * {@link #pushLazy} for a publish without options on the synchronous fast path: the fewest writes (the route
-     * only when it differs from the last event's at this depth, and not the event). Close with {@link #popFast}.
+     * Opens a clean frame for a publish without options on the synchronous fast path. Close with {@link #popFast}.
      *
      * @return the frame's index
      */
     int pushFast(EventBus.Route route, Object event) {
         int i = depth;
-        Frame[] fs = frames;
-        if (i == fs.length) {
-            next();
-            depth = i;
-            fs = frames;
-        }
-        Frame f = fs[i];
         if (route.ownsId) {
-            // The event supplies its own id (Event#eventId): hold it, so that a nested publish can name it as
-            // causation without the event at hand.
-            f.event = event;
-        }
-        if (f.route != route) {
-            f.route = route;
+            holdEvent(i, route, event);
         }
         depth = i + 1;
         return i;
     }
 
-    /** Closes frame {@code i} opened by {@link #pushFast} for {@code route}. */
-    void popFast(int i, EventBus.Route route) {
-        depth = i;
-        Frame f = frames[i];
-        if (route.ownsId) {
-            f.event = null; // not kept: an event may be large
-        }
-        if (f.known != null) {
-            f.known = null;
+    /**
+     * The event supplies its own id ({@link Event#eventId}): the frame holds it, with its route, so that a nested
+     * publish can name it as causation without the event at hand.
+     */
+    private void holdEvent(int i, EventBus.Route route, Object event) {
+        Frame f = frameAt(i);
+        f.event = event;
+        if (f.route != route) {
+            f.route = route;
         }
     }
 
-    /** Opens a frame for an event whose envelope is known (a delivery from a transport). */
+    /** Closes frame {@code i} opened by {@link #pushFast} for {@code route}. */
+    void popFast(int i, EventBus.Route route) {
+        depth = i;
+        if (route.ownsId) {
+            frames[i].event = null; // not kept: an event may be large
+        }
+        if (known != 0 && i < frames.length) { // a frame beyond the array was never touched
+            clearKnown(frames[i]);
+        }
+    }
+
+    /** Opens a frame for an event whose envelope is known (a delivery from a transport). Close with {@link #pop}. */
     int push(Envelope<?> envelope) {
         Frame f = next();
-        if (f.route != null) {
-            f.route = null;
-        }
+        f.lazy = true;
         f.event = envelope.event();
-        f.known = envelope;
+        setKnown(f, envelope);
         f.inheritParent = false;
         f.parent = null;
         return depth - 1;
     }
 
+    /** Closes the top frame, opened by {@link #push} or {@link #pushLazy}, and leaves it clean. */
     void pop() {
         Frame f = frames[--depth];
+        f.lazy = false;
         f.event = null;
-        if (f.known != null) {
-            f.known = null;
-        }
+        clearKnown(f);
         if (f.parent != null) {
             f.parent = null;
         }
@@ -172,57 +190,53 @@ final class DispatchContext {
         return depth == 0 ? null : lineageAt(depth - 1);
     }
 
-    /** The envelope of {@code event}, the event of the top frame (a subscriber taking the envelope is calling). */
-    Envelope<?> envelopeOfTop(Object event) {
-        return envelopeAt(depth - 1, event);
+    /**
+     * The envelope of {@code event}, the event of the top frame, published on {@code bus} (a subscriber of
+     * {@code bus} taking the envelope is calling).
+     */
+    Envelope<?> envelopeOfTop(EventBus bus, Object event) {
+        return envelopeAt(depth - 1, bus, event);
     }
 
-    /** The bus that opened frame {@code i} with {@link #pushLazy}. */
-    EventBus busAt(int i) {
-        Frame f = frames[i];
-        return f.route != null ? f.route.bus : f.bus;
-    }
-
-    /** The event type of frame {@code i} opened with {@link #pushLazy}. */
-    EventTypes.Info infoAt(int i) {
-        Frame f = frames[i];
-        return f.route != null ? f.route.info : f.info;
-    }
-
-    /** The envelope of frame {@code i}, whose event is {@code event}; built on first use. */
-    Envelope<?> envelopeAt(int i, Object event) {
-        Frame f = frames[i];
-        Lineage known = f.known;
-        if (known instanceof Envelope<?> e) {
+    /** The envelope of frame {@code i}, whose event is {@code event} published on {@code bus}; built on first use. */
+    Envelope<?> envelopeAt(int i, EventBus bus, Object event) {
+        Frame f = frameAt(i);
+        Lineage k = f.known;
+        if (k instanceof Envelope<?> e) {
             return e;
         }
-        String id = known == null ? null : known.id(); // ids drawn for a nested publish
-        Lineage parent = parentAt(i, f);
-        EventBus.Route r = f.route;
-        Envelope<?> e = r != null
-                ? r.bus.newEnvelope(event, r.info, PublishOptions.none(), parent, 0L, id)
-                : f.bus.newEnvelope(event, f.info, f.options, parent, f.millis, id);
-        f.known = e;
+        String id = k == null ? null : k.id(); // ids drawn for a nested publish
+        Envelope<?> e;
+        if (f.lazy) {
+            Lineage parent = f.inheritParent ? lineageBelow(i) : f.parent;
+            e = f.bus.newEnvelope(event, f.info, f.options, parent, f.millis, id);
+        } else {
+            e = bus.newEnvelope(event, bus.infoOf(event.getClass()), PublishOptions.none(), lineageBelow(i), 0L, id);
+        }
+        setKnown(f, e);
         return e;
     }
 
-    private Lineage parentAt(int i, Frame f) {
-        return f.route != null || f.inheritParent ? (i == 0 ? null : lineageAt(i - 1)) : f.parent;
+    private Lineage lineageBelow(int i) {
+        return i == 0 ? null : lineageAt(i - 1);
     }
 
     /** The envelope if it was built or can be (the frame holds its event); else ids drawn now and kept. */
     private Lineage lineageAt(int i) {
-        Frame f = frames[i];
+        Frame f = frameAt(i);
         if (f.known != null) {
             return f.known;
         }
-        if (f.event != null) {
-            return envelopeAt(i, f.event);
+        if (f.lazy) {
+            return envelopeAt(i, f.bus, f.event);
         }
-        Lineage parent = parentAt(i, f);
+        if (f.event != null) {
+            return envelopeAt(i, f.route.bus, f.event);
+        }
+        Lineage parent = lineageBelow(i);
         String id = Uuid7.next();
         Ids ids = new Ids(id, parent == null ? id : parent.correlationId(), parent == null ? null : parent.traceparent());
-        f.known = ids;
+        setKnown(f, ids);
         return ids;
     }
 }

@@ -76,7 +76,8 @@ abstract class Dispatcher {
 
     /** A subscriber threw: retries, dead letters and the exception handler of the frame's bus take over. */
     static void failed(Subscriber s, Object event, DispatchContext ctx, int frame, Throwable t) {
-        ctx.busAt(frame).onLocalFailure(s, ctx.envelopeAt(frame, event), ctx.infoAt(frame), t);
+        EventBus bus = s.bus;
+        bus.onLocalFailure(s, ctx.envelopeAt(frame, bus, event), bus.infoOf(event.getClass()), t);
     }
 
     private static byte[] templateBytes() {

@@ -599,12 +599,12 @@ public final class EventBus implements AutoCloseable {
             for (Subscriber s : subs) {
                 try {
                     if (consumeInterceptors.length == 0) {
-                        s.invoke(event, s.wantsEnvelope() ? ctx.envelopeAt(frame, event) : null);
+                        s.invoke(event, s.wantsEnvelope() ? ctx.envelopeAt(frame, this, event) : null);
                     } else {
-                        new ConsumeChain(this, s, ctx.envelopeAt(frame, event)).proceed();
+                        new ConsumeChain(this, s, ctx.envelopeAt(frame, this, event)).proceed();
                     }
                 } catch (Throwable t) {
-                    onLocalFailure(s, ctx.envelopeAt(frame, event), info, t);
+                    onLocalFailure(s, ctx.envelopeAt(frame, this, event), info, t);
                 }
             }
         } finally {
@@ -868,6 +868,11 @@ public final class EventBus implements AutoCloseable {
      * classes, and two reads beat a {@code ClassValue} lookup), then the {@code ClassValue}. Routes are immutable
      * (final fields), so a racy read of either field sees a complete route or null; a stale one fails the type check.
      */
+    /** The type information of events of class {@code type}. */
+    EventTypes.Info infoOf(Class<?> type) {
+        return routeOf(type).info;
+    }
+
     private Route routeOf(Class<?> type) {
         Route r = route1;
         if (r != null && r.type == type) {
@@ -938,7 +943,7 @@ public final class EventBus implements AutoCloseable {
     public Registration register(Object subscriber) {
         Objects.requireNonNull(subscriber, "subscriber");
         checkOpen("register");
-        return add(Subscriber.scan(subscriber, service, defaultConcurrency));
+        return add(Subscriber.scan(subscriber, this, service, defaultConcurrency));
     }
 
     /** Subscribes a lambda to {@code type}'s events in the bus's default group. */
@@ -958,7 +963,7 @@ public final class EventBus implements AutoCloseable {
         }
         EventHandler<Object> h = (EventHandler<Object>) handler;
         String id = "lambda:" + group + ":" + type.getName() + "#" + lambdaCount.incrementAndGet();
-        return add(List.of(Subscriber.ofLambda(id, group, type, defaultConcurrency, h::handle)));
+        return add(List.of(Subscriber.ofLambda(this, id, group, type, defaultConcurrency, h::handle)));
     }
 
     private Registration add(List<Subscriber> subs) {

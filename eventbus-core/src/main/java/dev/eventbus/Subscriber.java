@@ -21,6 +21,8 @@ final class Subscriber {
 
     enum Shape { EVENT, ENVELOPE, BOTH }
 
+    /** The bus it is registered on (null only in tests that never fail and take no envelope). */
+    final EventBus bus;
     final String id;
     final String group;
     final Class<?> eventClass;
@@ -38,8 +40,9 @@ final class Subscriber {
     private final Invokers.OneArg one;
     private final Invokers.TwoArgs two;
 
-    private Subscriber(String id, String group, Class<?> eventClass, Object target, Method method, Shape shape,
+    private Subscriber(EventBus bus, String id, String group, Class<?> eventClass, Object target, Method method, Shape shape,
                        int concurrency, Invokers.OneArg one, Invokers.TwoArgs two) {
+        this.bus = bus;
         this.id = id;
         this.group = group;
         this.eventClass = eventClass;
@@ -50,11 +53,11 @@ final class Subscriber {
         this.one = one;
         this.two = two;
         this.direct = shape == Shape.EVENT ? one : null;
-        this.fast = direct != null ? direct : event -> invoke(event, DispatchContext.current().envelopeOfTop(event));
+        this.fast = direct != null ? direct : event -> invoke(event, DispatchContext.current().envelopeOfTop(bus, event));
     }
 
-    static Subscriber ofLambda(String id, String group, Class<?> eventClass, int concurrency, Invokers.OneArg handler) {
-        return new Subscriber(id, group, eventClass, null, null, Shape.EVENT, concurrency, handler, null);
+    static Subscriber ofLambda(EventBus bus, String id, String group, Class<?> eventClass, int concurrency, Invokers.OneArg handler) {
+        return new Subscriber(bus, id, group, eventClass, null, null, Shape.EVENT, concurrency, handler, null);
     }
 
     boolean wantsEnvelope() {
@@ -84,7 +87,7 @@ final class Subscriber {
      * Finds and binds every {@link Subscribe} method of {@code target}'s class and superclasses. Fails at once, with
      * a sentence naming the class and method, on a method it cannot call correctly.
      */
-    static List<Subscriber> scan(Object target, String defaultGroup, int defaultConcurrency) {
+    static List<Subscriber> scan(Object target, EventBus bus, String defaultGroup, int defaultConcurrency) {
         List<Subscriber> out = new ArrayList<>();
         Set<String> seen = new HashSet<>();
         for (Class<?> c = target.getClass(); c != null && c != Object.class; c = c.getSuperclass()) {
@@ -97,7 +100,7 @@ final class Subscriber {
                 if (!seen.add(signature)) {
                     continue; // overridden in a subclass: the subclass's method was bound already
                 }
-                out.add(bind(target, m, ann, defaultGroup, defaultConcurrency));
+                out.add(bind(target, bus, m, ann, defaultGroup, defaultConcurrency));
             }
         }
         if (out.isEmpty()) {
@@ -107,7 +110,7 @@ final class Subscriber {
         return out;
     }
 
-    private static Subscriber bind(Object target, Method m, Subscribe ann, String defaultGroup, int defaultConcurrency) {
+    private static Subscriber bind(Object target, EventBus bus, Method m, Subscribe ann, String defaultGroup, int defaultConcurrency) {
         String where = "Subscriber method " + m.getDeclaringClass().getName() + "#" + m.getName();
         if (Modifier.isStatic(m.getModifiers())) {
             throw new IllegalArgumentException(where + " is static: @Subscribe methods must be instance methods");
@@ -164,10 +167,10 @@ final class Subscriber {
         int concurrency = ann.concurrency() == 0 ? defaultConcurrency : ann.concurrency();
         try {
             if (shape == Shape.BOTH) {
-                return new Subscriber(id, group, eventClass, target, m, shape, concurrency, null,
+                return new Subscriber(bus, id, group, eventClass, target, m, shape, concurrency, null,
                         Invokers.twoArgs(target, m));
             }
-            return new Subscriber(id, group, eventClass, target, m, shape, concurrency, Invokers.oneArg(target, m), null);
+            return new Subscriber(bus, id, group, eventClass, target, m, shape, concurrency, Invokers.oneArg(target, m), null);
         } catch (IllegalAccessException | RuntimeException e) {
             throw new IllegalArgumentException(where + " cannot be reached by the bus (" + e.getMessage()
                     + "): make it public or package-private, or open its package to dev.eventbus.core", e);

@@ -14,7 +14,7 @@ class DispatcherTest {
         Subscriber[] s = new Subscriber[n];
         for (int i = 0; i < n; i++) {
             String name = "s" + i;
-            s[i] = Subscriber.ofLambda(name, "g", String.class, 1, e -> calls.add(name + ":" + e));
+            s[i] = Subscriber.ofLambda(null, name, "g", String.class, 1, e -> calls.add(name + ":" + e));
         }
         return s;
     }

@@ -293,6 +293,60 @@ class FastPathTest {
         }
     }
 
+    record Depth(int n) {
+    }
+
+    static final class Recurses {
+        final EventBus bus;
+        final int max;
+
+        Recurses(EventBus bus, int max) {
+            this.bus = bus;
+            this.max = max;
+        }
+
+        @Subscribe
+        void on(Depth d) {
+            if (d.n() < max) {
+                bus.publish(new Depth(d.n() + 1));
+            }
+        }
+    }
+
+    static final class Collects {
+        final List<Envelope<Depth>> seen = new CopyOnWriteArrayList<>();
+
+        @Subscribe
+        void on(Envelope<Depth> env) {
+            seen.add(env);
+        }
+    }
+
+    @Test
+    void chainsDeeperThanTheFrameArrayKeepEveryCausation() {
+        try (EventBus bus = EventBus.builder().service("fast").build()) {
+            Collects collects = new Collects();
+            bus.register(new Recurses(bus, 12)); // publishes before the envelope of its level is built
+            bus.register(collects);
+            for (int round = 0; round < 2; round++) {
+                collects.seen.clear();
+                bus.publish(new Depth(0));
+                assertThat(collects.seen).hasSize(13);
+                // the deepest level is handled first: its envelope was built before its parents'
+                List<Envelope<Depth>> byLevel = new ArrayList<>(collects.seen);
+                byLevel.sort(java.util.Comparator.comparingInt(e -> e.event().n()));
+                Envelope<Depth> root = byLevel.get(0);
+                assertThat(root.causationId()).isNull();
+                for (int n = 1; n <= 12; n++) {
+                    assertThat(byLevel.get(n).event().n()).isEqualTo(n);
+                    assertThat(byLevel.get(n).causationId()).as("level %d", n).isEqualTo(byLevel.get(n - 1).id());
+                    assertThat(byLevel.get(n).correlationId()).isEqualTo(root.id());
+                }
+            }
+            assertThat(bus.stats().published()).isEqualTo(26);
+        }
+    }
+
     /** The one envelope of {@code type} (subscriber order within a class is not fixed by the test). */
     private static Envelope<?> only(List<Envelope<?>> seen, Class<?> type) {
         List<Envelope<?>> of = seen.stream().filter(e -> type.isInstance(e.event())).toList();
