@@ -63,7 +63,8 @@ import java.util.concurrent.locks.LockSupport;
  * <p>The broker runs in a child JVM ({@code TestKafkaBroker} from the Kafka module's test-jar), as in the
  * anchors of {@code BENCHMARKS.md}, unless {@code EVENTBUS_TEST_KAFKA_BOOTSTRAP} names one. System properties:
  * {@code only} (publish,consume,latency), {@code pairs} (3), {@code small} (200000 records of 100 B),
- * {@code large} (50000 records of 1 KB), {@code consume} (500000), {@code seconds} (5, latency), {@code rate}, and
+ * {@code large} (50000 records of 1 KB), {@code consume} (2000000: at 1M records/s a run of 500000 lasted 0.5 s, too short to
+ * be stable), {@code threadCpu} (false: print CPU time per record by thread and of the broker for each consume run), {@code seconds} (5, latency), {@code rate}, and
  * {@code kafka.<client key>} to try a client setting on both sides ({@code -Dkafka.compression.type=zstd}).
  *
  * <p>Run: {@code java -cp eventbus-benchmarks/target/benchmarks.jar dev.eventbus.benchmarks.kafka.KafkaBenchmarks}.
@@ -79,6 +80,9 @@ public final class KafkaBenchmarks {
     private final Admin admin;
     private final List<String> report = new ArrayList<>();
     private double rawMax100 = Double.NaN;
+    /** The broker's process when this JVM started it: its CPU time is reported with {@code -DthreadCpu=true}. */
+    private static volatile ProcessHandle brokerProcess;
+    private static final boolean THREAD_CPU = Boolean.getBoolean("threadCpu");
 
     private KafkaBenchmarks(String bootstrap) {
         this.bootstrap = bootstrap;
@@ -90,6 +94,7 @@ public final class KafkaBenchmarks {
         String bootstrap = System.getenv("EVENTBUS_TEST_KAFKA_BOOTSTRAP");
         if (bootstrap == null || bootstrap.isBlank()) {
             broker = startBrokerProcess();
+            brokerProcess = broker.toHandle();
             bootstrap = readBootstrap(broker);
         }
         try {
@@ -112,7 +117,7 @@ public final class KafkaBenchmarks {
             publish(Integer.getInteger("large", 50_000), 1024);
         }
         if (only.contains("consume")) {
-            consume(Integer.getInteger("consume", 500_000), 100);
+            consume(Integer.getInteger("consume", 2_000_000), 100);
         }
         if (only.contains("latency")) {
             double half = Double.parseDouble(System.getProperty("rate",
@@ -136,12 +141,14 @@ public final class KafkaBenchmarks {
     }
 
     private KafkaConfig config(String prefix, String service) {
-        return KafkaConfig.builder().serviceName(service).bootstrapServers(bootstrap)
+        KafkaConfig.Builder b = KafkaConfig.builder().serviceName(service).bootstrapServers(bootstrap)
                 .set(KafkaConfig.TOPIC_PREFIX, prefix)
                 .set(KafkaConfig.PARTITIONS, PARTITIONS)
-                .set("consumer.max.poll.records", "2000")
-                .setAll(extraClientProperties())
-                .build();
+                .set("consumer.max.poll.records", "2000");
+        // set, not setAll: setAll keeps only eventbus.kafka.* keys, so client keys given as -Dkafka.linger.ms=20
+        // were silently dropped (set puts the eventbus.kafka. prefix in front of a bare client key).
+        extraClientProperties().forEach(b::set);
+        return b.build();
     }
 
     /** Client settings to try, from {@code -Dkafka.<key>=<value>} (for example {@code -Dkafka.linger.ms=20}). */
@@ -176,8 +183,12 @@ public final class KafkaBenchmarks {
     }
 
     private static List<BenchEvent> events(int n, int bytes) {
-        List<BenchEvent> out = new ArrayList<>(n);
-        for (int i = 0; i < n; i++) {
+        return events(0, n, bytes);
+    }
+
+    private static List<BenchEvent> events(int from, int to, int bytes) {
+        List<BenchEvent> out = new ArrayList<>(to - from);
+        for (int i = from; i < to; i++) {
             out.add(BenchEvent.ofSize("o-" + (i % KEYS), i, bytes));
         }
         return out;
@@ -338,12 +349,14 @@ public final class KafkaBenchmarks {
         KafkaConfig config = config(prefix);
         String topic = config.topic(BenchEvent.STREAM);
         createTopic(topic);
-        List<BenchEvent> events = events(n, bytes);
         try (EventBus filler = bus(config);
              KafkaProducer<byte[], byte[]> raw = new KafkaProducer<>(config.producerProperties())) {
-            rawPublish(raw, rawRecords(filler, config, events, keyed(events)));
+            int chunk = 200_000; // the same records as one list, without holding millions of them at once
+            for (int from = 0; from < n; from += chunk) {
+                List<BenchEvent> events = events(from, Math.min(n, from + chunk), bytes);
+                rawPublish(raw, rawRecords(filler, config, events, keyed(events)));
+            }
         }
-        events.clear();
         double[] rawRates = new double[pairs];
         double[] rawTypedRates = new double[pairs];
         double[] busRates = new double[pairs];
@@ -379,6 +392,7 @@ public final class KafkaBenchmarks {
      *                 parses a record's headers on first access, so a loop that never looks at them skips that work)
      */
     private static double rawConsume(KafkaConfig config, String topic, int n, boolean readType) {
+        CpuSnapshot cpu = CpuSnapshot.take();
         try (KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(config.consumerProperties("raw-" + UUID.randomUUID()))) {
             c.subscribe(List.of(topic));
             long count = 0;
@@ -405,11 +419,15 @@ public final class KafkaBenchmarks {
             }
             long t1 = System.nanoTime();
             check(checksum > 0, "no bytes");
+            if (cpu != null) {
+                cpu.print(readType ? "raw reading ce_type" : "raw", n);
+            }
             return n * 1e9 / (t1 - t0);
         }
     }
 
     private static double busConsume(KafkaConfig config, int n) throws InterruptedException {
+        CpuSnapshot cpu = CpuSnapshot.take();
         AtomicLong first = new AtomicLong();
         AtomicLong count = new AtomicLong();
         CountDownLatch done = new CountDownLatch(1);
@@ -423,11 +441,16 @@ public final class KafkaBenchmarks {
                  }
              })) {
             check(done.await(120, TimeUnit.SECONDS), "bus consumer stalled at " + count.get());
-            return n * 1e9 / (System.nanoTime() - first.get());
+            double rate = n * 1e9 / (System.nanoTime() - first.get());
+            if (cpu != null) {
+                cpu.print("bus", n); // before closing: the subscription's threads end with it
+            }
+            return rate;
         }
     }
 
     private static double transportConsume(KafkaConfig config, int n) throws InterruptedException {
+        CpuSnapshot cpu = CpuSnapshot.take();
         AtomicLong first = new AtomicLong();
         AtomicLong count = new AtomicLong();
         CountDownLatch done = new CountDownLatch(1);
@@ -444,6 +467,9 @@ public final class KafkaBenchmarks {
             });
             check(done.await(120, TimeUnit.SECONDS), "transport consumer stalled at " + count.get());
             double rate = n * 1e9 / (System.nanoTime() - first.get());
+            if (cpu != null) {
+                cpu.print("transport", n);
+            }
             s.close(Duration.ofSeconds(10));
             return rate;
         }
@@ -620,6 +646,52 @@ public final class KafkaBenchmarks {
     }
 
     // ----------------------------------------------------------------------------------------------------- helpers
+
+    /**
+     * With {@code -DthreadCpu=true}: CPU time per record of this JVM's threads (by name, digits and ids stripped),
+     * of the rest of this JVM (GC, JIT) and of the broker's process, over one consume run. On 2 shared cores a
+     * consumer is bounded by its busiest thread and by the total, so both are shown.
+     */
+    private record CpuSnapshot(long process, long broker, Map<String, Long> threads) {
+        static CpuSnapshot take() {
+            if (!THREAD_CPU) {
+                return null;
+            }
+            java.lang.management.ThreadMXBean mx = java.lang.management.ManagementFactory.getThreadMXBean();
+            Map<String, Long> m = new java.util.TreeMap<>();
+            for (java.lang.management.ThreadInfo ti : mx.getThreadInfo(mx.getAllThreadIds())) {
+                if (ti != null) {
+                    long t = mx.getThreadCpuTime(ti.getThreadId());
+                    if (t > 0) {
+                        String name = ti.getThreadName().replaceAll("bench-[a-z]+-[0-9a-f]{6}\\.", "")
+                                .replaceAll("[0-9a-f]{8}-[0-9a-f-]{27}", "G").replaceAll("[0-9]+", "N");
+                        m.merge(name, t, Long::sum);
+                    }
+                }
+            }
+            long process = ((com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory
+                    .getOperatingSystemMXBean()).getProcessCpuTime();
+            ProcessHandle b = brokerProcess;
+            long broker = b == null ? 0 : b.info().totalCpuDuration().map(Duration::toNanos).orElse(0L);
+            return new CpuSnapshot(process, broker, m);
+        }
+
+        void print(String what, int n) {
+            CpuSnapshot after = take();
+            StringBuilder sb = new StringBuilder();
+            long java = 0;
+            for (Map.Entry<String, Long> e : after.threads.entrySet()) {
+                long d = e.getValue() - threads.getOrDefault(e.getKey(), 0L);
+                java += d;
+                if (d > n * 50L) {
+                    sb.append(String.format(Locale.ROOT, "%s=%.2f ", e.getKey(), d / 1e3 / n));
+                }
+            }
+            System.out.printf(Locale.ROOT, "    cpu us/record, %s: jvm %.2f (%sother=%.2f), broker %.2f%n", what,
+                    (after.process - process) / 1e3 / n, sb, (after.process - process - java) / 1e3 / n,
+                    (after.broker - broker) / 1e3 / n);
+        }
+    }
 
     private static double median(double[] v) {
         double[] s = v.clone();
