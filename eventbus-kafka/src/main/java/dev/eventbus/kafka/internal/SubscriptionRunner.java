@@ -115,8 +115,8 @@ public final class SubscriptionRunner implements KafkaSubscription {
     private final Loop retry;
     private final AtomicInteger liveLoops;
     private final byte[] groupBytes;
-    private volatile byte[][] wantedTypes;
-    private volatile Set<String> wantedTypeNames;
+    /** Replays for other groups and unwanted types, skipped in the same pass that reads the headers. */
+    private volatile CloudEventsBinding.Filter filter;
 
     private final Object assignmentMonitor = new Object();
     private final AtomicInteger running = new AtomicInteger();
@@ -233,8 +233,7 @@ public final class SubscriptionRunner implements KafkaSubscription {
 
     private void setTypes(Set<String> types) {
         if (types == null || types.isEmpty()) {
-            wantedTypes = null;
-            wantedTypeNames = null;
+            filter = new CloudEventsBinding.Filter(H_REPLAY_GROUP, groupBytes, null, null);
             return;
         }
         byte[][] t = new byte[types.size()][];
@@ -242,33 +241,7 @@ public final class SubscriptionRunner implements KafkaSubscription {
         for (String s : types) {
             t[i++] = CloudEventsBinding.utf8(s);
         }
-        wantedTypeNames = Set.copyOf(types);
-        wantedTypes = t;
-    }
-
-    /** Records this group does not want: replays meant for another group, types nobody here subscribes to. */
-    private boolean skip(ConsumerRecord<byte[], byte[]> r, Work w) {
-        Headers headers = r.headers();
-        Header replay = headers.lastHeader(H_REPLAY_GROUP);
-        if (replay != null && !Arrays.equals(replay.value(), groupBytes)) {
-            return true;
-        }
-        byte[][] wanted = wantedTypes;
-        if (wanted == null) {
-            return false;
-        }
-        Header type = headers.lastHeader(CloudEventsBinding.CE_TYPE);
-        if (type == null || type.value() == null) {
-            return false; // a structured record (checked after decoding) or a broken one (the handler dead-letters it)
-        }
-        byte[] v = type.value();
-        w.typeChecked = true;
-        for (byte[] t : wanted) {
-            if (Arrays.equals(t, v)) {
-                return false;
-            }
-        }
-        return true;
+        filter = new CloudEventsBinding.Filter(H_REPLAY_GROUP, groupBytes, t, Set.copyOf(types));
     }
 
     private int laneOf(ConsumerRecord<byte[], byte[]> r, int partitionLane) {
@@ -722,20 +695,15 @@ public final class SubscriptionRunner implements KafkaSubscription {
             if (closing || ps.revoked) {
                 return; // not started: it stays undecided and is delivered again to whoever owns the partition
             }
-            if (skip(w.record, w)) {
-                w.done = true; // another group's replay, or a type nobody here wants: decided without decoding
-                return;
-            }
             TransportMessage message;
             try {
-                message = CloudEventsBinding.fromRecord(stream, w.record);
+                message = CloudEventsBinding.fromRecord(stream, w.record, filter);
             } catch (CloudEventsBinding.MalformedRecordException e) {
                 settlesLater = deadLetter(w, null, Outcome.dead("malformed record: " + e.getMessage(), e, Map.of()));
                 return;
             }
-            Set<String> names = wantedTypeNames;
-            if (names != null && !w.typeChecked && message.type() != null && !names.contains(message.type())) {
-                w.done = true; // structured record of a type nobody here wants
+            if (message == CloudEventsBinding.SKIPPED) {
+                w.done = true; // another group's replay, or a type nobody here wants: decided without decoding
                 return;
             }
             if (w.extraHeaders != null) {
@@ -1052,8 +1020,6 @@ public final class SubscriptionRunner implements KafkaSubscription {
         final PartitionState partition;
         int lane;
         int attempt = 1;
-        /** The type was checked from the {@code ce_type} header when the record was polled. */
-        boolean typeChecked;
         /** Headers merged by in-memory redeliveries. */
         Map<String, String> extraHeaders;
         volatile boolean done;
