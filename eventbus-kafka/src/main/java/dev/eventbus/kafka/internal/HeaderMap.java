@@ -25,8 +25,12 @@ final class HeaderMap extends ArrayHeaderMap {
 
     /** Adds or replaces; only while building. Returns the new size. */
     static int put(String[] names, byte[][] raw, int size, String name, byte[] value) {
+        // Names are distinct in almost every record: compare the (cached) hash codes before the strings, since
+        // this scan runs for every header of every record (18% of a transport worker's samples with equals).
+        int h = name.hashCode();
         for (int i = 0; i < size; i++) {
-            if (names[i].equals(name)) {
+            String n = names[i];
+            if (n == name || (n.hashCode() == h && n.equals(name))) {
                 raw[i] = value;
                 return size;
             }
