@@ -119,7 +119,10 @@ public final class SubscriptionRunner implements KafkaSubscription {
     private volatile CloudEventsBinding.Filter filter;
 
     private final Object assignmentMonitor = new Object();
-    private final AtomicInteger running = new AtomicInteger();
+    /** What each worker is handling right now: read by close and revocation, written only by its worker. */
+    private final Slot[] slots;
+    /** Outcomes that settle in a producer callback (retry and dead-letter sends): the rare path. */
+    private final AtomicInteger sending = new AtomicInteger();
     private final AtomicBoolean closeStarted = new AtomicBoolean();
     private volatile boolean closing;
     private volatile boolean abandoned;
@@ -154,9 +157,12 @@ public final class SubscriptionRunner implements KafkaSubscription {
         String name = "eventbus-kafka-" + group + "-" + stream;
         NamedThreads workerThreads = new NamedThreads(name + "-worker");
         this.workers = new Thread[laneCount];
+        this.slots = new Slot[laneCount];
         for (int i = 0; i < laneCount; i++) {
             BlockingQueue<List<Work>> q = queues[ordered ? i : 0];
-            workers[i] = workerThreads.newThread(() -> workLoop(q));
+            Slot slot = new Slot();
+            slots[i] = slot;
+            workers[i] = workerThreads.newThread(() -> workLoop(q, slot));
         }
         this.main = new Loop(topic, false, name + "-poll");
         Loop r = null;
@@ -346,11 +352,12 @@ public final class SubscriptionRunner implements KafkaSubscription {
                     closeDeadlineNanos = System.nanoTime();
                 }
                 closing = true;
-                awaitRunning(() -> running.get() == 0, closeDeadlineNanos);
-                if (running.get() > 0 && !abandoned) {
+                awaitRunning(() -> busy(null) == 0, closeDeadlineNanos);
+                int busy = busy(null);
+                if (busy > 0 && !abandoned) {
                     abandoned = true;
                     log.warn("subscription of group '{}' on '{}' closed with {} handler(s) still running; their "
-                            + "records stay uncommitted and will be delivered again", group, topic, running.get());
+                            + "records stay uncommitted and will be delivered again", group, topic, busy);
                 }
                 finalCommit();
             } catch (Throwable t) {
@@ -549,14 +556,7 @@ public final class SubscriptionRunner implements KafkaSubscription {
             if (closing && closeDeadlineNanos != 0) {
                 deadline = Math.min(deadline, closeDeadlineNanos);
             }
-            awaitRunning(() -> {
-                for (PartitionState ps : states) {
-                    if (ps.running.get() > 0) {
-                        return false;
-                    }
-                }
-                return true;
-            }, deadline);
+            awaitRunning(() -> busy(states) == 0, deadline);
             for (PartitionState ps : states) {
                 ps.advance();
             }
@@ -651,7 +651,30 @@ public final class SubscriptionRunner implements KafkaSubscription {
 
     // ------------------------------------------------------------------------------------------------ workers
 
-    private void workLoop(BlockingQueue<List<Work>> queue) {
+    /**
+     * Records being handled or settling, of {@code states} only or (null) of all partitions. The slots are read
+     * before the send counters: a worker counts a send before it clears its slot, so a send is never missed.
+     * The caller sets {@code closing} or {@code revoked} first; a worker sets its slot before reading them; so
+     * either the caller sees the record here or the worker sees the flag and leaves the record undecided.
+     */
+    private int busy(List<PartitionState> states) {
+        int n = 0;
+        for (Slot slot : slots) {
+            Work w = slot.current;
+            if (w != null && (states == null || states.contains(w.partition))) {
+                n++;
+            }
+        }
+        if (states == null) {
+            return n + sending.get();
+        }
+        for (PartitionState ps : states) {
+            n += ps.sending.get();
+        }
+        return n;
+    }
+
+    private void workLoop(BlockingQueue<List<Work>> queue, Slot slot) {
         while (true) {
             List<Work> batch;
             try {
@@ -663,7 +686,7 @@ public final class SubscriptionRunner implements KafkaSubscription {
                 return;
             }
             for (int i = 0, n = batch.size(); i < n; i++) {
-                process(batch.get(i));
+                process(batch.get(i), slot);
             }
         }
     }
@@ -686,10 +709,13 @@ public final class SubscriptionRunner implements KafkaSubscription {
         }
     }
 
-    private void process(Work w) {
+    private void process(Work w, Slot slot) {
         PartitionState ps = w.partition;
-        ps.running.incrementAndGet();
-        running.incrementAndGet();
+        // The worker's own slot, not a counter shared by all workers (and one per partition): two atomic
+        // increments and decrements per record on counters every worker writes kept moving their cache lines
+        // between the cores. A volatile write: close and revocation must see it or this worker their flag.
+        slot.current = w;
+        boolean sends = false;
         boolean settlesLater = false;
         try {
             if (closing || ps.revoked) {
@@ -699,6 +725,7 @@ public final class SubscriptionRunner implements KafkaSubscription {
             try {
                 message = CloudEventsBinding.fromRecord(stream, w.record, filter);
             } catch (CloudEventsBinding.MalformedRecordException e) {
+                sends = hold(ps);
                 settlesLater = deadLetter(w, null, Outcome.dead("malformed record: " + e.getMessage(), e, Map.of()));
                 return;
             }
@@ -728,20 +755,34 @@ public final class SubscriptionRunner implements KafkaSubscription {
             }
             switch (outcome.kind()) {
                 case ACK -> w.done = true;
-                case RETRY -> settlesLater = retry(w, outcome);
-                case DEAD -> settlesLater = deadLetter(w, message, outcome);
+                case RETRY -> {
+                    sends = hold(ps);
+                    settlesLater = retry(w, outcome);
+                }
+                case DEAD -> {
+                    sends = hold(ps);
+                    settlesLater = deadLetter(w, message, outcome);
+                }
                 default -> throw new IllegalStateException("unknown outcome " + outcome);
             }
         } finally {
-            if (!settlesLater) {
+            if (sends && !settlesLater) {
                 settle(ps);
             }
+            SLOT_CURRENT.setRelease((SlotValue) slot, (Work) null); // no fence needed to say "done": the next record's write has one
         }
     }
 
+    /** Counts an outcome that may settle in a producer callback; {@link #settle} when it has. */
+    private boolean hold(PartitionState ps) {
+        ps.sending.incrementAndGet();
+        sending.incrementAndGet();
+        return true;
+    }
+
     private void settle(PartitionState ps) {
-        ps.running.decrementAndGet();
-        running.decrementAndGet();
+        ps.sending.decrementAndGet();
+        sending.decrementAndGet();
     }
 
     /** @return true when the outcome settles in a producer callback */
@@ -835,8 +876,7 @@ public final class SubscriptionRunner implements KafkaSubscription {
         try {
             scheduler.schedule(() -> {
                 PartitionState ps = w.partition;
-                ps.running.incrementAndGet();
-                running.incrementAndGet();
+                hold(ps);
                 boolean later = false;
                 try {
                     if (!closing && !ps.revoked) {
@@ -1014,6 +1054,33 @@ public final class SubscriptionRunner implements KafkaSubscription {
                 + retryTopic) + ", concurrency=" + request.concurrency() + '}';
     }
 
+    private static final java.lang.invoke.VarHandle SLOT_CURRENT;
+
+    static {
+        try {
+            SLOT_CURRENT = java.lang.invoke.MethodHandles.lookup().findVarHandle(SlotValue.class, "current", Work.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
+    /** Padding before a worker's slot, so two workers' slots never share a cache line. */
+    @SuppressWarnings("unused")
+    static class SlotPadBefore {
+        long p0, p1, p2, p3, p4, p5, p6, p7;
+    }
+
+    static class SlotValue extends SlotPadBefore {
+        /** The record the worker is handling, or null. */
+        volatile Work current;
+    }
+
+    /** One worker's slot (superclass fields are laid out first, so {@code current} sits between the pads). */
+    @SuppressWarnings("unused")
+    static final class Slot extends SlotValue {
+        long q0, q1, q2, q3, q4, q5, q6, q7;
+    }
+
     /** One polled record on its way through the handler. */
     static final class Work {
         final ConsumerRecord<byte[], byte[]> record;
@@ -1036,7 +1103,8 @@ public final class SubscriptionRunner implements KafkaSubscription {
     static final class PartitionState {
         final TopicPartition tp;
         final boolean retry;
-        final AtomicInteger running = new AtomicInteger();
+        /** Outcomes of this partition settling in a producer callback. */
+        final AtomicInteger sending = new AtomicInteger();
         volatile boolean revoked;
         // poll thread only
         Work head;
