@@ -52,7 +52,8 @@ import java.util.concurrent.locks.LockSupport;
  *   <li><b>Consume</b> (100 B): a topic filled once; raw = a {@code KafkaConsumer} poll loop that counts records;
  *       ours = a no-op {@code bus.subscribe} handler (JSON decoding included), and the transport alone with a
  *       no-op {@code MessageHandler}; plus a raw loop that reads each record's {@code ce_type} header, to show how
- *       much of the gap is header parsing the bare loop never does. Each run is a new consumer group reading from
+ *       much of the gap is header parsing the bare loop never does, and one that reads every header's key and value
+ *       (not an anchor: the least a consumer handing CloudEvents attributes to its handler does). Each run is a new consumer group reading from
  *       the beginning; timed from the first record to the last.</li>
  *   <li><b>Latency</b> (100 B): open loop at half the raw publish rate measured above (or {@code -Drate=}), and
  *       again at {@code -DlowRate=} (5000/s), a rate the bus sustains on a loaded 2-core machine; the
@@ -359,21 +360,26 @@ public final class KafkaBenchmarks {
         }
         double[] rawRates = new double[pairs];
         double[] rawTypedRates = new double[pairs];
+        double[] rawAllRates = new double[pairs];
         double[] busRates = new double[pairs];
         double[] transportRates = new double[pairs];
-        rawConsume(config, topic, n, false);
-        rawConsume(config, topic, n, true);
+        rawConsume(config, topic, n, RAW_PLAIN);
+        rawConsume(config, topic, n, RAW_TYPE);
+        rawConsume(config, topic, n, RAW_ALL_HEADERS);
         busConsume(config, n);
         transportConsume(config, n); // warm-up of all three, then alternated
         for (int p = 0; p < pairs; p++) {
-            rawRates[p] = rawConsume(config, topic, n, false);
+            rawRates[p] = rawConsume(config, topic, n, RAW_PLAIN);
             busRates[p] = busConsume(config, n);
-            rawTypedRates[p] = rawConsume(config, topic, n, true);
+            rawTypedRates[p] = rawConsume(config, topic, n, RAW_TYPE);
+            rawAllRates[p] = rawConsume(config, topic, n, RAW_ALL_HEADERS);
             transportRates[p] = transportConsume(config, n);
             System.out.printf("  round %d: raw %,.0f rec/s, bus %,.0f rec/s (%.2fx), transport alone %,.0f rec/s (%.2fx); "
                     + "raw reading ce_type %,.0f rec/s (transport %.2fx of it)%n", p + 1, rawRates[p], busRates[p],
                     busRates[p] / rawRates[p], transportRates[p], transportRates[p] / rawRates[p], rawTypedRates[p],
                     transportRates[p] / rawTypedRates[p]);
+            System.out.printf("    raw reading every header %,.0f rec/s (%.2fx of raw; bus %.2fx of it)%n", rawAllRates[p],
+                    rawAllRates[p] / rawRates[p], busRates[p] / rawAllRates[p]);
         }
         double rt = median(rawTypedRates);
         double r = median(rawRates);
@@ -385,13 +391,18 @@ public final class KafkaBenchmarks {
                 bytes, r, t, t / r));
         report.add(String.format(Locale.ROOT, "consume %3d B: raw reading ce_type %,9.0f rec/s  transport alone ratio %.2f",
                 bytes, rt, t / rt));
+        double ra = median(rawAllRates);
+        report.add(String.format(Locale.ROOT, "consume %3d B: raw reading every header %,9.0f rec/s (%.2fx of raw)  bus ratio %.2f",
+                bytes, ra, ra / r, b / ra));
     }
 
     /**
-     * @param readType also read each record's {@code ce_type} header, as any CloudEvents consumer must (kafka-clients
-     *                 parses a record's headers on first access, so a loop that never looks at them skips that work)
+     * @param headers  {@link #RAW_PLAIN}; {@link #RAW_TYPE}: also read each record's {@code ce_type} header, as any
+     *                 CloudEvents consumer must (kafka-clients
+     *                 parses a record's headers on first access, so a loop that never looks at them skips that work);
+     *                 {@link #RAW_ALL_HEADERS}: read every header's key and value
      */
-    private static double rawConsume(KafkaConfig config, String topic, int n, boolean readType) {
+    private static double rawConsume(KafkaConfig config, String topic, int n, int headers) {
         CpuSnapshot cpu = CpuSnapshot.take();
         try (KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(config.consumerProperties("raw-" + UUID.randomUUID()))) {
             c.subscribe(List.of(topic));
@@ -406,7 +417,11 @@ public final class KafkaBenchmarks {
                 }
                 for (ConsumerRecord<byte[], byte[]> r : recs) {
                     checksum += r.value().length; // touch each record, as a no-op handler would be handed it
-                    if (readType) {
+                    if (headers == RAW_ALL_HEADERS) {
+                        for (Header h : r.headers()) {
+                            checksum += h.key().length() + h.value().length;
+                        }
+                    } else if (headers == RAW_TYPE) {
                         Header type = r.headers().lastHeader("ce_type");
                         checksum += type == null ? 0 : type.value().length;
                     }
@@ -420,11 +435,21 @@ public final class KafkaBenchmarks {
             long t1 = System.nanoTime();
             check(checksum > 0, "no bytes");
             if (cpu != null) {
-                cpu.print(readType ? "raw reading ce_type" : "raw", n);
+                cpu.print(headers == RAW_TYPE ? "raw reading ce_type" : headers == RAW_ALL_HEADERS
+                        ? "raw reading every header" : "raw", n);
             }
             return n * 1e9 / (t1 - t0);
         }
     }
+
+    /** The anchor: a poll loop that touches each record's value. */
+    private static final int RAW_PLAIN = 0;
+    private static final int RAW_TYPE = 1;
+    /**
+     * Not an anchor: a loop that reads every header's key and value, the least any consumer that hands the
+     * CloudEvents attributes to its handler does; shows how much of the gap reading the headers alone is.
+     */
+    private static final int RAW_ALL_HEADERS = 2;
 
     private static double busConsume(KafkaConfig config, int n) throws InterruptedException {
         CpuSnapshot cpu = CpuSnapshot.take();
