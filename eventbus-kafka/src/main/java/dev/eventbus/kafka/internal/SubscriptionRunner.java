@@ -49,6 +49,7 @@ import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.LockSupport;
 
 /**
  * One subscription: a Kafka consumer in the group, its poll thread and its worker lanes.
@@ -72,6 +73,8 @@ public final class SubscriptionRunner implements KafkaSubscription {
     private static final Logger log = LoggerFactory.getLogger(SubscriptionRunner.class);
     private static final Duration POLL_TIMEOUT = Duration.ofMillis(100);
     private static final Duration PAUSED_POLL_TIMEOUT = Duration.ofMillis(2);
+    private static final Duration HOLD_PARK = Duration.ofNanos(200_000);
+    private static final Duration HOLD_AT_MOST = Duration.ofMillis(50);
     /** Most records one worker takes from the shared queue at a time when per-key order is not asked for. */
     private static final int UNORDERED_CHUNK = 16;
     private static final List<Work> POISON = new ArrayList<>(0);
@@ -258,6 +261,15 @@ public final class SubscriptionRunner implements KafkaSubscription {
         return key == null ? partitionLane : Math.floorMod(Arrays.hashCode(key) * 0x9E3779B9, laneCount);
     }
 
+    private static int maxPollRecords(Map<String, Object> consumerProps) {
+        Object v = consumerProps.get("max.poll.records");
+        try {
+            return v == null ? 500 : Math.max(1, Integer.parseInt(String.valueOf(v).trim()));
+        } catch (NumberFormatException e) {
+            return 500;
+        }
+    }
+
     /** Called by each loop's thread when it has finished; the last one stops the workers. */
     private void loopFinished() {
         if (liveLoops.decrementAndGet() > 0) {
@@ -303,13 +315,45 @@ public final class SubscriptionRunner implements KafkaSubscription {
             }
             this.consumer = new KafkaConsumer<>(props);
             this.thread = new NamedThreads(threadName).newThread(this::pollLoop);
+            this.backlogLimit = 2 * maxPollRecords(props);
+        }
+
+        /** Undecided records at which the poll thread stops polling until the workers catch up (ordered lanes). */
+        final int backlogLimit;
+        long lastPollNanos = System.nanoTime();
+
+        /**
+         * True while the lanes hold two polls' worth of undecided records: the poll thread then waits instead of
+         * polling more, like a plain consumer that polls when it is ready for more. Records polled far ahead sat
+         * in the lanes long enough to leave the CPU caches (tens of MB of parsed records), which made the workers'
+         * first touch of each record's headers slower; the fetched but unpolled data stays compact in the client.
+         * Never longer than {@link #HOLD_AT_MOST} without a poll (group membership, rebalances, a slow handler).
+         */
+        private boolean holdBack() {
+            if (!ordered || System.nanoTime() - lastPollNanos > HOLD_AT_MOST.toNanos()) {
+                return false;
+            }
+            long pending = 0;
+            for (PartitionState ps : partitions.values()) {
+                pending += ps.size;
+            }
+            return pending >= backlogLimit;
         }
 
         private void pollLoop() {
             try {
                 consumer.subscribe(List.of(loopTopic), this);
                 while (!closing) {
+                    if (holdBack()) {
+                        LockSupport.parkNanos(HOLD_PARK.toNanos());
+                        advanceAll();
+                        if (System.nanoTime() - lastCommitNanos >= config.commitInterval().toNanos()) {
+                            commitAsync();
+                        }
+                        continue;
+                    }
                     ConsumerRecords<byte[], byte[]> records;
+                    lastPollNanos = System.nanoTime();
                     try {
                         // While a partition is paused its backlog drains in the workers: look again soon, or
                         // the whole timeout passes with nothing fetched.
