@@ -318,26 +318,31 @@ public final class SubscriptionRunner implements KafkaSubscription {
             this.backlogLimit = 2 * maxPollRecords(props);
         }
 
-        /** Undecided records at which the poll thread stops polling until the workers catch up (ordered lanes). */
-        final int backlogLimit;
         long lastPollNanos = System.nanoTime();
+        /** Records this loop dispatched to each lane (main loop with per-key lanes; poll thread only). */
+        final long[] dispatched = new long[laneCount];
+        /** In-flight records at which the main loop stops polling until the workers catch up. */
+        final int backlogLimit;
 
         /**
-         * True while the lanes hold two polls' worth of undecided records: the poll thread then waits instead of
-         * polling more, like a plain consumer that polls when it is ready for more. Records polled far ahead sat
-         * in the lanes long enough to leave the CPU caches (tens of MB of parsed records), which made the workers'
-         * first touch of each record's headers slower; the fetched but unpolled data stays compact in the client.
-         * Never longer than {@link #HOLD_AT_MOST} without a poll (group membership, rebalances, a slow handler).
+         * True while the lanes hold two polls' worth of records the main loop dispatched and the workers have not
+         * finished: polling more then only makes records wait longer, so the poll thread waits instead, as a
+         * plain consumer polls when it is ready for more. Records polled far ahead sat in the lanes long enough
+         * to leave the CPU caches (tens of MB of parsed records), which made the workers' first touch of each
+         * record slower; what is fetched but not polled stays compact in the client. Counted from the lanes
+         * (dispatched minus finished), not from the undecided records, so a record waiting for an in-memory
+         * retry or a slow head of a partition holds nothing back. Never longer than {@link #HOLD_AT_MOST}
+         * without a poll (group membership, rebalances).
          */
         private boolean holdBack() {
-            if (!ordered || System.nanoTime() - lastPollNanos > HOLD_AT_MOST.toNanos()) {
+            if (isRetry || !ordered || System.nanoTime() - lastPollNanos > HOLD_AT_MOST.toNanos()) {
                 return false;
             }
-            long pending = 0;
-            for (PartitionState ps : partitions.values()) {
-                pending += ps.size;
+            long inFlight = 0;
+            for (int i = 0; i < laneCount; i++) {
+                inFlight += dispatched[i] - slots[i].finished;
             }
-            return pending >= backlogLimit;
+            return inFlight >= backlogLimit;
         }
 
         private void pollLoop() {
@@ -489,7 +494,7 @@ public final class SubscriptionRunner implements KafkaSubscription {
                     }
                     List<Work> b = batches[lane];
                     if (b == null) {
-                        b = new ArrayList<>();
+                        b = isRetry || !ordered ? new ArrayList<>() : new LaneBatch();
                         batches[lane] = b;
                     }
                     b.add(w);
@@ -508,6 +513,9 @@ public final class SubscriptionRunner implements KafkaSubscription {
             }
             for (int i = 0; i < batches.length; i++) {
                 if (batches[i] != null) {
+                    if (!isRetry) {
+                        dispatched[i] += batches[i].size();
+                    }
                     queues[i].add(batches[i]);
                 }
             }
@@ -719,6 +727,7 @@ public final class SubscriptionRunner implements KafkaSubscription {
     }
 
     private void workLoop(BlockingQueue<List<Work>> queue, Slot slot) {
+        long finished = 0;
         while (true) {
             List<Work> batch;
             try {
@@ -731,6 +740,10 @@ public final class SubscriptionRunner implements KafkaSubscription {
             }
             for (int i = 0, n = batch.size(); i < n; i++) {
                 process(batch.get(i), slot);
+            }
+            if (batch instanceof LaneBatch) {
+                finished += batch.size();
+                slot.finished = finished; // once per batch: what the main loop's hold-back reads
             }
         }
     }
@@ -1117,12 +1130,19 @@ public final class SubscriptionRunner implements KafkaSubscription {
     static class SlotValue extends SlotPadBefore {
         /** The record the worker is handling, or null. */
         volatile Work current;
+        /** Records of {@link LaneBatch}es this worker has finished (decided or left undecided). */
+        volatile long finished;
     }
 
     /** One worker's slot (superclass fields are laid out first, so {@code current} sits between the pads). */
     @SuppressWarnings("unused")
     static final class Slot extends SlotValue {
         long q0, q1, q2, q3, q4, q5, q6, q7;
+    }
+
+    /** Records the main loop dispatched to a lane, counted by {@link Loop#holdBack} (redeliveries are not). */
+    static final class LaneBatch extends ArrayList<Work> {
+        private static final long serialVersionUID = 1L;
     }
 
     /** One polled record on its way through the handler. */
