@@ -340,7 +340,11 @@ public final class SubscriptionRunner implements KafkaSubscription {
             }
             long inFlight = 0;
             for (int i = 0; i < laneCount; i++) {
-                inFlight += dispatched[i] - slots[i].finished;
+                long lane = dispatched[i] - slots[i].finished;
+                if (lane == 0) {
+                    return false; // an idle lane: feed it, even when another is stuck in a slow handler
+                }
+                inFlight += lane;
             }
             return inFlight >= backlogLimit;
         }
