@@ -83,6 +83,17 @@ class KafkaConfigTest {
     }
 
     @Test
+    void thePauseBoundIsTenPollsWorthUnlessSet() {
+        assertThat(KafkaConfig.from("shop", props()).maxPendingPerPartition()).isEqualTo(5000);
+        assertThat(KafkaConfig.from("shop", props("eventbus.kafka.consumer.max.poll.records", "2000"))
+                .maxPendingPerPartition()).isEqualTo(20_000);
+        assertThat(KafkaConfig.from("shop", props("eventbus.kafka.max.poll.records", "10"))
+                .maxPendingPerPartition()).isEqualTo(1000);
+        assertThat(KafkaConfig.from("shop", props("eventbus.kafka.max.poll.records", "2000",
+                KafkaConfig.MAX_PENDING_PER_PARTITION, "300")).maxPendingPerPartition()).isEqualTo(300);
+    }
+
+    @Test
     void aMissingBootstrapServerFailsNamingTheKey() {
         assertThatThrownBy(() -> KafkaConfig.from("shop", Map.of()))
                 .isInstanceOf(ConfigException.class)

@@ -52,7 +52,8 @@ import java.util.concurrent.locks.LockSupport;
  *   <li><b>Consume</b> (100 B): a topic filled once; raw = a {@code KafkaConsumer} poll loop that counts records;
  *       ours = a no-op {@code bus.subscribe} handler (JSON decoding included), and the transport alone with a
  *       no-op {@code MessageHandler}; plus a raw loop that reads each record's {@code ce_type} header, to show how
- *       much of the gap is header parsing the bare loop never does. Each run is a new consumer group reading from
+ *       much of the gap is header parsing the bare loop never does, and one that reads every header's key and value
+ *       (not an anchor: the least a consumer handing CloudEvents attributes to its handler does). Each run is a new consumer group reading from
  *       the beginning; timed from the first record to the last.</li>
  *   <li><b>Latency</b> (100 B): open loop at half the raw publish rate measured above (or {@code -Drate=}), and
  *       again at {@code -DlowRate=} (5000/s), a rate the bus sustains on a loaded 2-core machine; the
@@ -63,7 +64,8 @@ import java.util.concurrent.locks.LockSupport;
  * <p>The broker runs in a child JVM ({@code TestKafkaBroker} from the Kafka module's test-jar), as in the
  * anchors of {@code BENCHMARKS.md}, unless {@code EVENTBUS_TEST_KAFKA_BOOTSTRAP} names one. System properties:
  * {@code only} (publish,consume,latency), {@code pairs} (3), {@code small} (200000 records of 100 B),
- * {@code large} (50000 records of 1 KB), {@code consume} (500000), {@code seconds} (5, latency), {@code rate}, and
+ * {@code large} (50000 records of 1 KB), {@code consume} (2000000: at 1M records/s a run of 500000 lasted 0.5 s, too short to
+ * be stable), {@code threadCpu} (false: print CPU time per record by thread and of the broker for each consume run), {@code seconds} (5, latency), {@code rate}, and
  * {@code kafka.<client key>} to try a client setting on both sides ({@code -Dkafka.compression.type=zstd}).
  *
  * <p>Run: {@code java -cp eventbus-benchmarks/target/benchmarks.jar dev.eventbus.benchmarks.kafka.KafkaBenchmarks}.
@@ -79,6 +81,9 @@ public final class KafkaBenchmarks {
     private final Admin admin;
     private final List<String> report = new ArrayList<>();
     private double rawMax100 = Double.NaN;
+    /** The broker's process when this JVM started it: its CPU time is reported with {@code -DthreadCpu=true}. */
+    private static volatile ProcessHandle brokerProcess;
+    private static final boolean THREAD_CPU = Boolean.getBoolean("threadCpu");
 
     private KafkaBenchmarks(String bootstrap) {
         this.bootstrap = bootstrap;
@@ -90,6 +95,7 @@ public final class KafkaBenchmarks {
         String bootstrap = System.getenv("EVENTBUS_TEST_KAFKA_BOOTSTRAP");
         if (bootstrap == null || bootstrap.isBlank()) {
             broker = startBrokerProcess();
+            brokerProcess = broker.toHandle();
             bootstrap = readBootstrap(broker);
         }
         try {
@@ -112,7 +118,7 @@ public final class KafkaBenchmarks {
             publish(Integer.getInteger("large", 50_000), 1024);
         }
         if (only.contains("consume")) {
-            consume(Integer.getInteger("consume", 500_000), 100);
+            consume(Integer.getInteger("consume", 2_000_000), 100);
         }
         if (only.contains("latency")) {
             double half = Double.parseDouble(System.getProperty("rate",
@@ -136,12 +142,14 @@ public final class KafkaBenchmarks {
     }
 
     private KafkaConfig config(String prefix, String service) {
-        return KafkaConfig.builder().serviceName(service).bootstrapServers(bootstrap)
+        KafkaConfig.Builder b = KafkaConfig.builder().serviceName(service).bootstrapServers(bootstrap)
                 .set(KafkaConfig.TOPIC_PREFIX, prefix)
                 .set(KafkaConfig.PARTITIONS, PARTITIONS)
-                .set("consumer.max.poll.records", "2000")
-                .setAll(extraClientProperties())
-                .build();
+                .set("consumer.max.poll.records", "2000");
+        // set, not setAll: setAll keeps only eventbus.kafka.* keys, so client keys given as -Dkafka.linger.ms=20
+        // were silently dropped (set puts the eventbus.kafka. prefix in front of a bare client key).
+        extraClientProperties().forEach(b::set);
+        return b.build();
     }
 
     /** Client settings to try, from {@code -Dkafka.<key>=<value>} (for example {@code -Dkafka.linger.ms=20}). */
@@ -176,8 +184,12 @@ public final class KafkaBenchmarks {
     }
 
     private static List<BenchEvent> events(int n, int bytes) {
-        List<BenchEvent> out = new ArrayList<>(n);
-        for (int i = 0; i < n; i++) {
+        return events(0, n, bytes);
+    }
+
+    private static List<BenchEvent> events(int from, int to, int bytes) {
+        List<BenchEvent> out = new ArrayList<>(to - from);
+        for (int i = from; i < to; i++) {
             out.add(BenchEvent.ofSize("o-" + (i % KEYS), i, bytes));
         }
         return out;
@@ -338,29 +350,36 @@ public final class KafkaBenchmarks {
         KafkaConfig config = config(prefix);
         String topic = config.topic(BenchEvent.STREAM);
         createTopic(topic);
-        List<BenchEvent> events = events(n, bytes);
         try (EventBus filler = bus(config);
              KafkaProducer<byte[], byte[]> raw = new KafkaProducer<>(config.producerProperties())) {
-            rawPublish(raw, rawRecords(filler, config, events, keyed(events)));
+            int chunk = 200_000; // the same records as one list, without holding millions of them at once
+            for (int from = 0; from < n; from += chunk) {
+                List<BenchEvent> events = events(from, Math.min(n, from + chunk), bytes);
+                rawPublish(raw, rawRecords(filler, config, events, keyed(events)));
+            }
         }
-        events.clear();
         double[] rawRates = new double[pairs];
         double[] rawTypedRates = new double[pairs];
+        double[] rawAllRates = new double[pairs];
         double[] busRates = new double[pairs];
         double[] transportRates = new double[pairs];
-        rawConsume(config, topic, n, false);
-        rawConsume(config, topic, n, true);
+        rawConsume(config, topic, n, RAW_PLAIN);
+        rawConsume(config, topic, n, RAW_TYPE);
+        rawConsume(config, topic, n, RAW_ALL_HEADERS);
         busConsume(config, n);
         transportConsume(config, n); // warm-up of all three, then alternated
         for (int p = 0; p < pairs; p++) {
-            rawRates[p] = rawConsume(config, topic, n, false);
+            rawRates[p] = rawConsume(config, topic, n, RAW_PLAIN);
             busRates[p] = busConsume(config, n);
-            rawTypedRates[p] = rawConsume(config, topic, n, true);
+            rawTypedRates[p] = rawConsume(config, topic, n, RAW_TYPE);
+            rawAllRates[p] = rawConsume(config, topic, n, RAW_ALL_HEADERS);
             transportRates[p] = transportConsume(config, n);
             System.out.printf("  round %d: raw %,.0f rec/s, bus %,.0f rec/s (%.2fx), transport alone %,.0f rec/s (%.2fx); "
                     + "raw reading ce_type %,.0f rec/s (transport %.2fx of it)%n", p + 1, rawRates[p], busRates[p],
                     busRates[p] / rawRates[p], transportRates[p], transportRates[p] / rawRates[p], rawTypedRates[p],
                     transportRates[p] / rawTypedRates[p]);
+            System.out.printf("    raw reading every header %,.0f rec/s (%.2fx of raw; bus %.2fx of it)%n", rawAllRates[p],
+                    rawAllRates[p] / rawRates[p], busRates[p] / rawAllRates[p]);
         }
         double rt = median(rawTypedRates);
         double r = median(rawRates);
@@ -372,13 +391,19 @@ public final class KafkaBenchmarks {
                 bytes, r, t, t / r));
         report.add(String.format(Locale.ROOT, "consume %3d B: raw reading ce_type %,9.0f rec/s  transport alone ratio %.2f",
                 bytes, rt, t / rt));
+        double ra = median(rawAllRates);
+        report.add(String.format(Locale.ROOT, "consume %3d B: raw reading every header %,9.0f rec/s (%.2fx of raw)  bus ratio %.2f",
+                bytes, ra, ra / r, b / ra));
     }
 
     /**
-     * @param readType also read each record's {@code ce_type} header, as any CloudEvents consumer must (kafka-clients
-     *                 parses a record's headers on first access, so a loop that never looks at them skips that work)
+     * @param headers  {@link #RAW_PLAIN}; {@link #RAW_TYPE}: also read each record's {@code ce_type} header, as any
+     *                 CloudEvents consumer must (kafka-clients
+     *                 parses a record's headers on first access, so a loop that never looks at them skips that work);
+     *                 {@link #RAW_ALL_HEADERS}: read every header's key and value
      */
-    private static double rawConsume(KafkaConfig config, String topic, int n, boolean readType) {
+    private static double rawConsume(KafkaConfig config, String topic, int n, int headers) {
+        CpuSnapshot cpu = CpuSnapshot.take();
         try (KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(config.consumerProperties("raw-" + UUID.randomUUID()))) {
             c.subscribe(List.of(topic));
             long count = 0;
@@ -392,7 +417,11 @@ public final class KafkaBenchmarks {
                 }
                 for (ConsumerRecord<byte[], byte[]> r : recs) {
                     checksum += r.value().length; // touch each record, as a no-op handler would be handed it
-                    if (readType) {
+                    if (headers == RAW_ALL_HEADERS) {
+                        for (Header h : r.headers()) {
+                            checksum += h.key().length() + h.value().length;
+                        }
+                    } else if (headers == RAW_TYPE) {
                         Header type = r.headers().lastHeader("ce_type");
                         checksum += type == null ? 0 : type.value().length;
                     }
@@ -405,11 +434,25 @@ public final class KafkaBenchmarks {
             }
             long t1 = System.nanoTime();
             check(checksum > 0, "no bytes");
+            if (cpu != null) {
+                cpu.print(headers == RAW_TYPE ? "raw reading ce_type" : headers == RAW_ALL_HEADERS
+                        ? "raw reading every header" : "raw", n);
+            }
             return n * 1e9 / (t1 - t0);
         }
     }
 
+    /** The anchor: a poll loop that touches each record's value. */
+    private static final int RAW_PLAIN = 0;
+    private static final int RAW_TYPE = 1;
+    /**
+     * Not an anchor: a loop that reads every header's key and value, the least any consumer that hands the
+     * CloudEvents attributes to its handler does; shows how much of the gap reading the headers alone is.
+     */
+    private static final int RAW_ALL_HEADERS = 2;
+
     private static double busConsume(KafkaConfig config, int n) throws InterruptedException {
+        CpuSnapshot cpu = CpuSnapshot.take();
         AtomicLong first = new AtomicLong();
         AtomicLong count = new AtomicLong();
         CountDownLatch done = new CountDownLatch(1);
@@ -423,11 +466,16 @@ public final class KafkaBenchmarks {
                  }
              })) {
             check(done.await(120, TimeUnit.SECONDS), "bus consumer stalled at " + count.get());
-            return n * 1e9 / (System.nanoTime() - first.get());
+            double rate = n * 1e9 / (System.nanoTime() - first.get());
+            if (cpu != null) {
+                cpu.print("bus", n); // before closing: the subscription's threads end with it
+            }
+            return rate;
         }
     }
 
     private static double transportConsume(KafkaConfig config, int n) throws InterruptedException {
+        CpuSnapshot cpu = CpuSnapshot.take();
         AtomicLong first = new AtomicLong();
         AtomicLong count = new AtomicLong();
         CountDownLatch done = new CountDownLatch(1);
@@ -444,6 +492,9 @@ public final class KafkaBenchmarks {
             });
             check(done.await(120, TimeUnit.SECONDS), "transport consumer stalled at " + count.get());
             double rate = n * 1e9 / (System.nanoTime() - first.get());
+            if (cpu != null) {
+                cpu.print("transport", n);
+            }
             s.close(Duration.ofSeconds(10));
             return rate;
         }
@@ -620,6 +671,52 @@ public final class KafkaBenchmarks {
     }
 
     // ----------------------------------------------------------------------------------------------------- helpers
+
+    /**
+     * With {@code -DthreadCpu=true}: CPU time per record of this JVM's threads (by name, digits and ids stripped),
+     * of the rest of this JVM (GC, JIT) and of the broker's process, over one consume run. On 2 shared cores a
+     * consumer is bounded by its busiest thread and by the total, so both are shown.
+     */
+    private record CpuSnapshot(long process, long broker, Map<String, Long> threads) {
+        static CpuSnapshot take() {
+            if (!THREAD_CPU) {
+                return null;
+            }
+            java.lang.management.ThreadMXBean mx = java.lang.management.ManagementFactory.getThreadMXBean();
+            Map<String, Long> m = new java.util.TreeMap<>();
+            for (java.lang.management.ThreadInfo ti : mx.getThreadInfo(mx.getAllThreadIds())) {
+                if (ti != null) {
+                    long t = mx.getThreadCpuTime(ti.getThreadId());
+                    if (t > 0) {
+                        String name = ti.getThreadName().replaceAll("bench-[a-z]+-[0-9a-f]{6}\\.", "")
+                                .replaceAll("[0-9a-f]{8}-[0-9a-f-]{27}", "G").replaceAll("[0-9]+", "N");
+                        m.merge(name, t, Long::sum);
+                    }
+                }
+            }
+            long process = ((com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory
+                    .getOperatingSystemMXBean()).getProcessCpuTime();
+            ProcessHandle b = brokerProcess;
+            long broker = b == null ? 0 : b.info().totalCpuDuration().map(Duration::toNanos).orElse(0L);
+            return new CpuSnapshot(process, broker, m);
+        }
+
+        void print(String what, int n) {
+            CpuSnapshot after = take();
+            StringBuilder sb = new StringBuilder();
+            long java = 0;
+            for (Map.Entry<String, Long> e : after.threads.entrySet()) {
+                long d = e.getValue() - threads.getOrDefault(e.getKey(), 0L);
+                java += d;
+                if (d > n * 50L) {
+                    sb.append(String.format(Locale.ROOT, "%s=%.2f ", e.getKey(), d / 1e3 / n));
+                }
+            }
+            System.out.printf(Locale.ROOT, "    cpu us/record, %s: jvm %.2f (%sother=%.2f), broker %.2f%n", what,
+                    (after.process - process) / 1e3 / n, sb, (after.process - process - java) / 1e3 / n,
+                    (after.broker - broker) / 1e3 / n);
+        }
+    }
 
     private static double median(double[] v) {
         double[] s = v.clone();

@@ -299,7 +299,10 @@ public final class CloudEventsBinding {
     /** True when the record is a structured-mode CloudEvent. Compares bytes: this runs for every record. */
     public static boolean isStructured(Headers headers) {
         Header h = headers.lastHeader(CONTENT_TYPE);
-        byte[] v = h == null ? null : h.value();
+        return isStructuredContentType(h == null ? null : h.value());
+    }
+
+    private static boolean isStructuredContentType(byte[] v) {
         if (v == null) {
             return false;
         }
@@ -348,6 +351,92 @@ public final class CloudEventsBinding {
         }
         byte[] body = r.value() == null ? EMPTY : r.value();
         return TransportMessage.of(stream, key, new HeaderMap(names, raw, n), body);
+    }
+
+    /** What {@link #fromRecord(String, ConsumerRecord, Filter)} returns for a record its filter skips. */
+    public static final TransportMessage SKIPPED = TransportMessage.of("", null, Map.of(), EMPTY);
+
+    /**
+     * Which records a consumer skips without decoding them: replays addressed to another group, and types nobody
+     * in the group subscribes to.
+     *
+     * @param replayHeader the header naming the only group a replayed record is for
+     * @param group        this consumer's group, UTF-8
+     * @param types        the wanted types, UTF-8, or null for every type
+     * @param typeNames    the same as strings (for structured records, whose type is inside the value)
+     */
+    public record Filter(String replayHeader, byte[] group, byte[][] types, java.util.Set<String> typeNames) {
+        boolean wants(byte[] type) {
+            for (byte[] t : types) {
+                if (java.util.Arrays.equals(t, type)) {
+                    return true;
+                }
+            }
+            return false;
+        }
+    }
+
+    /**
+     * {@link #fromRecord(String, ConsumerRecord)} and the consumer's skip checks in one pass over the headers:
+     * kafka-clients decodes each header key into a new {@code String} on first access, and key decoding plus
+     * the separate {@code lastHeader} scans were the largest cost of a consumer's worker threads (JFR).
+     *
+     * @return the message, or {@link #SKIPPED} when {@code filter} skips the record
+     * @throws MalformedRecordException when a structured-mode record's value is not a JSON CloudEvent
+     */
+    public static TransportMessage fromRecord(String stream, ConsumerRecord<byte[], byte[]> r, Filter filter) {
+        Header[] all = r.headers().toArray();
+        String[] names = new String[all.length];
+        byte[][] raw = new byte[all.length][];
+        int n = 0;
+        boolean replayed = false;
+        byte[] replay = null;
+        byte[] type = null;
+        byte[] contentType = null;
+        // The last header of a name wins, as with lastHeader.
+        for (Header header : all) {
+            String k = header.key();
+            byte[] v = header.value();
+            if (k.startsWith(INTERNAL_PREFIX)) {
+                if (k.equals(filter.replayHeader)) {
+                    replayed = true;
+                    replay = v;
+                }
+                continue;
+            }
+            String name = messageName(k);
+            if (name == MessageHeaders.TYPE && k.equals(CE_TYPE)) { // identity first: messageName's constants
+                type = v;
+            } else if (name == MessageHeaders.DATACONTENTTYPE && k.equals(CONTENT_TYPE)) {
+                contentType = v;
+            }
+            if (v != null) {
+                n = HeaderMap.put(names, raw, n, name, v);
+            }
+        }
+        if (replayed && !java.util.Arrays.equals(replay, filter.group)) {
+            return SKIPPED; // a dead letter replayed for another group
+        }
+        boolean typeChecked = false;
+        if (filter.types != null && type != null) {
+            if (!filter.wants(type)) {
+                return SKIPPED; // a type nobody here subscribes to: decided without decoding
+            }
+            typeChecked = true;
+        }
+        String key = string(r.key());
+        TransportMessage m;
+        if (isStructuredContentType(contentType)) {
+            m = fromStructured(stream, key, r.value(), r.headers());
+        } else {
+            byte[] body = r.value() == null ? EMPTY : r.value();
+            m = TransportMessage.of(stream, key, new HeaderMap(names, raw, n), body);
+        }
+        java.util.Set<String> wanted = filter.typeNames;
+        if (!typeChecked && wanted != null && m.type() != null && !wanted.contains(m.type())) {
+            return SKIPPED; // a structured record of a type nobody here wants
+        }
+        return m;
     }
 
     private static TransportMessage fromStructured(String stream, String key, byte[] value, Headers kh) {

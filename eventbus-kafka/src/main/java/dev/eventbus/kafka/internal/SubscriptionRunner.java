@@ -49,6 +49,7 @@ import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.LockSupport;
 
 /**
  * One subscription: a Kafka consumer in the group, its poll thread and its worker lanes.
@@ -72,6 +73,8 @@ public final class SubscriptionRunner implements KafkaSubscription {
     private static final Logger log = LoggerFactory.getLogger(SubscriptionRunner.class);
     private static final Duration POLL_TIMEOUT = Duration.ofMillis(100);
     private static final Duration PAUSED_POLL_TIMEOUT = Duration.ofMillis(2);
+    private static final Duration HOLD_PARK = Duration.ofNanos(200_000);
+    private static final Duration HOLD_AT_MOST = Duration.ofMillis(50);
     /** Most records one worker takes from the shared queue at a time when per-key order is not asked for. */
     private static final int UNORDERED_CHUNK = 16;
     private static final List<Work> POISON = new ArrayList<>(0);
@@ -115,11 +118,14 @@ public final class SubscriptionRunner implements KafkaSubscription {
     private final Loop retry;
     private final AtomicInteger liveLoops;
     private final byte[] groupBytes;
-    private volatile byte[][] wantedTypes;
-    private volatile Set<String> wantedTypeNames;
+    /** Replays for other groups and unwanted types, skipped in the same pass that reads the headers. */
+    private volatile CloudEventsBinding.Filter filter;
 
     private final Object assignmentMonitor = new Object();
-    private final AtomicInteger running = new AtomicInteger();
+    /** What each worker is handling right now: read by close and revocation, written only by its worker. */
+    private final Slot[] slots;
+    /** Outcomes that settle in a producer callback (retry and dead-letter sends): the rare path. */
+    private final AtomicInteger sending = new AtomicInteger();
     private final AtomicBoolean closeStarted = new AtomicBoolean();
     private volatile boolean closing;
     private volatile boolean abandoned;
@@ -154,9 +160,12 @@ public final class SubscriptionRunner implements KafkaSubscription {
         String name = "eventbus-kafka-" + group + "-" + stream;
         NamedThreads workerThreads = new NamedThreads(name + "-worker");
         this.workers = new Thread[laneCount];
+        this.slots = new Slot[laneCount];
         for (int i = 0; i < laneCount; i++) {
             BlockingQueue<List<Work>> q = queues[ordered ? i : 0];
-            workers[i] = workerThreads.newThread(() -> workLoop(q));
+            Slot slot = new Slot();
+            slots[i] = slot;
+            workers[i] = workerThreads.newThread(() -> workLoop(q, slot));
         }
         this.main = new Loop(topic, false, name + "-poll");
         Loop r = null;
@@ -233,8 +242,7 @@ public final class SubscriptionRunner implements KafkaSubscription {
 
     private void setTypes(Set<String> types) {
         if (types == null || types.isEmpty()) {
-            wantedTypes = null;
-            wantedTypeNames = null;
+            filter = new CloudEventsBinding.Filter(H_REPLAY_GROUP, groupBytes, null, null);
             return;
         }
         byte[][] t = new byte[types.size()][];
@@ -242,33 +250,7 @@ public final class SubscriptionRunner implements KafkaSubscription {
         for (String s : types) {
             t[i++] = CloudEventsBinding.utf8(s);
         }
-        wantedTypeNames = Set.copyOf(types);
-        wantedTypes = t;
-    }
-
-    /** Records this group does not want: replays meant for another group, types nobody here subscribes to. */
-    private boolean skip(ConsumerRecord<byte[], byte[]> r, Work w) {
-        Headers headers = r.headers();
-        Header replay = headers.lastHeader(H_REPLAY_GROUP);
-        if (replay != null && !Arrays.equals(replay.value(), groupBytes)) {
-            return true;
-        }
-        byte[][] wanted = wantedTypes;
-        if (wanted == null) {
-            return false;
-        }
-        Header type = headers.lastHeader(CloudEventsBinding.CE_TYPE);
-        if (type == null || type.value() == null) {
-            return false; // a structured record (checked after decoding) or a broken one (the handler dead-letters it)
-        }
-        byte[] v = type.value();
-        w.typeChecked = true;
-        for (byte[] t : wanted) {
-            if (Arrays.equals(t, v)) {
-                return false;
-            }
-        }
-        return true;
+        filter = new CloudEventsBinding.Filter(H_REPLAY_GROUP, groupBytes, t, Set.copyOf(types));
     }
 
     private int laneOf(ConsumerRecord<byte[], byte[]> r, int partitionLane) {
@@ -277,6 +259,15 @@ public final class SubscriptionRunner implements KafkaSubscription {
         }
         byte[] key = r.key();
         return key == null ? partitionLane : Math.floorMod(Arrays.hashCode(key) * 0x9E3779B9, laneCount);
+    }
+
+    private static int maxPollRecords(Map<String, Object> consumerProps) {
+        Object v = consumerProps.get("max.poll.records");
+        try {
+            return v == null ? 500 : Math.max(1, Integer.parseInt(String.valueOf(v).trim()));
+        } catch (NumberFormatException e) {
+            return 500;
+        }
     }
 
     /** Called by each loop's thread when it has finished; the last one stops the workers. */
@@ -324,13 +315,54 @@ public final class SubscriptionRunner implements KafkaSubscription {
             }
             this.consumer = new KafkaConsumer<>(props);
             this.thread = new NamedThreads(threadName).newThread(this::pollLoop);
+            this.backlogLimit = 2 * maxPollRecords(props);
+        }
+
+        long lastPollNanos = System.nanoTime();
+        /** Records this loop dispatched to each lane (main loop with per-key lanes; poll thread only). */
+        final long[] dispatched = new long[laneCount];
+        /** In-flight records at which the main loop stops polling until the workers catch up. */
+        final int backlogLimit;
+
+        /**
+         * True while the lanes hold two polls' worth of records the main loop dispatched and the workers have not
+         * finished: polling more then only makes records wait longer, so the poll thread waits instead, as a
+         * plain consumer polls when it is ready for more. Records polled far ahead sat in the lanes long enough
+         * to leave the CPU caches (tens of MB of parsed records), which made the workers' first touch of each
+         * record slower; what is fetched but not polled stays compact in the client. Counted from the lanes
+         * (dispatched minus finished), not from the undecided records, so a record waiting for an in-memory
+         * retry or a slow head of a partition holds nothing back. Never longer than {@link #HOLD_AT_MOST}
+         * without a poll (group membership, rebalances).
+         */
+        private boolean holdBack() {
+            if (isRetry || !ordered || System.nanoTime() - lastPollNanos > HOLD_AT_MOST.toNanos()) {
+                return false;
+            }
+            long inFlight = 0;
+            for (int i = 0; i < laneCount; i++) {
+                long lane = dispatched[i] - slots[i].finished;
+                if (lane == 0) {
+                    return false; // an idle lane: feed it, even when another is stuck in a slow handler
+                }
+                inFlight += lane;
+            }
+            return inFlight >= backlogLimit;
         }
 
         private void pollLoop() {
             try {
                 consumer.subscribe(List.of(loopTopic), this);
                 while (!closing) {
+                    if (holdBack()) {
+                        LockSupport.parkNanos(HOLD_PARK.toNanos());
+                        advanceAll();
+                        if (System.nanoTime() - lastCommitNanos >= config.commitInterval().toNanos()) {
+                            commitAsync();
+                        }
+                        continue;
+                    }
                     ConsumerRecords<byte[], byte[]> records;
+                    lastPollNanos = System.nanoTime();
                     try {
                         // While a partition is paused its backlog drains in the workers: look again soon, or
                         // the whole timeout passes with nothing fetched.
@@ -373,11 +405,12 @@ public final class SubscriptionRunner implements KafkaSubscription {
                     closeDeadlineNanos = System.nanoTime();
                 }
                 closing = true;
-                awaitRunning(() -> running.get() == 0, closeDeadlineNanos);
-                if (running.get() > 0 && !abandoned) {
+                awaitRunning(() -> busy(null) == 0, closeDeadlineNanos);
+                int busy = busy(null);
+                if (busy > 0 && !abandoned) {
                     abandoned = true;
                     log.warn("subscription of group '{}' on '{}' closed with {} handler(s) still running; their "
-                            + "records stay uncommitted and will be delivered again", group, topic, running.get());
+                            + "records stay uncommitted and will be delivered again", group, topic, busy);
                 }
                 finalCommit();
             } catch (Throwable t) {
@@ -465,7 +498,7 @@ public final class SubscriptionRunner implements KafkaSubscription {
                     }
                     List<Work> b = batches[lane];
                     if (b == null) {
-                        b = new ArrayList<>();
+                        b = isRetry || !ordered ? new ArrayList<>() : new LaneBatch();
                         batches[lane] = b;
                     }
                     b.add(w);
@@ -484,6 +517,9 @@ public final class SubscriptionRunner implements KafkaSubscription {
             }
             for (int i = 0; i < batches.length; i++) {
                 if (batches[i] != null) {
+                    if (!isRetry) {
+                        dispatched[i] += batches[i].size();
+                    }
                     queues[i].add(batches[i]);
                 }
             }
@@ -576,14 +612,7 @@ public final class SubscriptionRunner implements KafkaSubscription {
             if (closing && closeDeadlineNanos != 0) {
                 deadline = Math.min(deadline, closeDeadlineNanos);
             }
-            awaitRunning(() -> {
-                for (PartitionState ps : states) {
-                    if (ps.running.get() > 0) {
-                        return false;
-                    }
-                }
-                return true;
-            }, deadline);
+            awaitRunning(() -> busy(states) == 0, deadline);
             for (PartitionState ps : states) {
                 ps.advance();
             }
@@ -678,7 +707,31 @@ public final class SubscriptionRunner implements KafkaSubscription {
 
     // ------------------------------------------------------------------------------------------------ workers
 
-    private void workLoop(BlockingQueue<List<Work>> queue) {
+    /**
+     * Records being handled or settling, of {@code states} only or (null) of all partitions. The slots are read
+     * before the send counters: a worker counts a send before it clears its slot, so a send is never missed.
+     * The caller sets {@code closing} or {@code revoked} first; a worker sets its slot before reading them; so
+     * either the caller sees the record here or the worker sees the flag and leaves the record undecided.
+     */
+    private int busy(List<PartitionState> states) {
+        int n = 0;
+        for (Slot slot : slots) {
+            Work w = slot.current;
+            if (w != null && (states == null || states.contains(w.partition))) {
+                n++;
+            }
+        }
+        if (states == null) {
+            return n + sending.get();
+        }
+        for (PartitionState ps : states) {
+            n += ps.sending.get();
+        }
+        return n;
+    }
+
+    private void workLoop(BlockingQueue<List<Work>> queue, Slot slot) {
+        long finished = 0;
         while (true) {
             List<Work> batch;
             try {
@@ -690,7 +743,11 @@ public final class SubscriptionRunner implements KafkaSubscription {
                 return;
             }
             for (int i = 0, n = batch.size(); i < n; i++) {
-                process(batch.get(i));
+                process(batch.get(i), slot);
+            }
+            if (batch instanceof LaneBatch) {
+                finished += batch.size();
+                slot.finished = finished; // once per batch: what the main loop's hold-back reads
             }
         }
     }
@@ -713,29 +770,28 @@ public final class SubscriptionRunner implements KafkaSubscription {
         }
     }
 
-    private void process(Work w) {
+    private void process(Work w, Slot slot) {
         PartitionState ps = w.partition;
-        ps.running.incrementAndGet();
-        running.incrementAndGet();
+        // The worker's own slot, not a counter shared by all workers (and one per partition): two atomic
+        // increments and decrements per record on counters every worker writes kept moving their cache lines
+        // between the cores. A volatile write: close and revocation must see it or this worker their flag.
+        slot.current = w;
+        boolean sends = false;
         boolean settlesLater = false;
         try {
             if (closing || ps.revoked) {
                 return; // not started: it stays undecided and is delivered again to whoever owns the partition
             }
-            if (skip(w.record, w)) {
-                w.done = true; // another group's replay, or a type nobody here wants: decided without decoding
-                return;
-            }
             TransportMessage message;
             try {
-                message = CloudEventsBinding.fromRecord(stream, w.record);
+                message = CloudEventsBinding.fromRecord(stream, w.record, filter);
             } catch (CloudEventsBinding.MalformedRecordException e) {
+                sends = hold(ps);
                 settlesLater = deadLetter(w, null, Outcome.dead("malformed record: " + e.getMessage(), e, Map.of()));
                 return;
             }
-            Set<String> names = wantedTypeNames;
-            if (names != null && !w.typeChecked && message.type() != null && !names.contains(message.type())) {
-                w.done = true; // structured record of a type nobody here wants
+            if (message == CloudEventsBinding.SKIPPED) {
+                w.done = true; // another group's replay, or a type nobody here wants: decided without decoding
                 return;
             }
             if (w.extraHeaders != null) {
@@ -760,20 +816,34 @@ public final class SubscriptionRunner implements KafkaSubscription {
             }
             switch (outcome.kind()) {
                 case ACK -> w.done = true;
-                case RETRY -> settlesLater = retry(w, outcome);
-                case DEAD -> settlesLater = deadLetter(w, message, outcome);
+                case RETRY -> {
+                    sends = hold(ps);
+                    settlesLater = retry(w, outcome);
+                }
+                case DEAD -> {
+                    sends = hold(ps);
+                    settlesLater = deadLetter(w, message, outcome);
+                }
                 default -> throw new IllegalStateException("unknown outcome " + outcome);
             }
         } finally {
-            if (!settlesLater) {
+            if (sends && !settlesLater) {
                 settle(ps);
             }
+            SLOT_CURRENT.setRelease((SlotValue) slot, (Work) null); // no fence needed to say "done": the next record's write has one
         }
     }
 
+    /** Counts an outcome that may settle in a producer callback; {@link #settle} when it has. */
+    private boolean hold(PartitionState ps) {
+        ps.sending.incrementAndGet();
+        sending.incrementAndGet();
+        return true;
+    }
+
     private void settle(PartitionState ps) {
-        ps.running.decrementAndGet();
-        running.decrementAndGet();
+        ps.sending.decrementAndGet();
+        sending.decrementAndGet();
     }
 
     /** @return true when the outcome settles in a producer callback */
@@ -867,8 +937,7 @@ public final class SubscriptionRunner implements KafkaSubscription {
         try {
             scheduler.schedule(() -> {
                 PartitionState ps = w.partition;
-                ps.running.incrementAndGet();
-                running.incrementAndGet();
+                hold(ps);
                 boolean later = false;
                 try {
                     if (!closing && !ps.revoked) {
@@ -1046,14 +1115,46 @@ public final class SubscriptionRunner implements KafkaSubscription {
                 + retryTopic) + ", concurrency=" + request.concurrency() + '}';
     }
 
+    private static final java.lang.invoke.VarHandle SLOT_CURRENT;
+
+    static {
+        try {
+            SLOT_CURRENT = java.lang.invoke.MethodHandles.lookup().findVarHandle(SlotValue.class, "current", Work.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
+    /** Padding before a worker's slot, so two workers' slots never share a cache line. */
+    @SuppressWarnings("unused")
+    static class SlotPadBefore {
+        long p0, p1, p2, p3, p4, p5, p6, p7;
+    }
+
+    static class SlotValue extends SlotPadBefore {
+        /** The record the worker is handling, or null. */
+        volatile Work current;
+        /** Records of {@link LaneBatch}es this worker has finished (decided or left undecided). */
+        volatile long finished;
+    }
+
+    /** One worker's slot (superclass fields are laid out first, so {@code current} sits between the pads). */
+    @SuppressWarnings("unused")
+    static final class Slot extends SlotValue {
+        long q0, q1, q2, q3, q4, q5, q6, q7;
+    }
+
+    /** Records the main loop dispatched to a lane, counted by {@link Loop#holdBack} (redeliveries are not). */
+    static final class LaneBatch extends ArrayList<Work> {
+        private static final long serialVersionUID = 1L;
+    }
+
     /** One polled record on its way through the handler. */
     static final class Work {
         final ConsumerRecord<byte[], byte[]> record;
         final PartitionState partition;
         int lane;
         int attempt = 1;
-        /** The type was checked from the {@code ce_type} header when the record was polled. */
-        boolean typeChecked;
         /** Headers merged by in-memory redeliveries. */
         Map<String, String> extraHeaders;
         volatile boolean done;
@@ -1070,7 +1171,8 @@ public final class SubscriptionRunner implements KafkaSubscription {
     static final class PartitionState {
         final TopicPartition tp;
         final boolean retry;
-        final AtomicInteger running = new AtomicInteger();
+        /** Outcomes of this partition settling in a producer callback. */
+        final AtomicInteger sending = new AtomicInteger();
         volatile boolean revoked;
         // poll thread only
         Work head;

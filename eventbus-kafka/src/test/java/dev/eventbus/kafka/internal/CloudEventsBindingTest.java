@@ -147,6 +147,32 @@ class CloudEventsBindingTest {
     }
 
     @Test
+    void theFilteredReadSkipsOtherGroupsReplaysAndUnwantedTypesInBothModes() {
+        byte[] g = "billing".getBytes(StandardCharsets.UTF_8);
+        CloudEventsBinding.Filter placedOnly = new CloudEventsBinding.Filter("eventbus-kafka-replay-group", g,
+                new byte[][] {"order.placed".getBytes(StandardCharsets.UTF_8)}, java.util.Set.of("order.placed"));
+        CloudEventsBinding.Filter shippedOnly = new CloudEventsBinding.Filter("eventbus-kafka-replay-group", g,
+                new byte[][] {"order.shipped".getBytes(StandardCharsets.UTF_8)}, java.util.Set.of("order.shipped"));
+        CloudEventsBinding.Filter any = new CloudEventsBinding.Filter("eventbus-kafka-replay-group", g, null, null);
+        TransportMessage m = message("application/json", "{}".getBytes(StandardCharsets.UTF_8));
+        for (boolean structured : new boolean[] {false, true}) {
+            ProducerRecord<byte[], byte[]> r = new CloudEventsBinding(structured).toRecord("orders", null, m);
+            TransportMessage back = CloudEventsBinding.fromRecord("orders", received(r), placedOnly);
+            assertThat(back.headers()).as("structured " + structured)
+                    .isEqualTo(CloudEventsBinding.fromRecord("orders", received(r)).headers());
+            assertThat(CloudEventsBinding.fromRecord("orders", received(r), shippedOnly))
+                    .isSameAs(CloudEventsBinding.SKIPPED);
+            assertThat(CloudEventsBinding.fromRecord("orders", received(r), any)).isNotSameAs(CloudEventsBinding.SKIPPED);
+
+            r.headers().add("eventbus-kafka-replay-group", "shipping".getBytes(StandardCharsets.UTF_8));
+            assertThat(CloudEventsBinding.fromRecord("orders", received(r), any)).isSameAs(CloudEventsBinding.SKIPPED);
+            r.headers().add("eventbus-kafka-replay-group", g); // the last one counts, as with lastHeader
+            assertThat(CloudEventsBinding.fromRecord("orders", received(r), placedOnly).headers())
+                    .doesNotContainKey("eventbus-kafka-replay-group").containsEntry("type", "order.placed");
+        }
+    }
+
+    @Test
     void namesMapOneToOne() {
         assertThat(CloudEventsBinding.wireName("correlationid")).isEqualTo("ce_correlationid");
         assertThat(CloudEventsBinding.wireName("datacontenttype")).isEqualTo("content-type");
