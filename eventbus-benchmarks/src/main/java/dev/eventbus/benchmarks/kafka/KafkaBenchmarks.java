@@ -65,7 +65,7 @@ import java.util.concurrent.locks.LockSupport;
  * anchors of {@code BENCHMARKS.md}, unless {@code EVENTBUS_TEST_KAFKA_BOOTSTRAP} names one. System properties:
  * {@code only} (publish,consume,latency), {@code pairs} (3), {@code small} (200000 records of 100 B),
  * {@code large} (50000 records of 1 KB), {@code consume} (2000000: at 1M records/s a run of 500000 lasted 0.5 s, too short to
- * be stable), {@code threadCpu} (false: print CPU time per record by thread and of the broker for each consume run), {@code seconds} (5, latency), {@code rate}, and
+ * be stable), {@code threadCpu} (false: print CPU time per record by thread and of the broker for each publish and consume run), {@code seconds} (5, latency), {@code rate}, and
  * {@code kafka.<client key>} to try a client setting on both sides ({@code -Dkafka.compression.type=zstd}).
  *
  * <p>Run: {@code java -cp eventbus-benchmarks/target/benchmarks.jar dev.eventbus.benchmarks.kafka.KafkaBenchmarks}.
@@ -243,9 +243,13 @@ public final class KafkaBenchmarks {
             busPublish(bus, events, options);
             transportPublish(transport, messages); // warm-up of all three, then alternated
             for (int p = 0; p < pairs; p++) {
+                CpuSnapshot cpu = CpuSnapshot.take();
                 rawRates[p] = rawPublish(raw, records);
+                cpu = printCpu(cpu, "raw", n);
                 ourRates[p] = busPublish(bus, events, options);
+                cpu = printCpu(cpu, "bus", n);
                 transportRates[p] = transportPublish(transport, messages);
+                printCpu(cpu, "transport alone", n);
                 System.out.printf("  round %d: raw %,.0f rec/s, bus %,.0f rec/s (%.2fx), transport alone %,.0f rec/s (%.2fx)%n",
                         p + 1, rawRates[p], ourRates[p], ourRates[p] / rawRates[p], transportRates[p],
                         transportRates[p] / rawRates[p]);
@@ -716,6 +720,15 @@ public final class KafkaBenchmarks {
                     (after.process - process) / 1e3 / n, sb, (after.process - process - java) / 1e3 / n,
                     (after.broker - broker) / 1e3 / n);
         }
+    }
+
+    /** Prints the CPU time since {@code before} (with {@code -DthreadCpu=true}) and returns a new snapshot. */
+    private static CpuSnapshot printCpu(CpuSnapshot before, String what, int n) {
+        if (before == null) {
+            return null;
+        }
+        before.print(what, n);
+        return CpuSnapshot.take();
     }
 
     private static double median(double[] v) {
