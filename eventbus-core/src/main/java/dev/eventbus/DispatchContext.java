@@ -235,7 +235,7 @@ final class DispatchContext {
         }
         Lineage parent = lineageBelow(i);
         String id = Uuid7.next();
-        Ids ids = new Ids(id, parent == null ? id : parent.correlationId(), parent == null ? null : parent.traceparent());
+        Ids ids = parent == null ? new Ids(id, id, null) : new Ids(id, parent.correlationId(), parent.traceparent());
         setKnown(f, ids);
         return ids;
     }

@@ -74,7 +74,7 @@ abstract class Dispatcher {
         }
     }
 
-    /** A subscriber threw: retries, dead letters and the exception handler of the frame's bus take over. */
+    /** A subscriber threw: retries, dead letters and the exception handler of its bus take over. */
     static void failed(Subscriber s, Object event, DispatchContext ctx, int frame, Throwable t) {
         EventBus bus = s.bus;
         bus.onLocalFailure(s, ctx.envelopeAt(frame, bus, event), bus.infoOf(event.getClass()), t);

@@ -863,16 +863,16 @@ public final class EventBus implements AutoCloseable {
         return new Route(this, info, name, t, local, registry.cacheOf(info.type()), local != null && fastLocal);
     }
 
-    /**
-     * The route of {@code type}: a bimorphic inline cache in two plain fields first (most buses publish few event
-     * classes, and two reads beat a {@code ClassValue} lookup), then the {@code ClassValue}. Routes are immutable
-     * (final fields), so a racy read of either field sees a complete route or null; a stale one fails the type check.
-     */
     /** The type information of events of class {@code type}. */
     EventTypes.Info infoOf(Class<?> type) {
         return routeOf(type).info;
     }
 
+    /**
+     * The route of {@code type}: a bimorphic inline cache in two plain fields first (most buses publish few event
+     * classes, and two reads beat a {@code ClassValue} lookup), then the {@code ClassValue}. Routes are immutable
+     * (final fields), so a racy read of either field sees a complete route or null; a stale one fails the type check.
+     */
     private Route routeOf(Class<?> type) {
         Route r = route1;
         if (r != null && r.type == type) {

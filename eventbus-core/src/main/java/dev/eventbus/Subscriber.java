@@ -40,8 +40,8 @@ final class Subscriber {
     private final Invokers.OneArg one;
     private final Invokers.TwoArgs two;
 
-    private Subscriber(EventBus bus, String id, String group, Class<?> eventClass, Object target, Method method, Shape shape,
-                       int concurrency, Invokers.OneArg one, Invokers.TwoArgs two) {
+    private Subscriber(EventBus bus, String id, String group, Class<?> eventClass, Object target, Method method,
+                       Shape shape, int concurrency, Invokers.OneArg one, Invokers.TwoArgs two) {
         this.bus = bus;
         this.id = id;
         this.group = group;

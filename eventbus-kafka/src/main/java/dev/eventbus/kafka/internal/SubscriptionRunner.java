@@ -830,7 +830,8 @@ public final class SubscriptionRunner implements KafkaSubscription {
             if (sends && !settlesLater) {
                 settle(ps);
             }
-            SLOT_CURRENT.setRelease((SlotValue) slot, (Work) null); // no fence needed to say "done": the next record's write has one
+            // No fence needed to say "done": the next record's volatile write has one.
+            SLOT_CURRENT.setRelease((SlotValue) slot, (Work) null);
         }
     }
 
