@@ -162,16 +162,30 @@ public final class InMemoryTransport implements Transport {
         }
         try {
             Instant at = message.deliverAt();
-            long delayMs = at == null ? 0 : Duration.between(Instant.now(), at).toMillis();
-            if (delayMs > 0) {
-                broker.scheduler.schedule(() -> fanOut(message), delayMs, TimeUnit.MILLISECONDS);
-            } else {
+            if (at == null) {
                 fanOut(message);
+            } else {
+                fanOutAt(message, at);
             }
             return CompletableFuture.completedFuture(null);
         } catch (RuntimeException e) {
             return CompletableFuture.failedFuture(e);
         }
+    }
+
+    /**
+     * Delivers {@code message} once the wall clock reached {@code at}, never before: the delay is not rounded down
+     * to whole milliseconds, and a task that fires early by the wall clock (the scheduler runs on
+     * {@code System.nanoTime}, which can drift from it) schedules itself again for the rest.
+     */
+    private void fanOutAt(TransportMessage message, Instant at) {
+        Duration left = Duration.between(Instant.now(), at);
+        if (left.isNegative() || left.isZero()) {
+            fanOut(message);
+            return;
+        }
+        long nanos = left.getSeconds() >= Long.MAX_VALUE / 1_000_000_000L ? Long.MAX_VALUE : left.toNanos();
+        broker.scheduler.schedule(() -> fanOutAt(message, at), nanos, TimeUnit.NANOSECONDS);
     }
 
     private void fanOut(TransportMessage message) {
