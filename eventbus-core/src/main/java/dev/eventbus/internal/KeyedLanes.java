@@ -122,14 +122,7 @@ public final class KeyedLanes<T> {
             case CALLER_RUNS:
                 while (!lane.ring.offer(item)) {
                     lane.processing.lock();
-                    try {
-                        Object head = lane.ring.poll();
-                        if (head != null) {
-                            runOne(head);
-                        }
-                    } finally {
-                        lane.processing.unlock();
-                    }
+                    runOldestLocked(lane);
                 }
                 return;
             case BLOCK:
@@ -186,14 +179,7 @@ public final class KeyedLanes<T> {
         long deadline = System.nanoTime() + blockNanos;
         while (!lane.ring.offer(item)) {
             if (lane.processing.tryLock()) {
-                try {
-                    Object head = lane.ring.poll();
-                    if (head != null) {
-                        runOne(head);
-                    }
-                } finally {
-                    lane.processing.unlock();
-                }
+                runOldestLocked(lane);
                 continue;
             }
             if (System.nanoTime() - deadline >= 0) {
@@ -202,6 +188,18 @@ public final class KeyedLanes<T> {
                         + " ms (overflow policy BLOCK)", null, true);
             }
             LockSupport.parkNanos(10_000L);
+        }
+    }
+
+    /** Handles the lane's oldest item, if any, on the calling thread, which holds its lock; then unlocks it. */
+    private void runOldestLocked(Lane<T> lane) {
+        try {
+            Object head = lane.ring.poll();
+            if (head != null) {
+                runOne(head);
+            }
+        } finally {
+            lane.processing.unlock();
         }
     }
 
