@@ -27,4 +27,15 @@ public interface TransportProvider {
     default java.util.Collection<String> configKeys() {
         return java.util.List.of();
     }
+
+    /**
+     * Whether {@code key}, a full key under {@code eventbus.<name>.}, is one this transport reads. The bus
+     * refuses to build when a key under a transport's namespace is not accepted, naming the key, the allowed
+     * keys ({@link #configKeys()}) and the nearest one, so a typo never goes silent. Default: the key is one of
+     * {@link #configKeys()}. A transport that passes a family of keys through to its client (Kafka's
+     * {@code eventbus.kafka.<client setting>}) overrides this to accept those too.
+     */
+    default boolean acceptsKey(String key) {
+        return configKeys().contains(key);
+    }
 }
