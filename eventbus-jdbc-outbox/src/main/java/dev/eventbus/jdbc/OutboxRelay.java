@@ -90,8 +90,6 @@ public final class OutboxRelay implements AutoCloseable {
     private final AtomicLong rounds = new AtomicLong();
     private volatile boolean closing;
     private volatile boolean halted;
-    /** No send may start after this (epoch ms): the lease it relies on would be too close to expiring. */
-    private volatile long sendDeadline;
 
     // Relay thread only.
     private Connection conn;
@@ -101,6 +99,12 @@ public final class OutboxRelay implements AutoCloseable {
     private long idleMillis;
     private int outageStreak;
     private int dbFailures;
+    /**
+     * Sends of past rounds the target had not answered when their round ended, by row id. Their rows are not sent
+     * again, nor any later row of their keys, until the answer comes (or a lease has passed): resending at once
+     * would deliver the row twice and let the old send finish after newer rows of its key.
+     */
+    private final Map<Long, Unanswered> unanswered = new HashMap<>();
 
     /** Counters since start. Immutable snapshot. */
     public record Stats(long published, long failed, long abandoned, long outages, long rounds) {
@@ -112,6 +116,24 @@ public final class OutboxRelay implements AutoCloseable {
     }
 
     private enum Kind { SENT, FAILED, SKIPPED }
+
+    private record Unanswered(String key, CompletableFuture<Result> answer, long since) {
+    }
+
+    /**
+     * One round's sends. Its chained sends (the next row of a key, started when the previous one was acknowledged)
+     * may start only while the round lasts: a send acknowledged after the round ended must not set off the rest of
+     * its key's chain, since the next round is already sending those rows itself.
+     */
+    private static final class Round {
+        /** No send may start after this (epoch ms): the send timeout, or the lease would be too close to expiring. */
+        final long deadline;
+        volatile boolean over;
+
+        Round(long deadline) {
+            this.deadline = deadline;
+        }
+    }
 
     private record Result(Kind kind, Throwable error) {
         static final Result SENT = new Result(Kind.SENT, null);
@@ -262,6 +284,7 @@ public final class OutboxRelay implements AutoCloseable {
             leaseValidUntil = now + s.lease().toMillis();
             nextHeartbeat = now + s.heartbeat().toMillis();
         }
+        settleUnanswered(c, now);
         Set<Integer> owned = leases.owned();
         if (owned.contains(0) && now >= nextRetention) {
             nextRetention = now + s.retentionInterval().toMillis();
@@ -275,7 +298,7 @@ public final class OutboxRelay implements AutoCloseable {
             nextHeartbeat = now; // renew (or learn we lost the partitions) before sending anything
             return 0;
         }
-        sendDeadline = Math.min(now + s.sendTimeout().toMillis(), leaseDeadline);
+        Round round = new Round(Math.min(now + s.sendTimeout().toMillis(), leaseDeadline));
         List<Row> batch = claim(c, owned, now);
         if (batch.isEmpty()) {
             idleMillis = Math.min(s.pollMax().toMillis(), Math.max(5, idleMillis * 2));
@@ -283,11 +306,13 @@ public final class OutboxRelay implements AutoCloseable {
         }
         rounds.incrementAndGet();
         idleMillis = 5;
-        Map<Row, CompletableFuture<Result>> futures = send(batch);
-        Map<Row, Result> results = await(futures, sendDeadline);
+        Map<Row, CompletableFuture<Result>> futures = send(batch, round);
+        Map<Row, Result> results = await(futures, round.deadline);
+        round.over = true;
         if (halted) {
             return 0;
         }
+        keepUnanswered(futures, results, now);
         return finish(c, batch, results);
     }
 
@@ -308,6 +333,11 @@ public final class OutboxRelay implements AutoCloseable {
                     + " ORDER BY id LIMIT " + s.batchSize(), owned, List.of(), candidates);
 
             Set<String> blocked = new LinkedHashSet<>();
+            for (Unanswered u : unanswered.values()) {
+                if (u.key() != null) {
+                    blocked.add(u.key()); // nothing of a key goes out while an older send of it is unanswered
+                }
+            }
             List<Row> sendable = pick(candidates, now, blocked);
             if (sendable.isEmpty() && pendingRows >= s.batchSize() && !blocked.isEmpty()) {
                 // A key waiting for a retry filled the whole page: look past it, so other keys keep flowing.
@@ -401,6 +431,9 @@ public final class OutboxRelay implements AutoCloseable {
             if (r.key != null && blocked.contains(r.key)) {
                 continue;
             }
+            if (unanswered.containsKey(r.id)) {
+                continue; // its send of an earlier round may still be acknowledged
+            }
             boolean due = !"failed".equals(r.status) || (long) c[1] <= now;
             if (due && r.message != null && !targetDelays && r.message.deliverAt() != null
                     && r.message.deliverAt().toEpochMilli() > now) {
@@ -423,19 +456,20 @@ public final class OutboxRelay implements AutoCloseable {
      * Sends every row; rows of one key are chained (the next is sent only once the target acknowledged the
      * previous one, and skipped if it failed), other keys go concurrently.
      */
-    private Map<Row, CompletableFuture<Result>> send(List<Row> batch) {
+    private Map<Row, CompletableFuture<Result>> send(List<Row> batch, Round round) {
         Map<Row, CompletableFuture<Result>> out = new HashMap<>(batch.size() * 2);
         Map<String, CompletableFuture<Result>> tails = new HashMap<>();
         for (Row r : batch) {
             CompletableFuture<Result> f;
             CompletableFuture<Result> prev = r.key == null ? null : tails.get(r.key);
             if (prev == null) {
-                f = attempt(r);
+                f = attempt(r, round);
             } else if (prev.isDone()) {
-                f = prev.join().kind() == Kind.SENT ? attempt(r) : CompletableFuture.completedFuture(Result.SKIPPED);
+                f = prev.join().kind() == Kind.SENT ? attempt(r, round)
+                        : CompletableFuture.completedFuture(Result.SKIPPED);
             } else {
                 // Not on the target's callback thread: sending from there can deadlock some clients.
-                f = prev.thenComposeAsync(p -> p.kind() == Kind.SENT ? attempt(r)
+                f = prev.thenComposeAsync(p -> p.kind() == Kind.SENT ? attempt(r, round)
                         : CompletableFuture.completedFuture(Result.SKIPPED), sendExecutor);
             }
             if (r.key != null) {
@@ -446,12 +480,13 @@ public final class OutboxRelay implements AutoCloseable {
         return out;
     }
 
-    private CompletableFuture<Result> attempt(Row r) {
+    private CompletableFuture<Result> attempt(Row r, Round round) {
         if (halted) {
             return new CompletableFuture<>(); // a crashed relay sends nothing more
         }
-        if (System.currentTimeMillis() >= sendDeadline) {
-            return CompletableFuture.completedFuture(Result.SKIPPED); // our lease may be gone: leave it pending
+        if (round.over || System.currentTimeMillis() >= round.deadline) {
+            // Too late: our lease may be gone, or a later round owns the key now. Leave it pending.
+            return CompletableFuture.completedFuture(Result.SKIPPED);
         }
         if (r.undecodable != null) {
             return CompletableFuture.completedFuture(new Result(Kind.FAILED, new IllegalArgumentException(r.undecodable)));
@@ -534,20 +569,7 @@ public final class OutboxRelay implements AutoCloseable {
             log.debug("outbox relay {}: outage, {} row(s) left as they were", relayId, failedRows.size());
         }
         relayTransaction(c, x -> {
-            if (!sent.isEmpty()) {
-                String sql = s.retention().isZero()
-                        ? "DELETE FROM " + table + " WHERE " + Jdbc.inList(dialect, "id", sent.size())
-                        : "UPDATE " + table + " SET status = 'published', published_at = ? WHERE "
-                                + Jdbc.inList(dialect, "id", sent.size()) + " AND status IN ('pending', 'failed')";
-                try (PreparedStatement ps = x.prepareStatement(sql)) {
-                    int i = 1;
-                    if (!s.retention().isZero()) {
-                        ps.setLong(i++, now);
-                    }
-                    Jdbc.bindLongs(dialect, x, ps, i, sent);
-                    ps.executeUpdate();
-                }
-            }
+            markPublished(x, sent, now);
             // Skipped rows (an older row of their key failed) and, during an outage, failed ones keep their state.
             if (!outage && !failedRows.isEmpty()) {
                 try (PreparedStatement ps = x.prepareStatement("UPDATE " + table + " SET status = ?, attempts = ?,"
@@ -600,6 +622,67 @@ public final class OutboxRelay implements AutoCloseable {
             }
         }
         return 0;
+    }
+
+    private void markPublished(Connection x, List<Long> sent, long now) throws SQLException {
+        if (sent.isEmpty()) {
+            return;
+        }
+        String sql = s.retention().isZero()
+                ? "DELETE FROM " + table + " WHERE " + Jdbc.inList(dialect, "id", sent.size())
+                : "UPDATE " + table + " SET status = 'published', published_at = ? WHERE "
+                        + Jdbc.inList(dialect, "id", sent.size()) + " AND status IN ('pending', 'failed')";
+        try (PreparedStatement ps = x.prepareStatement(sql)) {
+            int i = 1;
+            if (!s.retention().isZero()) {
+                ps.setLong(i++, now);
+            }
+            Jdbc.bindLongs(dialect, x, ps, i, sent);
+            ps.executeUpdate();
+        }
+    }
+
+    /** Remembers the sends the target had not answered when the round ended (see {@link #unanswered}). */
+    private void keepUnanswered(Map<Row, CompletableFuture<Result>> futures, Map<Row, Result> results, long now) {
+        futures.forEach((row, f) -> {
+            if (!results.containsKey(row)) {
+                unanswered.put(row.id, new Unanswered(row.key, f, now));
+                f.whenComplete((v, e) -> signal.signal()); // its key may go on
+            }
+        });
+    }
+
+    /**
+     * Records the late answers: a row acknowledged after its round is published now; a refused or skipped one is
+     * sent again like any unfinished row. A send unanswered for a whole lease is given up on (sent again: at least
+     * once), so a target that never answers cannot hold a key forever.
+     */
+    private void settleUnanswered(Connection c, long now) throws SQLException {
+        if (unanswered.isEmpty()) {
+            return;
+        }
+        List<Long> late = new ArrayList<>();
+        for (var it = unanswered.entrySet().iterator(); it.hasNext(); ) {
+            Map.Entry<Long, Unanswered> e = it.next();
+            CompletableFuture<Result> f = e.getValue().answer();
+            if (f.isDone()) {
+                if (!f.isCompletedExceptionally() && f.join().kind() == Kind.SENT) {
+                    late.add(e.getKey());
+                }
+                it.remove();
+            } else if (now - e.getValue().since() > s.lease().toMillis()) {
+                log.warn("outbox relay {}: row {} got no answer from the target for {} ms; it will be sent again",
+                        relayId, e.getKey(), now - e.getValue().since());
+                it.remove();
+            }
+        }
+        if (!late.isEmpty()) {
+            relayTransaction(c, x -> {
+                markPublished(x, late, now);
+                return null;
+            });
+            published.addAndGet(late.size());
+        }
     }
 
     private long backoff(int attempts) {

@@ -403,7 +403,42 @@ abstract class OutboxTests {
             String[] p = r.body().split(":");
             byKey.computeIfAbsent(p[0], k -> new ArrayList<>()).add(Integer.parseInt(p[1]));
         }
-        byKey.forEach((k, seqs) -> assertThat(seqs).as("key %s in order", k).isSorted().hasSize(10));
+        byKey.forEach((k, seqs) -> assertThat(seqs).as("key %s in order, each once", k).isSorted()
+                .doesNotHaveDuplicates().hasSize(10));
+    }
+
+    /**
+     * A target that acknowledges a send only after the relay's send timeout (a slow append, a slow broker): the row
+     * is neither sent again while that send may still succeed, nor overtaken by the next rows of its key. This was
+     * how {@link #relaysToTheJdbcTransport} failed under load, with {@code [0, 3, 6, 9, 9, 12, ...]}.
+     */
+    @Test
+    void aSendAcknowledgedAfterTheSendTimeoutIsNeitherRepeatedNorOvertaken() throws Exception {
+        Outbox outbox = outbox();
+        TestTarget target = new TestTarget("slow");
+        java.util.concurrent.atomic.AtomicBoolean first = new java.util.concurrent.atomic.AtomicBoolean(true);
+        // The relay's send timeout is 800 ms and its lease 2 s: the first send is answered after 1.5 s.
+        target.ackDelay = m -> body(m).equals("k:0") && first.getAndSet(false) ? 1_500_000 : 0;
+        inTransaction(c -> {
+            for (int i = 0; i < 5; i++) {
+                outbox.publish(message("orders", "k", "k:" + i), c);
+            }
+            outbox.publish(message("orders", "other", "other:0"), c);
+        }, true);
+        OutboxRelay relay = start(relay(target));
+        await("every row published", Duration.ofSeconds(20), () -> {
+            try {
+                return statuses().equals(Map.of("published", 6L));
+            } catch (SQLException e) {
+                return false;
+            }
+        });
+        Thread.sleep(300);
+        assertThat(target.accepted()).extracting(TestTarget.Sent::body).filteredOn(b -> b.startsWith("k:"))
+                .containsExactly("k:0", "k:1", "k:2", "k:3", "k:4");
+        assertThat(target.accepted()).extracting(TestTarget.Sent::body).contains("other:0");
+        assertThat(target.shared.concurrentKeyViolations.get()).as("a key sent again while in flight").isZero();
+        assertThat(relay.stats().published()).isEqualTo(6);
     }
 
     /**

@@ -51,6 +51,8 @@ final class TestTarget implements Transport {
     volatile Function<TransportMessage, RuntimeException> refuse = m -> null;
     volatile boolean hang;
     volatile long ackDelayMicros;
+    /** How long to wait before acknowledging {@code m}, in microseconds (default: {@link #ackDelayMicros}). */
+    volatile java.util.function.ToLongFunction<TransportMessage> ackDelay = m -> ackDelayMicros;
 
     TestTarget(String name, Shared shared) {
         this.name = name;
@@ -87,7 +89,8 @@ final class TestTarget implements Transport {
             shared.concurrentKeyViolations.incrementAndGet();
         }
         shared.accepted.add(new Sent(name, m));
-        if (ackDelayMicros <= 0) {
+        long delay = ackDelay.applyAsLong(m);
+        if (delay <= 0) {
             if (key != null) {
                 shared.keysInFlight.remove(key, token);
             }
@@ -99,7 +102,7 @@ final class TestTarget implements Transport {
                 shared.keysInFlight.remove(key, token);
             }
             f.complete(null);
-        }, ackDelayMicros, TimeUnit.MICROSECONDS);
+        }, delay, TimeUnit.MICROSECONDS);
         return f;
     }
 
