@@ -153,6 +153,31 @@ abstract class JdbcTransportTests {
         sub.close();
     }
 
+    /**
+     * A replay is delivered once, even when the next heartbeat comes before the cursor commit. It used to be
+     * delivered twice then: noticing the moved cursor also forgot the lease, so the next heartbeat took the
+     * partition again as new, from the cursor still in the table. That was how
+     * {@link #replayMovesAGroupBackToATimeOrASequence} failed under load ({@code late-*} twice).
+     */
+    @Test
+    void aReplayIsDeliveredOnceWhenTheCursorCommitsAfterTheNextHeartbeat() throws Exception {
+        String s = stream("replay-once");
+        JdbcTransport t = JdbcContractFixture.fastBuilder(dataSource(), prefix())
+                .commitInterval(Duration.ofSeconds(3)).build(); // heartbeats every 100 ms: many before a commit
+        opened.add(t);
+        Recorder rec = new Recorder();
+        TransportSubscription sub = t.subscribe(request("g", s, 1), rec);
+        for (int i = 0; i < 5; i++) {
+            t.send(message(s, "k", "m-" + i, "t")).join();
+        }
+        rec.awaitCount(5, Duration.ofSeconds(20));
+        t.replayAfter("g", s, 0);
+        rec.awaitCount(10, Duration.ofSeconds(20));
+        assertThat(rec.after(Duration.ofMillis(1_000))).extracting(Recorder.Received::body)
+                .containsExactly("m-0", "m-1", "m-2", "m-3", "m-4", "m-0", "m-1", "m-2", "m-3", "m-4");
+        sub.close();
+    }
+
     @Test
     void retentionDeletesOnlyWhatEveryGroupHasRead() throws Exception {
         String s = stream("retention");

@@ -345,12 +345,15 @@ public final class LogSubscription implements TransportSubscription {
                     request.group(), request.stream(), p);
         }
         for (PartitionLeases.Lease l : change.moved()) {
-            // An operator moved the cursor (replay): forget what is in flight and start over from there.
-            drop(l.partition());
+            // An operator moved the cursor (replay): forget what is in flight and start over from there. The
+            // lease stays ours under its new epoch: forgetting it too made the next heartbeat take the partition
+            // again as if new, from the cursor in the table, and deliver the replayed messages a second time.
+            discard(l.partition());
             parts.put(l.partition(), new Part(l.partition(), l.position(), l.epoch()));
             nextRetryCheck = now;
         }
         for (PartitionLeases.Lease l : change.acquired()) {
+            discard(l.partition()); // nothing of an older hold may be committed under the new one
             parts.put(l.partition(), new Part(l.partition(), l.position(), l.epoch()));
             nextRetryCheck = now;
         }
@@ -366,7 +369,14 @@ public final class LogSubscription implements TransportSubscription {
         }
     }
 
+    /** Forgets a partition we no longer hold: what is in flight for it, and its lease. */
     private void drop(int partition) {
+        discard(partition);
+        leases.forget(partition);
+    }
+
+    /** Forgets what is in flight for a partition: those messages are redelivered by whoever reads it next. */
+    private void discard(int partition) {
         Part part = parts.remove(partition);
         if (part != null) {
             for (Entry e : part.inflight) {
@@ -380,7 +390,6 @@ public final class LogSubscription implements TransportSubscription {
                 it.remove();
             }
         }
-        leases.forget(partition);
     }
 
     private void releaseRevoked(Connection c, long now) throws SQLException {
