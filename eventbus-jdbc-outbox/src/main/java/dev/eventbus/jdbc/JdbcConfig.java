@@ -47,11 +47,23 @@ public final class JdbcConfig {
 
     /**
      * JDBC URL of the database, when no {@code DataSource} is passed. Default {@value #DEFAULT_URL}: an H2 file
-     * database in the working directory, the durable embedded default (H2 must be on the classpath).
+     * database in the working directory, the durable embedded default. Drivers are the application's: without
+     * the driver for the URL's scheme on the classpath ({@code com.h2database:h2} for the default,
+     * {@code org.postgresql:postgresql}, {@code org.mariadb.jdbc:mariadb-java-client},
+     * {@code com.mysql:mysql-connector-j}) the transport fails when built, naming this key and the artifact.
+     * Printed without its parameters and credentials.
      */
     public static final String URL = "eventbus.jdbc.url";
     /** The default {@link #URL}. */
     public static final String DEFAULT_URL = "jdbc:h2:file:./eventbus-data/eventbus;WRITE_DELAY=0";
+    /**
+     * How long opening a connection to {@link #URL} may take before it fails (TCP connect and login), so that an
+     * unreachable database is reported at once instead of hanging. Passed to the PostgreSQL, MariaDB and MySQL
+     * drivers unless the URL sets its own {@code connectTimeout}. Default {@value #DEFAULT_CONNECT_TIMEOUT}.
+     */
+    public static final String CONNECT_TIMEOUT = "eventbus.jdbc.connect-timeout";
+    /** The default {@link #CONNECT_TIMEOUT}. */
+    public static final String DEFAULT_CONNECT_TIMEOUT = "10s";
     /** Database user for {@link #URL}. Optional. */
     public static final String USER = "eventbus.jdbc.user";
     /** Database password for {@link #URL}. Optional; never logged. */

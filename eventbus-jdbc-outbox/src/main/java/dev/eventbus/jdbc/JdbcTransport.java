@@ -147,17 +147,30 @@ public final class JdbcTransport implements Transport {
 
     /**
      * A transport configured by {@code eventbus.jdbc.*} keys (see {@link JdbcConfig}); without
-     * {@link JdbcConfig#URL} it opens the H2 file database {@value JdbcConfig#DEFAULT_URL}.
+     * {@link JdbcConfig#URL} it opens the H2 file database {@value JdbcConfig#DEFAULT_URL}. Blocks while it
+     * connects, at most about {@link JdbcConfig#CONNECT_TIMEOUT} per connection it opens.
      *
-     * @throws ConfigException naming the key when a value is invalid
+     * @throws ConfigException naming the key when a value is invalid, or naming {@link JdbcConfig#URL} and the
+     *                         driver's artifact when no driver on the classpath accepts the URL
+     * @throws EventBusException (retriable) when the database cannot be reached; the message names
+     *                           {@link JdbcConfig#URL} (without credentials) and {@link JdbcConfig#CONNECT_TIMEOUT}
      */
     public static JdbcTransport fromConfig(Map<String, String> config) {
+        JdbcConfig.checkKnown(config);
         TransportContext ctx = new TransportContext("eventbus", config);
         String url = ctx.get(JdbcConfig.URL, JdbcConfig.DEFAULT_URL);
         if (!url.startsWith("jdbc:")) {
             throw new ConfigException(JdbcConfig.URL, url, "a JDBC URL starting with jdbc:");
         }
-        DataSource ds = new DriverManagerDataSource(url, ctx.get(JdbcConfig.USER), ctx.get(JdbcConfig.PASSWORD));
+        Duration timeout = ctx.getDuration(JdbcConfig.CONNECT_TIMEOUT,
+                TransportContext.parseDuration(JdbcConfig.CONNECT_TIMEOUT, JdbcConfig.DEFAULT_CONNECT_TIMEOUT));
+        if (timeout.isZero() || timeout.isNegative()) {
+            throw new ConfigException(JdbcConfig.CONNECT_TIMEOUT, ctx.get(JdbcConfig.CONNECT_TIMEOUT),
+                    "a positive duration");
+        }
+        DriverManagerDataSource ds = new DriverManagerDataSource(url, ctx.get(JdbcConfig.USER),
+                ctx.get(JdbcConfig.PASSWORD), timeout);
+        ds.checkDriver(ctx.get(JdbcConfig.URL) == null);
         return builder(ds).config(config).build();
     }
 
