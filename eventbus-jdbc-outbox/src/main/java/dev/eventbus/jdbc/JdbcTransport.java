@@ -5,6 +5,7 @@ import dev.eventbus.EventBusException;
 import dev.eventbus.jdbc.internal.DriverManagerDataSource;
 import dev.eventbus.jdbc.internal.H2Durability;
 import dev.eventbus.jdbc.internal.Jdbc;
+import dev.eventbus.jdbc.internal.Leasing;
 import dev.eventbus.jdbc.internal.LogAppender;
 import dev.eventbus.jdbc.internal.LogDeadLetters;
 import dev.eventbus.jdbc.internal.LogRetention;
@@ -108,7 +109,7 @@ public final class JdbcTransport implements Transport {
             throw e;
         }
         this.store = new LogStore(dataSource, dialect, settings, database);
-        this.instanceId = instanceId();
+        this.instanceId = Leasing.holderId(80);
         this.appender = new LogAppender(store, settings.prefix());
         this.deadLetters = new LogDeadLetters(store);
         this.listener = dialect == JdbcDialect.POSTGRESQL && settings.listenNotify()
@@ -172,13 +173,6 @@ public final class JdbcTransport implements Transport {
                 ctx.get(JdbcConfig.PASSWORD), timeout);
         ds.checkDriver(ctx.get(JdbcConfig.URL) == null);
         return builder(ds).config(config).build();
-    }
-
-    private static String instanceId() {
-        String host = System.getenv("HOSTNAME");
-        String id = (host == null || host.isBlank() ? "" : host + "/") + ProcessHandle.current().pid() + "/"
-                + UUID.randomUUID().toString().substring(0, 8);
-        return id.length() > 80 ? id.substring(id.length() - 80) : id;
     }
 
     @Override
@@ -377,34 +371,19 @@ public final class JdbcTransport implements Transport {
 
         /** Reads every {@code eventbus.jdbc.*} transport key present in {@code config} (see {@link JdbcConfig}). */
         public Builder config(Map<String, String> config) {
-            JdbcConfig.checkKnown(config);
-            TransportContext ctx = new TransportContext("eventbus", config);
-            String d = ctx.get(JdbcConfig.DIALECT);
-            if (d != null) {
-                try {
-                    dialect = JdbcDialect.named(d);
-                } catch (IllegalArgumentException e) {
-                    throw new ConfigException(JdbcConfig.DIALECT, d, "h2, postgresql, mariadb or mysql");
-                }
-            }
-            String p = ctx.get(JdbcConfig.TABLE_PREFIX);
-            if (p != null) {
-                try {
-                    prefix = Schema.validPrefix(p);
-                } catch (IllegalArgumentException e) {
-                    throw new ConfigException(JdbcConfig.TABLE_PREFIX, p,
-                            "letters, digits and underscores (at most 40), optionally preceded by 'schema.'");
-                }
-            }
-            schemaMode = ctx.getEnum(JdbcConfig.CREATE_SCHEMA, SchemaMode.class, schemaMode);
-            partitions = ctx.getInt(JdbcConfig.PARTITIONS, partitions, 1, 1024);
-            fetchSize = ctx.getInt(JdbcConfig.FETCH_SIZE, fetchSize, 1, 10_000);
-            pollInterval = positive(ctx, JdbcConfig.POLL_INTERVAL, pollInterval);
-            lease = positive(ctx, JdbcConfig.LEASE, lease);
-            heartbeat = positive(ctx, JdbcConfig.HEARTBEAT_INTERVAL, heartbeat);
+            ConfigReader r = new ConfigReader(config);
+            TransportContext ctx = r.ctx;
+            dialect = r.dialect(dialect);
+            prefix = r.prefix(prefix);
+            schemaMode = r.schemaMode(schemaMode);
+            partitions = r.integer(JdbcConfig.PARTITIONS, partitions, 1, 1024);
+            fetchSize = r.integer(JdbcConfig.FETCH_SIZE, fetchSize, 1, 10_000);
+            pollInterval = r.positive(JdbcConfig.POLL_INTERVAL, pollInterval);
+            lease = r.positive(JdbcConfig.LEASE, lease);
+            heartbeat = r.positive(JdbcConfig.HEARTBEAT_INTERVAL, heartbeat);
             commitInterval = ctx.getDuration(JdbcConfig.COMMIT_INTERVAL, commitInterval);
             retention = ctx.getDuration(JdbcConfig.RETENTION, retention);
-            retentionInterval = positive(ctx, JdbcConfig.RETENTION_INTERVAL, retentionInterval);
+            retentionInterval = r.positive(JdbcConfig.RETENTION_INTERVAL, retentionInterval);
             String start = ctx.get(JdbcConfig.START_POSITION);
             if (start != null) {
                 switch (start.toLowerCase(Locale.ROOT)) {
@@ -424,14 +403,6 @@ public final class JdbcTransport implements Transport {
                         "a duration shorter than " + JdbcConfig.LEASE + " (" + lease + ")");
             }
             return this;
-        }
-
-        private static Duration positive(TransportContext ctx, String key, Duration def) {
-            Duration d = ctx.getDuration(key, def);
-            if (d.isZero() || d.isNegative()) {
-                throw new ConfigException(key, ctx.get(key), "a positive duration");
-            }
-            return d;
         }
 
         /** The SQL dialect; default: detected from the database. */
@@ -472,18 +443,15 @@ public final class JdbcTransport implements Transport {
 
         /** Longest idle pause between polls ({@link JdbcConfig#POLL_INTERVAL}). */
         public Builder pollInterval(Duration max) {
-            this.pollInterval = requirePositive(max, "pollInterval");
+            this.pollInterval = Leasing.positive(max, "pollInterval");
             return this;
         }
 
         /** Lease on partitions ({@link JdbcConfig#LEASE}) and heartbeat ({@link JdbcConfig#HEARTBEAT_INTERVAL}). */
         public Builder lease(Duration lease, Duration heartbeat) {
-            this.lease = requirePositive(lease, "lease");
-            this.heartbeat = requirePositive(heartbeat, "heartbeat");
-            if (heartbeat.compareTo(lease) >= 0) {
-                throw new IllegalArgumentException("heartbeat (" + heartbeat + ") must be shorter than the lease ("
-                        + lease + ")");
-            }
+            this.lease = Leasing.positive(lease, "lease");
+            this.heartbeat = Leasing.positive(heartbeat, "heartbeat");
+            Leasing.checkHeartbeat(lease, heartbeat);
             return this;
         }
 
@@ -496,7 +464,7 @@ public final class JdbcTransport implements Transport {
         /** Log retention and how often it runs ({@link JdbcConfig#RETENTION}). */
         public Builder retention(Duration retention, Duration every) {
             this.retention = Objects.requireNonNull(retention, "retention");
-            this.retentionInterval = requirePositive(every, "every");
+            this.retentionInterval = Leasing.positive(every, "every");
             return this;
         }
 
@@ -510,14 +478,6 @@ public final class JdbcTransport implements Transport {
         public Builder listenNotify(boolean notify) {
             this.notify = notify;
             return this;
-        }
-
-        private static Duration requirePositive(Duration d, String name) {
-            Objects.requireNonNull(d, name);
-            if (d.isZero() || d.isNegative()) {
-                throw new IllegalArgumentException(name + " must be positive, was " + d);
-            }
-            return d;
         }
 
         /**

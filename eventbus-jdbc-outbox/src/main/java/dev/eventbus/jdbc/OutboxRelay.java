@@ -2,13 +2,18 @@ package dev.eventbus.jdbc;
 
 import dev.eventbus.EventBusException;
 import dev.eventbus.jdbc.internal.Jdbc;
+import dev.eventbus.jdbc.internal.Leasing;
 import dev.eventbus.jdbc.internal.PartitionLeases;
-import dev.eventbus.jdbc.internal.Rows;
 import dev.eventbus.jdbc.internal.Schema;
 import dev.eventbus.jdbc.internal.Signal;
+import dev.eventbus.jdbc.internal.relay.Bookkeeping;
+import dev.eventbus.jdbc.internal.relay.Claims;
+import dev.eventbus.jdbc.internal.relay.RelayRow;
+import dev.eventbus.jdbc.internal.relay.RelaySettings;
+import dev.eventbus.jdbc.internal.relay.SendResult;
+import dev.eventbus.jdbc.internal.relay.Sends;
 import dev.eventbus.spi.Capability;
 import dev.eventbus.spi.Transport;
-import dev.eventbus.spi.TransportMessage;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -17,16 +22,11 @@ import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.HashMap;
-import java.util.LinkedHashSet;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
-import java.util.TreeMap;
-import java.util.UUID;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -67,26 +67,19 @@ import javax.sql.DataSource;
 public final class OutboxRelay implements AutoCloseable {
 
     private static final Logger log = LoggerFactory.getLogger(OutboxRelay.class);
-    private static final String GROUP = "relays";
-    private static final String SCOPE = "outbox";
-    private static final int RETENTION_BATCH = 1_000;
 
     private final DataSource dataSource;
     private final Transport target;
-    private final JdbcDialect dialect;
-    private final Settings s;
-    private final String table;
+    private final RelaySettings s;
     private final String relayId;
     private final PartitionLeases leases;
-    private final boolean targetDelays;
+    private final Claims claims;
+    private final Sends sends;
+    private final Bookkeeping books;
     private final Signal signal = new Signal();
     private final ExecutorService sendExecutor;
     private final Thread thread;
     private final CountDownLatch finished = new CountDownLatch(1);
-    private final AtomicLong published = new AtomicLong();
-    private final AtomicLong failed = new AtomicLong();
-    private final AtomicLong abandoned = new AtomicLong();
-    private final AtomicLong outages = new AtomicLong();
     private final AtomicLong rounds = new AtomicLong();
     private volatile boolean closing;
     private volatile boolean halted;
@@ -97,69 +90,20 @@ public final class OutboxRelay implements AutoCloseable {
     private long leaseValidUntil;
     private long nextRetention;
     private long idleMillis;
-    private int outageStreak;
     private int dbFailures;
-    /**
-     * Sends of past rounds the target had not answered when their round ended, by row id. Their rows are not sent
-     * again, nor any later row of their keys, until the answer comes (or a lease has passed): resending at once
-     * would deliver the row twice and let the old send finish after newer rows of its key.
-     */
-    private final Map<Long, Unanswered> unanswered = new HashMap<>();
 
     /** Counters since start. Immutable snapshot. */
     public record Stats(long published, long failed, long abandoned, long outages, long rounds) {
     }
 
-    private record Settings(String prefix, int partitions, int batchSize, Duration pollMax, Duration lease,
-                            Duration heartbeat, Duration sendTimeout, int maxAttempts, Duration backoff,
-                            Duration maxBackoff, Duration retention, Duration retentionInterval) {
-    }
-
-    private enum Kind { SENT, FAILED, SKIPPED }
-
-    private record Unanswered(String key, CompletableFuture<Result> answer, long since) {
-    }
-
-    /**
-     * One round's sends. Its chained sends (the next row of a key, started when the previous one was acknowledged)
-     * may start only while the round lasts: a send acknowledged after the round ended must not set off the rest of
-     * its key's chain, since the next round is already sending those rows itself.
-     */
-    private static final class Round {
-        /** No send may start after this (epoch ms): the send timeout, or the lease would be too close to expiring. */
-        final long deadline;
-        volatile boolean over;
-
-        Round(long deadline) {
-            this.deadline = deadline;
-        }
-    }
-
-    private record Result(Kind kind, Throwable error) {
-        static final Result SENT = new Result(Kind.SENT, null);
-        static final Result SKIPPED = new Result(Kind.SKIPPED, null);
-    }
-
-    private static final class Row {
-        long id;
-        int keyHash;
-        String status;
-        String key;
-        TransportMessage message;
-        String undecodable;
-        int attempts;
-    }
-
-    private OutboxRelay(DataSource dataSource, Transport target, JdbcDialect dialect, Settings s, String name) {
+    private OutboxRelay(DataSource dataSource, Transport target, JdbcDialect dialect, RelaySettings s, String name) {
         this.dataSource = dataSource;
         this.target = target;
-        this.dialect = dialect;
         this.s = s;
-        this.table = s.prefix() + "outbox";
         this.relayId = name;
-        this.targetDelays = target.capabilities().contains(Capability.DELAYED_DELIVERY);
-        this.leases = new PartitionLeases(dialect, s.prefix() + "outbox_lease", s.prefix() + "outbox_relay", GROUP,
-                SCOPE, relayId, s.partitions(), s.lease().toMillis());
+        boolean targetDelays = target.capabilities().contains(Capability.DELAYED_DELIVERY);
+        this.leases = new PartitionLeases(dialect, s.leaseTable(), s.relayTable(), RelaySettings.GROUP,
+                RelaySettings.SCOPE, relayId, s.partitions(), s.lease().toMillis());
         try {
             conn = dataSource.getConnection();
             conn.setAutoCommit(true);
@@ -174,6 +118,10 @@ public final class OutboxRelay implements AutoCloseable {
             t.setDaemon(true);
             return t;
         });
+        this.claims = new Claims(dialect, s, relayId, targetDelays);
+        this.sends = new Sends(target, targetDelays, sendExecutor, signal, relayId, s.lease().toMillis(),
+                () -> halted);
+        this.books = new Bookkeeping(dialect, s, relayId);
         this.thread = new Thread(this::run, "eventbus-outbox-relay-" + relayId);
         this.thread.setDaemon(true);
         this.thread.start();
@@ -191,7 +139,8 @@ public final class OutboxRelay implements AutoCloseable {
 
     /** Counters since start. */
     public Stats stats() {
-        return new Stats(published.get(), failed.get(), abandoned.get(), outages.get(), rounds.get());
+        return new Stats(books.published.get(), books.failed.get(), books.abandoned.get(), books.outages.get(),
+                rounds.get());
     }
 
     /** Asks the relay to look for new rows now instead of at its next poll (e.g. right after a commit). */
@@ -200,17 +149,17 @@ public final class OutboxRelay implements AutoCloseable {
     }
 
     private void checkPartitions(Connection c) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement("SELECT COUNT(*) FROM " + s.prefix() + "outbox_lease"
+        try (PreparedStatement ps = c.prepareStatement("SELECT COUNT(*) FROM " + s.leaseTable()
                 + " WHERE group_name = ? AND stream = ?")) {
-            ps.setString(1, GROUP);
-            ps.setString(2, SCOPE);
+            ps.setString(1, RelaySettings.GROUP);
+            ps.setString(2, RelaySettings.SCOPE);
             try (ResultSet rs = ps.executeQuery()) {
                 rs.next();
                 int n = rs.getInt(1);
                 if (n != 0 && n != s.partitions()) {
                     throw new dev.eventbus.ConfigException(JdbcConfig.OUTBOX_PARTITIONS,
                             Integer.toString(s.partitions()), n + ", the partition count the relays of "
-                            + table + " already use (relays with different counts would break per-key order)");
+                            + s.outbox() + " already use (relays with different counts would break per-key order)");
                 }
             }
         }
@@ -274,21 +223,26 @@ public final class OutboxRelay implements AutoCloseable {
         return conn;
     }
 
-    /** One round: heartbeat when due, claim a batch, send it, record the outcome. Returns how long to sleep. */
+    /**
+     * One round: heartbeat when due, record late acknowledgements, claim a batch ({@link Claims}), send it
+     * ({@link Sends}), record the outcome ({@link Bookkeeping}). Returns how long to sleep.
+     */
     private long round() throws SQLException, InterruptedException {
         Connection c = connection();
         long now = System.currentTimeMillis();
         if (now >= nextHeartbeat) {
-            // Nothing is in flight between rounds, so every partition may be handed over at once.
-            leases.heartbeat(c, now, leases.owned());
+            // Between rounds only unanswered sends are in flight: every other partition may be handed over.
+            Set<Integer> releasable = new HashSet<>(leases.owned());
+            releasable.removeAll(sends.busyPartitions(s.partitions()));
+            leases.heartbeat(c, now, releasable);
             leaseValidUntil = now + s.lease().toMillis();
             nextHeartbeat = now + s.heartbeat().toMillis();
         }
-        settleUnanswered(c, now);
+        books.recordLate(c, sends.lateAcknowledgements(now));
         Set<Integer> owned = leases.owned();
         if (owned.contains(0) && now >= nextRetention) {
             nextRetention = now + s.retentionInterval().toMillis();
-            purgePublished(c, now);
+            books.purgePublished(c, now, () -> closing);
         }
         if (owned.isEmpty()) {
             return Math.max(1, nextHeartbeat - now);
@@ -298,476 +252,37 @@ public final class OutboxRelay implements AutoCloseable {
             nextHeartbeat = now; // renew (or learn we lost the partitions) before sending anything
             return 0;
         }
-        Round round = new Round(Math.min(now + s.sendTimeout().toMillis(), leaseDeadline));
-        List<Row> batch = claim(c, owned, now);
+        List<RelayRow> batch = claims.claim(c, owned, now, sends);
         if (batch.isEmpty()) {
             idleMillis = Math.min(s.pollMax().toMillis(), Math.max(5, idleMillis * 2));
             return Math.max(1, Math.min(idleMillis, nextHeartbeat - now));
         }
         rounds.incrementAndGet();
         idleMillis = 5;
-        Map<Row, CompletableFuture<Result>> futures = send(batch, round);
-        Map<Row, Result> results = await(futures, round.deadline);
-        round.over = true;
+        Map<RelayRow, SendResult> results = sends.sendAll(batch,
+                Math.min(now + s.sendTimeout().toMillis(), leaseDeadline), now);
         if (halted) {
             return 0;
         }
-        keepUnanswered(futures, results, now);
-        return finish(c, batch, results);
+        return books.record(c, batch, results);
     }
 
-    // ------------------------------------------------------------------------------------------------ claiming
-
-    private static final String COLUMNS = "id, key_hash, status, stream, msg_key, event_id, event_type, headers,"
-            + " body, deliver_at, priority, attempts, next_attempt_at";
-
-    private List<Row> claim(Connection c, Set<Integer> owned, long now) throws SQLException {
-        return relayTransaction(c, x -> {
-            String filter = owned.size() == s.partitions() ? ""
-                    : " AND " + Jdbc.inList(dialect, "MOD(key_hash, " + s.partitions() + ")", owned.size());
-            TreeMap<Long, Object[]> candidates = new TreeMap<>();
-            // One status per query: each is a short range of an index, never a walk past the pending backlog.
-            int pendingRows = query(x, "SELECT " + COLUMNS + " FROM " + table + " WHERE status = 'pending'" + filter
-                    + " ORDER BY id LIMIT " + s.batchSize(), owned, List.of(), candidates);
-            query(x, "SELECT " + COLUMNS + " FROM " + table + " WHERE status = 'failed'" + filter
-                    + " ORDER BY id LIMIT " + s.batchSize(), owned, List.of(), candidates);
-
-            Set<String> blocked = new LinkedHashSet<>();
-            for (Unanswered u : unanswered.values()) {
-                if (u.key() != null) {
-                    blocked.add(u.key()); // nothing of a key goes out while an older send of it is unanswered
-                }
-            }
-            List<Row> sendable = pick(candidates, now, blocked);
-            if (sendable.isEmpty() && pendingRows >= s.batchSize() && !blocked.isEmpty()) {
-                // A key waiting for a retry filled the whole page: look past it, so other keys keep flowing.
-                List<String> skip = new ArrayList<>(blocked);
-                if (skip.size() > 100) {
-                    skip = skip.subList(0, 100);
-                }
-                candidates.clear();
-                query(x, "SELECT " + COLUMNS + " FROM " + table + " WHERE status = 'pending'" + filter
-                        + " AND (msg_key IS NULL OR msg_key NOT IN " + Jdbc.placeholders(skip.size()) + ")"
-                        + " ORDER BY id LIMIT " + s.batchSize(), owned, skip, candidates);
-                sendable = pick(candidates, now, blocked);
-            }
-            if (sendable.isEmpty()) {
-                return sendable;
-            }
-            // Record what is in flight on the leases we hold (for operators: the outbox_status view).
-            Map<Integer, Long> highest = new TreeMap<>();
-            for (Row r : sendable) {
-                highest.merge(r.keyHash % s.partitions(), r.id, Math::max);
-            }
-            try (PreparedStatement ps = x.prepareStatement("UPDATE " + s.prefix() + "outbox_lease SET position = ?"
-                    + " WHERE group_name = ? AND stream = ? AND partition_no = ? AND owner = ?")) {
-                for (Map.Entry<Integer, Long> e : highest.entrySet()) {
-                    ps.setLong(1, e.getValue());
-                    ps.setString(2, GROUP);
-                    ps.setString(3, SCOPE);
-                    ps.setInt(4, e.getKey());
-                    ps.setString(5, relayId);
-                    ps.addBatch();
-                }
-                ps.executeBatch();
-            }
-            return sendable;
-        });
-    }
-
-    /**
-     * The relay's own transactions. On PostgreSQL they commit without waiting for the WAL flush: what a database
-     * crash could forget is only that rows were published (they are sent again), never a row itself, which the
-     * application committed synchronously.
-     */
-    private <T> T relayTransaction(Connection c, Jdbc.Work<T> work) throws SQLException {
-        return Jdbc.inTransaction(c, x -> {
-            Jdbc.commitAsynchronously(x, dialect);
-            return work.run(x);
-        });
-    }
-
-    private int query(Connection c, String sql, Set<Integer> owned, List<String> skipKeys,
-                      TreeMap<Long, Object[]> into) throws SQLException {
-        int n = 0;
-        try (PreparedStatement ps = c.prepareStatement(sql)) {
-            int i = 1;
-            if (owned.size() != s.partitions()) {
-                i = Jdbc.bindInts(dialect, c, ps, i, owned);
-            }
-            for (String k : skipKeys) {
-                ps.setString(i++, k);
-            }
-            try (ResultSet rs = ps.executeQuery()) {
-                while (rs.next()) {
-                    n++;
-                    Row r = new Row();
-                    // Columns by position, in COLUMNS order.
-                    r.id = rs.getLong(1);
-                    r.keyHash = rs.getInt(2);
-                    r.status = rs.getString(3);
-                    r.key = rs.getString(5);
-                    r.attempts = rs.getInt(12);
-                    try {
-                        r.message = Rows.read(rs, 4);
-                    } catch (IllegalArgumentException bad) {
-                        r.undecodable = "the outbox row cannot be read: " + bad.getMessage();
-                    }
-                    into.put(r.id, new Object[] {r, rs.getLong(13)});
-                }
-            }
-        }
-        return n;
-    }
-
-    /** Rows to send now, in id order, skipping every row whose key has an older unfinished row that is not due. */
-    private List<Row> pick(TreeMap<Long, Object[]> candidates, long now, Set<String> blocked) {
-        List<Row> out = new ArrayList<>();
-        for (Object[] c : candidates.values()) {
-            if (out.size() >= s.batchSize()) {
-                break;
-            }
-            Row r = (Row) c[0];
-            if (r.key != null && blocked.contains(r.key)) {
-                continue;
-            }
-            if (unanswered.containsKey(r.id)) {
-                continue; // its send of an earlier round may still be acknowledged
-            }
-            boolean due = !"failed".equals(r.status) || (long) c[1] <= now;
-            if (due && r.message != null && !targetDelays && r.message.deliverAt() != null
-                    && r.message.deliverAt().toEpochMilli() > now) {
-                due = false; // the target cannot delay: hold it here until its time
-            }
-            if (!due) {
-                if (r.key != null) {
-                    blocked.add(r.key);
-                }
-                continue;
-            }
-            out.add(r);
-        }
-        return out;
-    }
-
-    // ------------------------------------------------------------------------------------------------- sending
-
-    /**
-     * Sends every row; rows of one key are chained (the next is sent only once the target acknowledged the
-     * previous one, and skipped if it failed), other keys go concurrently.
-     */
-    private Map<Row, CompletableFuture<Result>> send(List<Row> batch, Round round) {
-        Map<Row, CompletableFuture<Result>> out = new HashMap<>(batch.size() * 2);
-        Map<String, CompletableFuture<Result>> tails = new HashMap<>();
-        for (Row r : batch) {
-            CompletableFuture<Result> f;
-            CompletableFuture<Result> prev = r.key == null ? null : tails.get(r.key);
-            if (prev == null) {
-                f = attempt(r, round);
-            } else if (prev.isDone()) {
-                f = prev.join().kind() == Kind.SENT ? attempt(r, round)
-                        : CompletableFuture.completedFuture(Result.SKIPPED);
-            } else {
-                // Not on the target's callback thread: sending from there can deadlock some clients.
-                f = prev.thenComposeAsync(p -> p.kind() == Kind.SENT ? attempt(r, round)
-                        : CompletableFuture.completedFuture(Result.SKIPPED), sendExecutor);
-            }
-            if (r.key != null) {
-                tails.put(r.key, f);
-            }
-            out.put(r, f);
-        }
-        return out;
-    }
-
-    private CompletableFuture<Result> attempt(Row r, Round round) {
-        if (halted) {
-            return new CompletableFuture<>(); // a crashed relay sends nothing more
-        }
-        if (round.over || System.currentTimeMillis() >= round.deadline) {
-            // Too late: our lease may be gone, or a later round owns the key now. Leave it pending.
-            return CompletableFuture.completedFuture(Result.SKIPPED);
-        }
-        if (r.undecodable != null) {
-            return CompletableFuture.completedFuture(new Result(Kind.FAILED, new IllegalArgumentException(r.undecodable)));
-        }
-        TransportMessage m = r.message;
-        if (!targetDelays && m.deliverAt() != null) {
-            m = m.withDeliverAt(null);
-        }
-        try {
-            return target.send(m).handle((v, e) -> e == null ? Result.SENT : new Result(Kind.FAILED, unwrap(e)));
-        } catch (RuntimeException e) {
-            return CompletableFuture.completedFuture(new Result(Kind.FAILED, e));
-        }
-    }
-
-    private static Throwable unwrap(Throwable e) {
-        while ((e instanceof java.util.concurrent.CompletionException
-                || e instanceof java.util.concurrent.ExecutionException) && e.getCause() != null) {
-            e = e.getCause();
-        }
-        return e;
-    }
-
-    private Map<Row, Result> await(Map<Row, CompletableFuture<Result>> futures, long deadline)
-            throws InterruptedException {
-        CompletableFuture<Void> all = CompletableFuture.allOf(futures.values().toArray(new CompletableFuture<?>[0]));
-        while (!all.isDone() && !halted) {
-            long left = deadline - System.currentTimeMillis();
-            if (left <= 0) {
-                break;
-            }
-            try {
-                all.get(Math.min(left, 50), TimeUnit.MILLISECONDS);
-            } catch (java.util.concurrent.TimeoutException | java.util.concurrent.ExecutionException ignored) {
-                // loop: check the deadline and whether we were halted
-            }
-        }
-        Map<Row, Result> out = new HashMap<>(futures.size() * 2);
-        futures.forEach((row, f) -> {
-            if (f.isDone() && !f.isCompletedExceptionally()) {
-                out.put(row, f.join());
-            }
-        });
-        return out;
-    }
-
-    // ---------------------------------------------------------------------------------------------- recording
-
-    private long finish(Connection c, List<Row> batch, Map<Row, Result> results) throws SQLException {
-        List<Long> sent = new ArrayList<>();
-        List<Row> failedRows = new ArrayList<>();
-        boolean allRetriable = true;
-        Throwable firstError = null;
-        for (Row r : batch) {
-            Result res = results.get(r);
-            if (res == null) {
-                continue; // no answer before the deadline: still pending, sent again next round
-            }
-            switch (res.kind()) {
-                case SENT:
-                    sent.add(r.id);
-                    break;
-                case SKIPPED:
-                    break;
-                case FAILED:
-                default:
-                    failedRows.add(r);
-                    allRetriable &= r.undecodable == null && retriable(res.error());
-                    if (firstError == null) {
-                        firstError = res.error();
-                    }
-                    break;
-            }
-        }
-        boolean outage = sent.isEmpty() && !failedRows.isEmpty() && allRetriable;
-        long now = System.currentTimeMillis();
-        Throwable cause = firstError;
-        if (outage) {
-            // Nothing to write for the rows: they stay as they were.
-            log.debug("outbox relay {}: outage, {} row(s) left as they were", relayId, failedRows.size());
-        }
-        relayTransaction(c, x -> {
-            markPublished(x, sent, now);
-            // Skipped rows (an older row of their key failed) and, during an outage, failed ones keep their state.
-            if (!outage && !failedRows.isEmpty()) {
-                try (PreparedStatement ps = x.prepareStatement("UPDATE " + table + " SET status = ?, attempts = ?,"
-                        + " next_attempt_at = ?, last_error = ? WHERE id = ? AND status IN ('pending', 'failed')")) {
-                    for (Row r : failedRows) {
-                        Throwable e = results.get(r).error();
-                        int attempts = r.attempts + 1;
-                        boolean giveUp = attempts >= s.maxAttempts() || r.undecodable != null;
-                        ps.setString(1, giveUp ? "abandoned" : "failed");
-                        ps.setInt(2, attempts);
-                        ps.setLong(3, now + backoff(attempts));
-                        ps.setString(4, Jdbc.clip(describe(e), 2000));
-                        ps.setLong(5, r.id);
-                        ps.addBatch();
-                        if (giveUp) {
-                            log.warn("outbox relay {}: row {} ({} on {}) abandoned after {} attempt(s): {}", relayId,
-                                    r.id, r.message == null ? "?" : r.message.type(),
-                                    r.message == null ? "?" : r.message.stream(), attempts, describe(e));
-                        }
-                    }
-                    ps.executeBatch();
-                }
-            }
-            try (PreparedStatement ps = x.prepareStatement("UPDATE " + s.prefix() + "outbox_lease SET position = 0"
-                    + " WHERE group_name = ? AND stream = ? AND owner = ? AND position <> 0")) {
-                ps.setString(1, GROUP);
-                ps.setString(2, SCOPE);
-                ps.setString(3, relayId);
-                ps.executeUpdate();
-            }
-            return null;
-        });
-        published.addAndGet(sent.size());
-        if (outage) {
-            outages.incrementAndGet();
-            outageStreak++;
-            long wait = Math.min(s.maxBackoff().toMillis(), s.backoff().toMillis() << Math.min(outageStreak - 1, 20));
-            if (outageStreak == 1 || outageStreak % 10 == 0) {
-                log.warn("outbox relay {}: the target refused a whole batch ({}); backing off {} ms", relayId,
-                        describe(cause), wait);
-            }
-            return wait;
-        }
-        outageStreak = 0;
-        for (Row r : failedRows) {
-            if (r.attempts + 1 >= s.maxAttempts() || r.undecodable != null) {
-                abandoned.incrementAndGet();
-            } else {
-                failed.incrementAndGet();
-            }
-        }
-        return 0;
-    }
-
-    private void markPublished(Connection x, List<Long> sent, long now) throws SQLException {
-        if (sent.isEmpty()) {
-            return;
-        }
-        String sql = s.retention().isZero()
-                ? "DELETE FROM " + table + " WHERE " + Jdbc.inList(dialect, "id", sent.size())
-                : "UPDATE " + table + " SET status = 'published', published_at = ? WHERE "
-                        + Jdbc.inList(dialect, "id", sent.size()) + " AND status IN ('pending', 'failed')";
-        try (PreparedStatement ps = x.prepareStatement(sql)) {
-            int i = 1;
-            if (!s.retention().isZero()) {
-                ps.setLong(i++, now);
-            }
-            Jdbc.bindLongs(dialect, x, ps, i, sent);
-            ps.executeUpdate();
-        }
-    }
-
-    /** Remembers the sends the target had not answered when the round ended (see {@link #unanswered}). */
-    private void keepUnanswered(Map<Row, CompletableFuture<Result>> futures, Map<Row, Result> results, long now) {
-        futures.forEach((row, f) -> {
-            if (!results.containsKey(row)) {
-                unanswered.put(row.id, new Unanswered(row.key, f, now));
-                f.whenComplete((v, e) -> signal.signal()); // its key may go on
-            }
-        });
-    }
-
-    /**
-     * Records the late answers: a row acknowledged after its round is published now; a refused or skipped one is
-     * sent again like any unfinished row. A send unanswered for a whole lease is given up on (sent again: at least
-     * once), so a target that never answers cannot hold a key forever.
-     */
-    private void settleUnanswered(Connection c, long now) throws SQLException {
-        if (unanswered.isEmpty()) {
-            return;
-        }
-        List<Long> late = new ArrayList<>();
-        for (var it = unanswered.entrySet().iterator(); it.hasNext(); ) {
-            Map.Entry<Long, Unanswered> e = it.next();
-            CompletableFuture<Result> f = e.getValue().answer();
-            if (f.isDone()) {
-                if (!f.isCompletedExceptionally() && f.join().kind() == Kind.SENT) {
-                    late.add(e.getKey());
-                }
-                it.remove();
-            } else if (now - e.getValue().since() > s.lease().toMillis()) {
-                log.warn("outbox relay {}: row {} got no answer from the target for {} ms; it will be sent again",
-                        relayId, e.getKey(), now - e.getValue().since());
-                it.remove();
-            }
-        }
-        if (!late.isEmpty()) {
-            relayTransaction(c, x -> {
-                markPublished(x, late, now);
-                return null;
-            });
-            published.addAndGet(late.size());
-        }
-    }
-
-    private long backoff(int attempts) {
-        long base = s.backoff().toMillis();
-        long b = attempts >= 30 ? Long.MAX_VALUE : base << Math.max(0, attempts - 1);
-        return Math.min(s.maxBackoff().toMillis(), b < 0 ? Long.MAX_VALUE : b);
-    }
-
-    private static boolean retriable(Throwable e) {
-        for (Throwable x = e; x != null; x = x.getCause()) {
-            if (x instanceof EventBusException ebe) {
-                return ebe.isRetriable();
-            }
-            if (x instanceof java.util.concurrent.TimeoutException || x instanceof java.io.IOException) {
-                return true;
-            }
-        }
-        return Jdbc.isTransient(e);
-    }
-
-    private static String describe(Throwable e) {
-        return e == null ? "unknown" : e.getClass().getName() + ": " + e.getMessage();
-    }
-
-    // ----------------------------------------------------------------------------------------------- retention
-
-    private void purgePublished(Connection c, long now) throws SQLException {
-        if (s.retention().isZero()) {
-            return;
-        }
-        long cutoff = now - s.retention().toMillis();
-        String sql;
-        switch (dialect) {
-            case POSTGRESQL:
-                sql = "DELETE FROM " + table + " WHERE id IN (SELECT id FROM " + table + " WHERE status = 'published'"
-                        + " AND published_at < ? ORDER BY id LIMIT " + RETENTION_BATCH + " FOR UPDATE SKIP LOCKED)";
-                break;
-            case MARIADB:
-                sql = "DELETE FROM " + table + " WHERE status = 'published' AND published_at < ? ORDER BY id LIMIT "
-                        + RETENTION_BATCH;
-                break;
-            default:
-                sql = "DELETE FROM " + table + " WHERE status = 'published' AND published_at < ? LIMIT "
-                        + RETENTION_BATCH;
-                break;
-        }
-        long total = 0;
-        try (PreparedStatement ps = c.prepareStatement(sql)) {
-            for (int round = 0; round < 100 && !closing; round++) {
-                ps.setLong(1, cutoff);
-                int n = ps.executeUpdate();
-                total += n;
-                if (n < RETENTION_BATCH) {
-                    break;
-                }
-            }
-        }
-        if (total > 0) {
-            log.debug("outbox relay {}: retention deleted {} published rows", relayId, total);
-        }
-    }
+    // -------------------------------------------------------------------------------------------- operations
 
     /**
      * Deletes published rows older than the retention now (the relay holding partition 0 also does it every
-     * {@link JdbcConfig#OUTBOX_RETENTION} interval). Blocks.
+     * {@link JdbcConfig#RETENTION_INTERVAL}). Blocks.
      *
      * @return rows deleted
      */
     public long purgeNow() {
         try (Connection c = dataSource.getConnection()) {
             c.setAutoCommit(true);
-            long before = countPublished(c);
-            purgePublished(c, System.currentTimeMillis());
-            return before - countPublished(c);
+            long before = books.countPublished(c);
+            books.purgePublished(c, System.currentTimeMillis(), () -> closing);
+            return before - books.countPublished(c);
         } catch (SQLException e) {
             throw new EventBusException("outbox retention failed: " + e.getMessage(), e, Jdbc.isTransient(e));
-        }
-    }
-
-    private long countPublished(Connection c) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement("SELECT COUNT(*) FROM " + table
-                + " WHERE status = 'published'");
-             ResultSet rs = ps.executeQuery()) {
-            rs.next();
-            return rs.getLong(1);
         }
     }
 
@@ -779,12 +294,9 @@ public final class OutboxRelay implements AutoCloseable {
     public int requeueAbandoned() {
         try (Connection c = dataSource.getConnection()) {
             c.setAutoCommit(true);
-            try (PreparedStatement ps = c.prepareStatement("UPDATE " + table + " SET status = 'pending', attempts = 0,"
-                    + " next_attempt_at = NULL WHERE status = 'abandoned'")) {
-                int n = ps.executeUpdate();
-                signal.signal();
-                return n;
-            }
+            int n = books.requeueAbandoned(c);
+            signal.signal();
+            return n;
         } catch (SQLException e) {
             throw new EventBusException("cannot requeue abandoned outbox rows: " + e.getMessage(), e,
                     Jdbc.isTransient(e));
@@ -832,7 +344,7 @@ public final class OutboxRelay implements AutoCloseable {
 
     @Override
     public String toString() {
-        return "OutboxRelay{" + relayId + ", " + table + " -> " + target.name() + '}';
+        return "OutboxRelay{" + relayId + ", " + s.outbox() + " -> " + target.name() + '}';
     }
 
     /**
@@ -930,20 +442,20 @@ public final class OutboxRelay implements AutoCloseable {
 
         /** Longest idle pause between polls. Default 500 ms. */
         public Builder pollInterval(Duration max) {
-            this.pollInterval = positive(max, "pollInterval");
+            this.pollInterval = Leasing.positive(max, "pollInterval");
             return this;
         }
 
         /** Lease on partitions and in-flight rows, and how often it is renewed. Default 30 s and 1 s. */
         public Builder lease(Duration lease, Duration heartbeat) {
-            this.lease = positive(lease, "lease");
-            this.heartbeat = positive(heartbeat, "heartbeat");
+            this.lease = Leasing.positive(lease, "lease");
+            this.heartbeat = Leasing.positive(heartbeat, "heartbeat");
             return this;
         }
 
         /** How long to wait for the target's acknowledgements of one round. Default 10 s; at most half the lease. */
         public Builder sendTimeout(Duration timeout) {
-            this.sendTimeout = positive(timeout, "sendTimeout");
+            this.sendTimeout = Leasing.positive(timeout, "sendTimeout");
             return this;
         }
 
@@ -953,8 +465,8 @@ public final class OutboxRelay implements AutoCloseable {
                 throw new IllegalArgumentException("maxAttempts must be >= 1, was " + maxAttempts);
             }
             this.maxAttempts = maxAttempts;
-            this.backoff = positive(backoff, "backoff");
-            this.maxBackoff = positive(maxBackoff, "maxBackoff");
+            this.backoff = Leasing.positive(backoff, "backoff");
+            this.maxBackoff = Leasing.positive(maxBackoff, "maxBackoff");
             return this;
         }
 
@@ -965,16 +477,8 @@ public final class OutboxRelay implements AutoCloseable {
                 throw new IllegalArgumentException("retention must not be negative, was " + retention);
             }
             this.retention = retention;
-            this.retentionInterval = positive(every, "every");
+            this.retentionInterval = Leasing.positive(every, "every");
             return this;
-        }
-
-        private static Duration positive(Duration d, String name) {
-            Objects.requireNonNull(d, name);
-            if (d.isZero() || d.isNegative()) {
-                throw new IllegalArgumentException(name + " must be positive, was " + d);
-            }
-            return d;
         }
 
         /**
@@ -984,10 +488,7 @@ public final class OutboxRelay implements AutoCloseable {
          * @throws dev.eventbus.ConfigException when the partition count differs from the other relays'
          */
         public OutboxRelay build() {
-            if (heartbeat.compareTo(lease) >= 0) {
-                throw new IllegalArgumentException("heartbeat (" + heartbeat + ") must be shorter than the lease ("
-                        + lease + ")");
-            }
+            Leasing.checkHeartbeat(lease, heartbeat);
             if (sendTimeout.compareTo(lease.dividedBy(2)) > 0) {
                 throw new IllegalArgumentException("sendTimeout (" + sendTimeout + ") must be at most half the lease ("
                         + lease + ")");
@@ -996,17 +497,10 @@ public final class OutboxRelay implements AutoCloseable {
             Schema.ensure(dataSource, d, prefix, "outbox", schemaMode,
                     List.of(prefix + "outbox", prefix + "outbox_lease", prefix + "outbox_relay",
                             prefix + "outbox_status"));
-            String id = name != null ? name : defaultName();
-            Settings s = new Settings(prefix, partitions, batchSize, pollInterval, lease, heartbeat, sendTimeout,
-                    maxAttempts, backoff, maxBackoff, retention, retentionInterval);
+            String id = name != null ? name : Leasing.holderId(100);
+            RelaySettings s = new RelaySettings(prefix, partitions, batchSize, pollInterval, lease, heartbeat,
+                    sendTimeout, maxAttempts, backoff, maxBackoff, retention, retentionInterval);
             return new OutboxRelay(dataSource, target, d, s, id);
-        }
-
-        private static String defaultName() {
-            String host = System.getenv("HOSTNAME");
-            String id = (host == null || host.isBlank() ? "" : host + "/") + ProcessHandle.current().pid() + "/"
-                    + UUID.randomUUID().toString().substring(0, 8);
-            return id.length() > 100 ? id.substring(id.length() - 100) : id;
         }
     }
 }

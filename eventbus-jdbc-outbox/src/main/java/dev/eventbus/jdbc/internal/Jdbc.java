@@ -77,6 +77,17 @@ public final class Jdbc {
         }
     }
 
+    /**
+     * {@link #inTransaction} with {@link #commitAsynchronously}: for the relay's and the consumers' own bookkeeping
+     * (claims, published marks, cursor moves), whose loss in a database crash means a redelivery, never a loss.
+     */
+    public static <T> T inBookkeepingTransaction(Connection c, JdbcDialect dialect, Work<T> work) throws SQLException {
+        return inTransaction(c, x -> {
+            commitAsynchronously(x, dialect);
+            return work.run(x);
+        });
+    }
+
     /** True for a primary key / unique violation (SQLState 23505 on PostgreSQL and H2, 23000 + 1062 on MariaDB). */
     public static boolean isDuplicate(SQLException e) {
         for (SQLException x = e; x != null; x = x.getNextException()) {

@@ -2,7 +2,6 @@ package dev.eventbus.jdbc.internal;
 
 import dev.eventbus.EventBusException;
 import dev.eventbus.jdbc.JdbcDialect;
-import dev.eventbus.jdbc.JdbcSchema;
 import dev.eventbus.jdbc.SchemaMode;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -18,7 +17,10 @@ import java.util.List;
 import java.util.regex.Pattern;
 import javax.sql.DataSource;
 
-/** Loads the DDL resources, checks that tables exist, and creates them when asked. */
+/**
+ * Loads the DDL resources, checks that tables exist, and creates them when asked. The public face of the DDL is
+ * {@code JdbcSchema}, which calls this; nothing here refers back to it.
+ */
 public final class Schema {
 
     private static final Logger log = LoggerFactory.getLogger(Schema.class);
@@ -45,7 +47,7 @@ public final class Schema {
 
     public static String script(JdbcDialect dialect, String prefix, String part) {
         String path = "/dev/eventbus/jdbc/schema/" + dialect.resourceName() + "/" + part + ".sql";
-        try (InputStream in = JdbcSchema.class.getResourceAsStream(path)) {
+        try (InputStream in = Schema.class.getResourceAsStream(path)) { // absolute path: same jar
             if (in == null) {
                 throw new IllegalStateException("DDL resource missing from the jar: " + path);
             }
