@@ -45,8 +45,10 @@ import javax.sql.DataSource;
  * {@code FOR UPDATE SKIP LOCKED}, so exactly one relay sends a given key at any time. Within its partitions a
  * relay reads unfinished rows in id order and sends the rows of one key one after the other (the next only after
  * the target acknowledged the previous), and never sends a row while an older row of its key is unfinished
- * (waiting for a retry). Rows of other keys go concurrently. If a relay dies, its leases expire and another relay
- * resends its in-flight rows, oldest first: delivery is at least once, in order per key.
+ * (waiting for a retry). Rows of other keys go concurrently. A send the target has not answered when the round
+ * ends ({@link JdbcConfig#OUTBOX_SEND_TIMEOUT}) is waited for, not repeated: its row and the later rows of its key
+ * go on once the answer comes, or are sent again after a lease without one. If a relay dies, its leases expire and
+ * another relay resends its in-flight rows, oldest first: delivery is at least once, in order per key.
  *
  * <h2>Row states</h2>
  * {@code pending} → {@code published}; a failed send makes a row {@code failed} ({@code attempts},
@@ -61,8 +63,13 @@ import javax.sql.DataSource;
  * asynchronously ({@code synchronous_commit = off} for its transactions only): a database crash can forget that
  * the last rows were published, so they are sent again; nothing is lost.
  *
- * <p>Thread-safe. Runs one daemon thread and holds one connection while started; {@link #close(Duration)} must be
- * called (it finishes the current round, hands the partitions over and releases the connection).
+ * <p>Each round's steps live in {@code dev.eventbus.jdbc.internal.relay}: {@code Claims} (which rows go now),
+ * {@code Sends} (to the target) and {@code Bookkeeping} (what became of them).
+ *
+ * <p>Thread-safe. Runs one daemon thread (and one for chained sends) and holds one connection while started;
+ * {@link #close(Duration)} must be called (it finishes the current round, hands the partitions over and releases
+ * the connection). {@link #purgeNow()} and {@link #requeueAbandoned()} block and throw
+ * {@link EventBusException} when the database fails.
  */
 public final class OutboxRelay implements AutoCloseable {
 

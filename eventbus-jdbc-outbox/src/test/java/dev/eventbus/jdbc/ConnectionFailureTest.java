@@ -103,6 +103,22 @@ class ConnectionFailureTest {
     }
 
     @Test
+    void aBusConfiguredForAnUnreachableDatabaseFailsToBuildNamingTheKey() throws Exception {
+        int port = freePort();
+        Properties p = new Properties();
+        p.setProperty("eventbus.transport", "jdbc");
+        p.setProperty(JdbcConfig.URL, "jdbc:mariadb://127.0.0.1:" + port + "/test");
+        p.setProperty(JdbcConfig.PASSWORD, "s3cret");
+        long start = System.nanoTime();
+        Throwable t = catchThrowable(() -> EventBus.fromConfig(p).close());
+        long millis = (System.nanoTime() - start) / 1_000_000;
+        assertThat(t).isInstanceOf(EventBusException.class);
+        assertThat(t.getMessage()).contains("[eventbus.jdbc.url = jdbc:mariadb://127.0.0.1:" + port + "/test,"
+                + " eventbus.jdbc.connect-timeout = 10s]").doesNotContain("s3cret");
+        assertThat(millis).as("no bus, nothing to close: reported at once").isLessThan(3_000);
+    }
+
+    @Test
     void aServerThatNeverAnswersFailsWithinTheConnectTimeoutOnPostgres() throws Exception {
         assertSilentServerFailsWithin("jdbc:postgresql://127.0.0.1:%d/test", "1s", 900, 4_000);
     }
