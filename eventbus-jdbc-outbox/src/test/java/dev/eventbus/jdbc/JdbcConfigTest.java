@@ -89,11 +89,9 @@ class JdbcConfigTest {
     void everyDeclaredKeyIsReadAndABadValueNamesIt() {
         DriverManagerDataSource ds = new DriverManagerDataSource(
                 "jdbc:h2:mem:keys-" + UUID.randomUUID() + ";DB_CLOSE_DELAY=-1", null, null);
-        List<Function<Map<String, String>, Object>> readers = List.of(
-                m -> Outbox.builder(ds).config(m),
-                m -> OutboxRelay.builder(ds, new TestTarget("t")).config(m),
-                m -> Inbox.builder(ds).config(m),
-                m -> JdbcTransport.fromConfig(m)); // last: it connects when nothing is wrong
+        List<Function<Map<String, String>, Object>> readers = new ArrayList<>(builderConfigs(ds));
+        readers.add(m -> OutboxRelay.builder(ds, new TestTarget("t")).config(m));
+        readers.add(m -> JdbcTransport.fromConfig(m)); // last: it connects when nothing is wrong
         List<String> unread = new ArrayList<>();
         for (String key : PROVIDER.configKeys()) {
             if (key.equals(JdbcConfig.USER) || key.equals(JdbcConfig.PASSWORD)) {
@@ -123,5 +121,52 @@ class JdbcConfigTest {
             }
         }
         assertThat(unread).as("declared keys that no component reads").isEmpty();
+    }
+
+    /**
+     * {@code X.builder(DataSource).config(Map)} of every public class of the package that has one ({@code Outbox},
+     * {@code Inbox}, and any component added later the same way), so that their keys count as read.
+     */
+    private static List<Function<Map<String, String>, Object>> builderConfigs(javax.sql.DataSource ds) {
+        List<Function<Map<String, String>, Object>> out = new ArrayList<>();
+        try (Stream<Path> files = Files.list(Path.of("src/main/java/dev/eventbus/jdbc"))) {
+            for (Path f : files.filter(p -> p.toString().endsWith(".java")).sorted().toList()) {
+                String name = f.getFileName().toString().replace(".java", "");
+                Class<?> type;
+                try {
+                    type = Class.forName("dev.eventbus.jdbc." + name);
+                } catch (ClassNotFoundException e) {
+                    continue; // package-info
+                }
+                java.lang.reflect.Method builder;
+                try {
+                    builder = type.getMethod("builder", javax.sql.DataSource.class);
+                } catch (NoSuchMethodException e) {
+                    continue;
+                }
+                java.lang.reflect.Method config;
+                try {
+                    config = builder.getReturnType().getMethod("config", Map.class);
+                } catch (NoSuchMethodException e) {
+                    continue;
+                }
+                out.add(m -> {
+                    try {
+                        return config.invoke(builder.invoke(null, ds), m);
+                    } catch (java.lang.reflect.InvocationTargetException e) {
+                        if (e.getCause() instanceof RuntimeException re) {
+                            throw re;
+                        }
+                        throw new IllegalStateException(e.getCause());
+                    } catch (IllegalAccessException e) {
+                        throw new IllegalStateException(e);
+                    }
+                });
+            }
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+        assertThat(out).as("Outbox and Inbox found").hasSizeGreaterThanOrEqualTo(2);
+        return out;
     }
 }
