@@ -39,7 +39,18 @@ import java.util.regex.Pattern;
  * {@code linger.ms=5}, {@code batch.size=65536}. Consumer: {@code isolation.level=read_committed},
  * {@code auto.offset.reset=earliest} (a named group never misses what was published before its first
  * member joined), {@code partition.assignment.strategy=CooperativeStickyAssignor} (a rebalance only stops the
- * partitions that move), {@code allow.auto.create.topics=false} (see {@link #CREATE_TOPICS}). Every default can be overridden by setting the key.
+ * partitions that move), {@code allow.auto.create.topics=false} (see {@link #CREATE_TOPICS}),
+ * {@code session.timeout.ms=10000} and {@code heartbeat.interval.ms=1000} (a crashed member's partitions move after
+ * about 10 s instead of the client's 45 s; a process frozen for longer than that loses its partitions).
+ * Producer {@code delivery.timeout.ms} and {@code max.block.ms} follow {@link #PUBLISH_TIMEOUT}. Admin client:
+ * {@code metadata.recovery.strategy=none} (its rebootstrapping floods the log while no broker answers). Every
+ * default can be overridden by setting the key.
+ *
+ * <h2>Accepted keys</h2>
+ * {@link #accepts(String)} (used by {@link KafkaTransportProvider#acceptsKey}) is true for the transport's own keys
+ * and for keys the Kafka clients define; a bus built from configuration refuses any other key under
+ * {@value #PREFIX}. Code may pass a plug-in's own setting with {@link Builder#set(String, Object)}: a key no client
+ * knows goes to all three clients.
  *
  * <h2>Errors</h2>
  * {@link #from(TransportContext)}, {@link #from(String, Map)} and {@link Builder#build()} validate everything,

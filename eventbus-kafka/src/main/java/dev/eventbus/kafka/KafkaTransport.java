@@ -69,8 +69,8 @@ import java.util.concurrent.TimeUnit;
  * (or in memory, see {@link KafkaConfig#RETRY_TOPICS}) without holding up other records; {@code DEAD} outcomes and
  * unreadable records go to the topic's dead-letter topic, which {@link #deadLetters()} lists and replays.
  *
- * <p>Thread-safe: every method may be called from any thread. Lifecycle: {@link #create} connects lazily (no
- * network until the first send or subscribe); {@link #close(Duration)} closes the subscriptions (waiting for
+ * <p>Thread-safe: every method may be called from any thread. Lifecycle: {@link #create} checks that a broker
+ * answers ({@link KafkaConfig#CONNECT_TIMEOUT}) and fails at once otherwise; {@link #close(Duration)} closes the subscriptions (waiting for
  * their handlers, committing), flushes the producer and releases all threads and connections. It must be
  * called.
  */

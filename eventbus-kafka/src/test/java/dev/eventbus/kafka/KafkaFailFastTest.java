@@ -65,8 +65,9 @@ class KafkaFailFastTest {
                     + "no broker answered. Check that the brokers run and that eventbus.kafka.bootstrap.servers "
                     + "names them.");
             long ms = Long.parseLong(f[1]);
-            // 3 s of waiting, plus building the bus and the clients on a busy machine.
-            assertThat(ms).as("time to the failure, ms").isBetween(2900L, 3000L + 7000L);
+            // 3 s of waiting, plus loading the classes and building the bus and the clients: 1-2 s on a quiet
+            // machine, 7 s seen with a load average of 38 on 2 cores.
+            assertThat(ms).as("time to the failure, ms").isBetween(2900L, 3000L + 12_000L);
             long rebootstraps = logged.stream().filter(l -> l.contains("Rebootstrapping")).count();
             long warnings = logged.stream().filter(l -> l.contains(" WARN ") || l.contains(" ERROR ")).count();
             System.out.printf("[KafkaFailFastTest] unreachable Kafka reported after %d ms; %d log lines at INFO "
@@ -104,7 +105,8 @@ class KafkaFailFastTest {
             t.send(message("outage", 0)).get(30, TimeUnit.SECONDS);
             broker.close();
 
-            // A known topic: the call returns at once and the future fails after the publish timeout.
+            // A known topic: the call blocks at most the publish timeout (max.block.ms: usually it returns at once,
+            // unless the producer already dropped the topic's metadata) and the future fails after it.
             long t0 = System.nanoTime();
             CompletableFuture<Void> f = t.send(message("outage", 1));
             long callMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0);
@@ -130,7 +132,7 @@ class KafkaFailFastTest {
             System.out.printf("[KafkaFailFastTest] broker down, publish-timeout 2 s: send() returned in %d ms, its "
                     + "future failed after %d ms; a new topic failed after %d ms; close took %d ms%n", callMs, failMs,
                     newTopicMs, closeMs);
-            assertThat(callMs).as("send() call, ms").isLessThan(1000);
+            assertThat(callMs).as("send() call, ms").isLessThanOrEqualTo(2000L + 1500L);
             assertThat(failMs).as("future failed after, ms").isBetween(1500L, 2000L + 5000L);
             assertThat(newTopicMs).as("new topic failed after, ms").isBetween(1500L, 2000L + 5000L);
             assertThat(closeMs).as("close, ms").isLessThan(5000);

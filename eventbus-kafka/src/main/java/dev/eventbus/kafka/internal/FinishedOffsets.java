@@ -158,6 +158,11 @@ final class FinishedOffsets {
             return PREFIX + Base64.getUrlEncoder().withoutPadding().encodeToString(Arrays.copyOf(buf, complete));
         }
 
+        /** True once a run did not fit: later offsets are left out (the walk over a long list can stop). */
+        boolean full() {
+            return full;
+        }
+
         /** Decided offsets left out because the metadata would have been too long. */
         int dropped() {
             return dropped;

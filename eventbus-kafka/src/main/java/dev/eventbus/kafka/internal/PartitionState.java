@@ -97,7 +97,7 @@ final class PartitionState {
         if (head != null) {
             offset = head.record.offset();
             FinishedOffsets.Encoder e = FinishedOffsets.encoder(offset);
-            for (Work w = head.next; w != null; w = w.next) {
+            for (Work w = head.next; w != null && !e.full(); w = w.next) {
                 if (w.done) {
                     e.add(w.record.offset());
                 }
