@@ -3,13 +3,8 @@ package dev.eventbus.kafka;
 import dev.eventbus.ConfigException;
 import dev.eventbus.spi.TransportContext;
 import dev.eventbus.spi.TransportMessage;
-import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.CooperativeStickyAssignor;
-import org.apache.kafka.clients.producer.ProducerConfig;
-import org.apache.kafka.common.config.ConfigDef;
-import org.apache.kafka.common.serialization.ByteArrayDeserializer;
-import org.apache.kafka.common.serialization.ByteArraySerializer;
 
 import java.time.Duration;
 import java.util.Collections;
@@ -44,7 +39,18 @@ import java.util.regex.Pattern;
  * {@code linger.ms=5}, {@code batch.size=65536}. Consumer: {@code isolation.level=read_committed},
  * {@code auto.offset.reset=earliest} (a named group never misses what was published before its first
  * member joined), {@code partition.assignment.strategy=CooperativeStickyAssignor} (a rebalance only stops the
- * partitions that move), {@code allow.auto.create.topics=false} (see {@link #CREATE_TOPICS}). Every default can be overridden by setting the key.
+ * partitions that move), {@code allow.auto.create.topics=false} (see {@link #CREATE_TOPICS}),
+ * {@code session.timeout.ms=10000} and {@code heartbeat.interval.ms=1000} (a crashed member's partitions move after
+ * about 10 s instead of the client's 45 s; a process frozen for longer than that loses its partitions).
+ * Producer {@code delivery.timeout.ms} and {@code max.block.ms} follow {@link #PUBLISH_TIMEOUT}. Admin client:
+ * {@code metadata.recovery.strategy=none} (its rebootstrapping floods the log while no broker answers). Every
+ * default can be overridden by setting the key.
+ *
+ * <h2>Accepted keys</h2>
+ * {@link #accepts(String)} (used by {@link KafkaTransportProvider#acceptsKey}) is true for the transport's own keys
+ * and for keys the Kafka clients define; a bus built from configuration refuses any other key under
+ * {@value #PREFIX}. Code may pass a plug-in's own setting with {@link Builder#set(String, Object)}: a key no client
+ * knows goes to all three clients.
  *
  * <h2>Errors</h2>
  * {@link #from(TransportContext)}, {@link #from(String, Map)} and {@link Builder#build()} validate everything,
@@ -145,6 +151,21 @@ public final class KafkaConfig {
     /** How long topic look-ups and creation may take before a send or subscribe fails. Default {@code 30s}. */
     public static final String TOPIC_TIMEOUT = "eventbus.kafka.topic-timeout";
 
+    /**
+     * How long {@link KafkaTransport#create} (and so building a bus) waits for the brokers to answer before it
+     * fails with one error naming {@link #BOOTSTRAP_SERVERS}, e.g. {@code 10s}; {@code 0} skips the check (the
+     * transport then connects on first use). Default {@code 10s}.
+     */
+    public static final String CONNECT_TIMEOUT = "eventbus.kafka.connect-timeout";
+
+    /**
+     * The longest a publish takes to fail while the brokers cannot be reached: the send's future fails after at
+     * most this ({@code delivery.timeout.ms}), and the publishing thread blocks at most this ({@code max.block.ms},
+     * only while the topic's metadata is unknown or the producer's buffer is full). Default {@code 30s} (the
+     * client's own default is 120 s). Setting {@code delivery.timeout.ms} or {@code max.block.ms} directly wins.
+     */
+    public static final String PUBLISH_TIMEOUT = "eventbus.kafka.publish-timeout";
+
     /** Prefix for keys passed to the producer only: {@code eventbus.kafka.producer.linger.ms=20}. */
     public static final String PRODUCER_PREFIX = "eventbus.kafka.producer.";
     /** Prefix for keys passed to the consumers only: {@code eventbus.kafka.consumer.max.poll.records=1000}. */
@@ -179,20 +200,12 @@ public final class KafkaConfig {
         d.put(COMMIT_INTERVAL, "how often decided offsets are committed (default: 100ms)");
         d.put(REVOKE_TIMEOUT, "wait for running handlers of revoked partitions (default: 10s)");
         d.put(TOPIC_TIMEOUT, "topic look-up and creation timeout (default: 30s)");
+        d.put(CONNECT_TIMEOUT, "wait for the brokers when the transport starts; 0 = do not check (default: 10s)");
+        d.put(PUBLISH_TIMEOUT, "a publish fails after this while the brokers cannot be reached (default: 30s)");
         DOCS = Collections.unmodifiableMap(d);
     }
 
     private static final Set<String> OWN_KEYS = DOCS.keySet();
-
-    /** Client keys the transport sets itself, with what to do instead. */
-    private static final Map<String, String> OWNED_CLIENT_KEYS = Map.of(
-            "key.serializer", "the transport writes keys and values as bytes; remove it",
-            "value.serializer", "the transport writes keys and values as bytes; remove it",
-            "key.deserializer", "the transport reads keys and values as bytes; remove it",
-            "value.deserializer", "the transport reads keys and values as bytes; remove it",
-            "enable.auto.commit", "the transport commits offsets itself once an outcome is decided; remove it",
-            "group.id", "the subscription's group is the Kafka consumer group; remove it",
-            "transactional.id", "set " + TRANSACTIONAL_ID + " instead (batches only; single sends stay idempotent)");
 
     private static final Pattern LEGAL_TOPIC = Pattern.compile("[a-zA-Z0-9._-]+");
     private static final Pattern ILLEGAL_TOPIC_CHARS = Pattern.compile("[^a-zA-Z0-9._-]");
@@ -214,6 +227,8 @@ public final class KafkaConfig {
     private final Duration commitInterval;
     private final Duration revokeTimeout;
     private final Duration topicTimeout;
+    private final Duration connectTimeout;
+    private final Duration publishTimeout;
     private final Map<String, Object> producer;
     private final Map<String, Object> consumer;
     private final Map<String, Object> admin;
@@ -255,6 +270,12 @@ public final class KafkaConfig {
         this.commitInterval = positive(ctx, COMMIT_INTERVAL, Duration.ofMillis(100));
         this.revokeTimeout = positive(ctx, REVOKE_TIMEOUT, Duration.ofSeconds(10));
         this.topicTimeout = positive(ctx, TOPIC_TIMEOUT, Duration.ofSeconds(30));
+        this.connectTimeout = "0".equals(ctx.get(CONNECT_TIMEOUT)) ? Duration.ZERO
+                : ctx.getDuration(CONNECT_TIMEOUT, Duration.ofSeconds(10));
+        if (connectTimeout.isNegative()) {
+            throw new ConfigException(CONNECT_TIMEOUT, ctx.get(CONNECT_TIMEOUT), "a duration such as 10s, or 0 to skip");
+        }
+        this.publishTimeout = positive(ctx, PUBLISH_TIMEOUT, Duration.ofSeconds(30));
 
         for (String key : all.keySet()) {
             String rest = key.substring(PREFIX.length());
@@ -265,82 +286,15 @@ public final class KafkaConfig {
             }
         }
 
-        Map<String, Object> p = new LinkedHashMap<>();
-        p.put(ProducerConfig.ACKS_CONFIG, "all");
-        p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, "true");
-        p.put(ProducerConfig.COMPRESSION_TYPE_CONFIG, "lz4");
-        p.put(ProducerConfig.LINGER_MS_CONFIG, "5");
-        p.put(ProducerConfig.BATCH_SIZE_CONFIG, "65536");
-        p.put(ProducerConfig.CLIENT_ID_CONFIG, this.serviceName + "-eventbus");
-        Map<String, Object> c = new LinkedHashMap<>();
-        c.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
-        c.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
-        c.put(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, CooperativeStickyAssignor.class.getName());
-        c.put(ConsumerConfig.ALLOW_AUTO_CREATE_TOPICS_CONFIG, "false"); // topics are created with our settings, or not
-
-        Map<String, Object> a = new LinkedHashMap<>();
-        a.put(AdminClientConfig.CLIENT_ID_CONFIG, this.serviceName + "-eventbus-admin");
-
-        Set<String> producerKeys = ProducerConfig.configNames();
-        Set<String> consumerKeys = ConsumerConfig.configNames();
-        Set<String> adminKeys = AdminClientConfig.configNames();
-        // Unprefixed keys first, so the client-specific prefixes win.
-        for (Map.Entry<String, String> e : all.entrySet()) {
-            String key = e.getKey();
-            if (OWN_KEYS.contains(key)) {
-                continue;
-            }
-            String rest = key.substring(PREFIX.length());
-            if (rest.startsWith("producer.") || rest.startsWith("consumer.") || rest.startsWith("admin.")) {
-                continue;
-            }
-            refuseOwned(key, rest);
-            boolean known = producerKeys.contains(rest) || consumerKeys.contains(rest) || adminKeys.contains(rest);
-            if (!known || producerKeys.contains(rest)) {
-                p.put(rest, e.getValue());
-            }
-            if (!known || consumerKeys.contains(rest)) {
-                c.put(rest, e.getValue());
-            }
-            if (!known || adminKeys.contains(rest)) {
-                a.put(rest, e.getValue());
-            }
-        }
-        for (Map.Entry<String, String> e : all.entrySet()) {
-            String key = e.getKey();
-            if (key.startsWith(PRODUCER_PREFIX)) {
-                p.put(refuseOwned(key, key.substring(PRODUCER_PREFIX.length())), e.getValue());
-            } else if (key.startsWith(CONSUMER_PREFIX)) {
-                c.put(refuseOwned(key, key.substring(CONSUMER_PREFIX.length())), e.getValue());
-            } else if (key.startsWith(ADMIN_PREFIX)) {
-                a.put(refuseOwned(key, key.substring(ADMIN_PREFIX.length())), e.getValue());
-            }
-        }
-        p.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
-        p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
-        c.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
-        c.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
-        c.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
-        if ("false".equalsIgnoreCase(String.valueOf(p.get(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG)))
-                && transactionalId != null) {
-            throw new ConfigException(TRANSACTIONAL_ID, transactionalId,
-                    "unset, or enable.idempotence left on (transactions need the idempotent producer)");
-        }
-
-        validate(ProducerConfig.configDef(), p, PRODUCER_PREFIX, all);
-        Map<String, Object> consumerCheck = new LinkedHashMap<>(c);
-        consumerCheck.put(ConsumerConfig.GROUP_ID_CONFIG, "validation");
-        validate(ConsumerConfig.configDef(), consumerCheck, CONSUMER_PREFIX, all);
-        validate(AdminClientConfig.configDef(), a, ADMIN_PREFIX, all);
-
-        this.producer = Collections.unmodifiableMap(p);
-        this.consumer = Collections.unmodifiableMap(c);
-        this.admin = Collections.unmodifiableMap(a);
+        ClientProperties clients = new ClientProperties(all, OWN_KEYS, transactionalId, publishTimeout);
+        this.producer = clients.producer;
+        this.consumer = clients.consumer;
+        this.admin = clients.admin;
         // A partition's poll may return max.poll.records at once; a bound below a few polls' worth paused the
         // partition after nearly every poll (consume benchmark with max.poll.records 2000 and the old fixed
         // 1000: a pause and a resume per poll, a quarter of the polls empty, workers idle between them; a
         // paused partition is not fetched). Ten polls' worth let the transport alone run 1.5-2x faster.
-        this.maxPendingPerPartition = ctx.getInt(MAX_PENDING_PER_PARTITION, defaultMaxPending(c), 1, 1_000_000);
+        this.maxPendingPerPartition = ctx.getInt(MAX_PENDING_PER_PARTITION, defaultMaxPending(consumer), 1, 1_000_000);
     }
 
     private static int defaultMaxPending(Map<String, Object> consumer) {
@@ -477,6 +431,29 @@ public final class KafkaConfig {
         return topicTimeout;
     }
 
+    /** How long creating the transport waits for the brokers; zero when it does not check. */
+    public Duration connectTimeout() {
+        return connectTimeout;
+    }
+
+    /** The bound on a publish while the brokers cannot be reached ({@link #PUBLISH_TIMEOUT}). */
+    public Duration publishTimeout() {
+        return publishTimeout;
+    }
+
+    /**
+     * Whether {@code key} is one this transport reads: one of its own keys ({@link #documentation()}),
+     * {@link #BOOTSTRAP_SERVERS}, or a Kafka producer, consumer or admin client key, unprefixed or prefixed with
+     * {@code producer.}, {@code consumer.} or {@code admin.}. Keys outside {@value #PREFIX} are not this
+     * transport's and are not accepted.
+     */
+    public static boolean accepts(String key) {
+        if (key == null || !key.startsWith(PREFIX)) {
+            return false;
+        }
+        return OWN_KEYS.contains(key) || ClientProperties.isClientKey(key.substring(PREFIX.length()));
+    }
+
     /** The {@code bootstrap.servers} value. */
     public String bootstrapServers() {
         return raw.get(BOOTSTRAP_SERVERS);
@@ -544,35 +521,6 @@ public final class KafkaConfig {
             throw new ConfigException(key, ctx.get(key), "a positive duration such as 250ms, 5s or PT1M");
         }
         return d;
-    }
-
-    private static String refuseOwned(String fullKey, String clientKey) {
-        String instead = OWNED_CLIENT_KEYS.get(clientKey);
-        if (instead != null) {
-            throw new ConfigException(fullKey, "'" + fullKey + "' is set by the transport itself: " + instead,
-                    (Throwable) null);
-        }
-        return clientKey;
-    }
-
-    /** Checks values against the client's own definitions, so a bad value fails now and names our key. */
-    private static void validate(ConfigDef def, Map<String, Object> props, String rolePrefix, Map<String, String> given) {
-        try {
-            def.parse(props);
-        } catch (org.apache.kafka.common.config.ConfigException e) {
-            String msg = String.valueOf(e.getMessage());
-            String culprit = null;
-            for (String clientKey : props.keySet()) {
-                if (msg.contains(clientKey) && (culprit == null || clientKey.length() > culprit.length())) {
-                    culprit = clientKey;
-                }
-            }
-            String key = culprit == null ? BOOTSTRAP_SERVERS
-                    : given.containsKey(rolePrefix + culprit) ? rolePrefix + culprit : PREFIX + culprit;
-            String shown = culprit != null && ConfigException.isSecret(culprit)
-                    ? "invalid value (hidden, the key holds a secret)" : msg;
-            throw new ConfigException(key, "Invalid configuration '" + key + "': " + shown, (Throwable) null);
-        }
     }
 
     /**

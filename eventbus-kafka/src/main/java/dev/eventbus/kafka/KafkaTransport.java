@@ -2,6 +2,7 @@ package dev.eventbus.kafka;
 
 import dev.eventbus.ConfigException;
 import dev.eventbus.EventBusException;
+import dev.eventbus.kafka.internal.ClientIds;
 import dev.eventbus.kafka.internal.CloudEventsBinding;
 import dev.eventbus.kafka.internal.DeadLetterTopics;
 import dev.eventbus.kafka.internal.NamedThreads;
@@ -13,11 +14,14 @@ import dev.eventbus.spi.SubscriptionRequest;
 import dev.eventbus.spi.Transport;
 import dev.eventbus.spi.TransportMessage;
 import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.DescribeClusterOptions;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.Producer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.KafkaException;
+import org.apache.kafka.common.errors.AuthenticationException;
 import org.apache.kafka.common.errors.AuthorizationException;
 import org.apache.kafka.common.errors.OutOfOrderSequenceException;
 import org.apache.kafka.common.errors.ProducerFencedException;
@@ -37,6 +41,7 @@ import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -64,8 +69,8 @@ import java.util.concurrent.TimeUnit;
  * (or in memory, see {@link KafkaConfig#RETRY_TOPICS}) without holding up other records; {@code DEAD} outcomes and
  * unreadable records go to the topic's dead-letter topic, which {@link #deadLetters()} lists and replays.
  *
- * <p>Thread-safe: every method may be called from any thread. Lifecycle: {@link #create} connects lazily (no
- * network until the first send or subscribe); {@link #close(Duration)} closes the subscriptions (waiting for
+ * <p>Thread-safe: every method may be called from any thread. Lifecycle: {@link #create} checks that a broker
+ * answers ({@link KafkaConfig#CONNECT_TIMEOUT}) and fails at once otherwise; {@link #close(Duration)} closes the subscriptions (waiting for
  * their handlers, committing), flushes the producer and releases all threads and connections. It must be
  * called.
  */
@@ -87,6 +92,8 @@ public final class KafkaTransport implements Transport {
     private final ExecutorService transactions;
     private Producer<byte[], byte[]> transactional;
     private volatile boolean closed;
+    /** Whether a record may have been handed to {@link #producer}: a send, a subscription, a dead-letter replay. */
+    private volatile boolean used;
 
     private KafkaTransport(KafkaConfig config) {
         this.config = config;
@@ -94,8 +101,15 @@ public final class KafkaTransport implements Transport {
         Admin a = null;
         Producer<byte[], byte[]> p = null;
         try {
-            a = Admin.create(config.adminProperties());
-            p = new KafkaProducer<>(config.producerProperties());
+            Map<String, Object> adminProps = config.adminProperties();
+            adminProps.put(AdminClientConfig.CLIENT_ID_CONFIG, ClientIds.of(config.serviceName(),
+                    adminProps.get(AdminClientConfig.CLIENT_ID_CONFIG), "admin"));
+            a = Admin.create(adminProps);
+            awaitBrokers(a, config);
+            p = new KafkaProducer<>(producerProperties(config, "producer"));
+        } catch (EventBusException e) {
+            closeQuietly(a);
+            throw e;
         } catch (KafkaException e) {
             closeQuietly(p);
             closeQuietly(a);
@@ -121,10 +135,13 @@ public final class KafkaTransport implements Transport {
     }
 
     /**
-     * Creates a transport. Validates the configuration and creates the producer and admin client (which do not
-     * connect yet).
+     * Creates a transport: validates the configuration, checks that the brokers answer (within
+     * {@link KafkaConfig#CONNECT_TIMEOUT}, unless that is zero) and creates the producer and admin client. Blocks
+     * until the brokers answered or the connect timeout passed.
      *
      * @throws ConfigException when the configuration is invalid (for example an unresolvable bootstrap server)
+     * @throws EventBusException (retriable) naming {@link KafkaConfig#BOOTSTRAP_SERVERS} when the brokers did not
+     *         answer within the connect timeout; nothing is left running then
      */
     public static KafkaTransport create(KafkaConfig config) {
         return new KafkaTransport(Objects.requireNonNull(config, "config"));
@@ -151,18 +168,19 @@ public final class KafkaTransport implements Transport {
         try {
             ProducerRecord<byte[], byte[]> record = toRecord(message);
             CompletableFuture<Void> f = new CompletableFuture<>();
+            used = true;
             producer.send(record, (md, e) -> {
                 if (e == null) {
                     f.complete(null);
                 } else {
-                    f.completeExceptionally(refused(record.topic(), e));
+                    f.completeExceptionally(refused(record.topic(), e, config));
                 }
             });
             return f;
         } catch (EventBusException e) {
             return CompletableFuture.failedFuture(e);
         } catch (RuntimeException e) {
-            return CompletableFuture.failedFuture(closed ? closedException() : refused(topic(message.stream()), e));
+            return CompletableFuture.failedFuture(closed ? closedException() : refused(topic(message.stream()), e, config));
         }
     }
 
@@ -178,7 +196,8 @@ public final class KafkaTransport implements Transport {
         }
         String topic = topic(message.stream());
         if (!topics.isKnown(topic)) {
-            topics.ensure(List.of(topic));
+            // A publisher never waits longer than the publish timeout, not even for a new topic.
+            topics.ensure(List.of(topic), Math.min(config.topicTimeout().toMillis(), config.publishTimeout().toMillis()));
         }
         String key = config.recordKey(message);
         return binding.toRecord(topic, key == null ? null : CloudEventsBinding.utf8(key), message);
@@ -198,7 +217,12 @@ public final class KafkaTransport implements Transport {
         return t;
     }
 
-    private static EventBusException refused(String topic, Throwable e) {
+    private static EventBusException refused(String topic, Throwable e, KafkaConfig config) {
+        if (e instanceof org.apache.kafka.common.errors.TimeoutException) {
+            return new EventBusException("Kafka did not acknowledge the record for topic '" + topic + "' within "
+                    + config.publishTimeout().toMillis() + " ms (" + KafkaConfig.PUBLISH_TIMEOUT + "); is Kafka at '"
+                    + config.bootstrapServers() + "' (" + KafkaConfig.BOOTSTRAP_SERVERS + ") reachable? " + e, e, true);
+        }
         return new EventBusException("Kafka did not accept the record for topic '" + topic + "': " + e, e,
                 e instanceof RetriableException);
     }
@@ -288,9 +312,8 @@ public final class KafkaTransport implements Transport {
 
     private Producer<byte[], byte[]> transactionalProducer() {
         if (transactional == null) {
-            Map<String, Object> props = config.producerProperties();
+            Map<String, Object> props = producerProperties(config, "tx-producer");
             props.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, config.transactionalId());
-            props.put(ProducerConfig.CLIENT_ID_CONFIG, props.get(ProducerConfig.CLIENT_ID_CONFIG) + "-tx");
             KafkaProducer<byte[], byte[]> p = new KafkaProducer<>(props);
             try {
                 p.initTransactions();
@@ -331,6 +354,7 @@ public final class KafkaTransport implements Transport {
         SubscriptionRunner runner = new SubscriptionRunner(config, request, handler, producer, scheduler,
                 subscriptions::remove);
         subscriptions.add(runner);
+        used = true;
         if (closed) {
             subscriptions.remove(runner);
             runner.close(Duration.ZERO);
@@ -343,6 +367,7 @@ public final class KafkaTransport implements Transport {
     /** The dead letters in this transport's dead-letter topics; listing and replay block on the broker. */
     @Override
     public DeadLetterStore deadLetters() {
+        used = true;
         return deadLetters;
     }
 
@@ -384,17 +409,62 @@ public final class KafkaTransport implements Transport {
             log.warn("closing the dead-letter reader failed", e);
         }
         try {
-            producer.close(left);
+            // Nothing to flush when nothing was sent (retry and dead-letter records count as sent), and the
+            // close of an idempotent producer that never reached a broker otherwise waits on its connection.
+            producer.close(used ? left : Duration.ZERO);
         } catch (RuntimeException e) {
             log.warn("closing the Kafka producer failed", e);
         }
-        admin.close(Duration.ofSeconds(5));
+        admin.close(Duration.ZERO); // every admin call of ours is waited for by its caller: none is pending
+    }
+
+    /**
+     * Fails fast, and once, when the brokers cannot be reached: otherwise the bus would build, then a subscribe
+     * would wait for the topic look-up, while every client logs its reconnection attempts.
+     */
+    private static void awaitBrokers(Admin admin, KafkaConfig config) {
+        long ms = config.connectTimeout().toMillis();
+        if (ms == 0) {
+            return;
+        }
+        Throwable cause;
+        try {
+            admin.describeCluster(new DescribeClusterOptions().timeoutMs((int) Math.min(Integer.MAX_VALUE, ms)))
+                    .clusterId().get(ms + 1000, TimeUnit.MILLISECONDS);
+            return;
+        } catch (ExecutionException e) {
+            cause = e.getCause();
+        } catch (java.util.concurrent.TimeoutException e) {
+            cause = e;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            cause = e;
+        }
+        String why = cause instanceof org.apache.kafka.common.errors.TimeoutException
+                || cause instanceof java.util.concurrent.TimeoutException
+                ? "no broker answered" : cause.getClass().getSimpleName() + ": " + cause.getMessage();
+        throw new EventBusException("Could not reach Kafka at '" + config.bootstrapServers() + "' ("
+                + KafkaConfig.BOOTSTRAP_SERVERS + ") within " + config.connectTimeout().toMillis() + " ms ("
+                + KafkaConfig.CONNECT_TIMEOUT + "): " + why + ". Check that the brokers run and that "
+                + KafkaConfig.BOOTSTRAP_SERVERS + " names them.", cause, !(cause instanceof AuthenticationException));
+    }
+
+    private static Map<String, Object> producerProperties(KafkaConfig config, String role) {
+        Map<String, Object> props = config.producerProperties();
+        Object user = props.get(ProducerConfig.CLIENT_ID_CONFIG);
+        props.put(ProducerConfig.CLIENT_ID_CONFIG, ClientIds.of(config.serviceName(), user == null ? null
+                : role.equals("producer") ? user : user + "-tx", role));
+        return props;
     }
 
     private static void closeQuietly(AutoCloseable c) {
         if (c != null) {
             try {
-                c.close();
+                if (c instanceof Admin admin) {
+                    admin.close(Duration.ZERO); // nothing of ours is pending: do not wait on unreachable brokers
+                } else {
+                    c.close();
+                }
             } catch (Exception ignored) {
                 // already failing: the first error is the one to report
             }

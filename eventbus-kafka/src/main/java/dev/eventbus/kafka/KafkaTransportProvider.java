@@ -25,10 +25,29 @@ public final class KafkaTransportProvider implements TransportProvider {
         return NAME;
     }
 
-    /** The dashed keys of {@link KafkaConfig#documentation()}, so {@code EVENTBUS_KAFKA_TOPIC_PREFIX} maps to them. */
+    /**
+     * {@link KafkaConfig#BOOTSTRAP_SERVERS} and the transport's own keys ({@link KafkaConfig#documentation()}), so
+     * {@code EVENTBUS_KAFKA_TOPIC_PREFIX} maps to {@code eventbus.kafka.topic-prefix}. The Kafka client keys that
+     * pass through are not listed (there are hundreds); {@link #acceptsKey} accepts them.
+     */
     @Override
     public java.util.Collection<String> configKeys() {
-        return KafkaConfig.documentation().keySet();
+        java.util.List<String> keys = new java.util.ArrayList<>();
+        keys.add(KafkaConfig.BOOTSTRAP_SERVERS);
+        keys.addAll(KafkaConfig.documentation().keySet());
+        return java.util.Collections.unmodifiableList(keys);
+    }
+
+    /**
+     * True for the transport's own keys and for Kafka client keys that exist (the producer's, consumer's and admin
+     * client's {@code configNames()}), unprefixed or with {@code producer.}, {@code consumer.} or {@code admin.};
+     * see {@link KafkaConfig#accepts(String)}. Anything else under {@code eventbus.kafka.} (a typo, a plug-in's
+     * own setting) is refused by the bus; a plug-in setting can still be given in code with
+     * {@link KafkaConfig.Builder#set(String, Object)}.
+     */
+    @Override
+    public boolean acceptsKey(String key) {
+        return KafkaConfig.accepts(key);
     }
 
     /**

@@ -6,6 +6,7 @@ import dev.eventbus.spi.TransportProvider;
 import org.junit.jupiter.api.Test;
 
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.ServiceLoader;
 
@@ -170,7 +171,8 @@ class KafkaConfigTest {
         }
         assertThat(found).isInstanceOf(KafkaTransportProvider.class);
         assertThat(found.configKeys()).contains(KafkaConfig.TOPIC_PREFIX, KafkaConfig.CREATE_TOPICS,
-                KafkaConfig.TRANSACTIONAL_ID).doesNotContain(KafkaConfig.BOOTSTRAP_SERVERS);
+                KafkaConfig.TRANSACTIONAL_ID, KafkaConfig.BOOTSTRAP_SERVERS, KafkaConfig.CONNECT_TIMEOUT,
+                KafkaConfig.PUBLISH_TIMEOUT);
         TransportProvider provider = found;
         assertThatThrownBy(() -> provider.create(new TransportContext("shop", Map.of())))
                 .isInstanceOf(ConfigException.class).hasMessageContaining(KafkaConfig.BOOTSTRAP_SERVERS);
@@ -186,5 +188,53 @@ class KafkaConfigTest {
         assertThat(c.recordKey(KafkaTransportTest.message("s", "k", "t", "{}"))).isEqualTo("fixed");
         assertThatThrownBy(() -> KafkaConfig.builder().bootstrapServers("b:1").set(KafkaConfig.KEY_HEADER, "x")
                 .keyExtractor(m -> "y").build()).isInstanceOf(ConfigException.class);
+    }
+
+    @Test
+    void theProviderAcceptsItsOwnKeysAndClientKeysThatExistAndNothingElse() {
+        KafkaTransportProvider provider = new KafkaTransportProvider();
+        assertThat(List.of(KafkaConfig.BOOTSTRAP_SERVERS, KafkaConfig.TOPIC_PREFIX, KafkaConfig.CONNECT_TIMEOUT,
+                KafkaConfig.PUBLISH_TIMEOUT, KafkaConfig.MAX_PENDING_PER_PARTITION,
+                "eventbus.kafka.linger.ms", "eventbus.kafka.max.poll.records", "eventbus.kafka.security.protocol",
+                "eventbus.kafka.sasl.jaas.config", "eventbus.kafka.ssl.truststore.location",
+                "eventbus.kafka.producer.linger.ms", "eventbus.kafka.consumer.max.poll.records",
+                "eventbus.kafka.admin.retries", "eventbus.kafka.producer.client.id"))
+                .allSatisfy(k -> assertThat(provider.acceptsKey(k)).as(k).isTrue());
+        assertThat(List.of("eventbus.kafka.bogus", "eventbus.kafka.keyorder", "eventbus.kafka.topic-prefx",
+                "eventbus.kafka.linger.mss", "eventbus.kafka.bootstrap.server",
+                // a client key under the wrong client's prefix, and prefixes of nothing
+                "eventbus.kafka.producer.max.poll.records", "eventbus.kafka.consumer.linger.ms",
+                "eventbus.kafka.admin.acks", "eventbus.kafka.producer.", "eventbus.kafka.",
+                // another transport's namespace, and no namespace
+                "eventbus.rabbitmq.uri", "linger.ms"))
+                .allSatisfy(k -> assertThat(provider.acceptsKey(k)).as(k).isFalse());
+    }
+
+    @Test
+    void defaultsNoticeACrashedConsumerWithinSecondsAndBoundPublishing() {
+        KafkaConfig c = KafkaConfig.from("shop", props());
+        assertThat(c.consumerProperties("g")).containsEntry("session.timeout.ms", "10000")
+                .containsEntry("heartbeat.interval.ms", "1000");
+        assertThat(c.connectTimeout()).isEqualTo(java.time.Duration.ofSeconds(10));
+        assertThat(c.producerProperties()).containsEntry("max.block.ms", "30000")
+                .containsEntry("delivery.timeout.ms", "30000").containsEntry("request.timeout.ms", "29995");
+        assertThat(c.adminProperties()).containsEntry("metadata.recovery.strategy", "none");
+
+        KafkaConfig shortPublish = KafkaConfig.from("shop", props(KafkaConfig.PUBLISH_TIMEOUT, "2s",
+                KafkaConfig.CONNECT_TIMEOUT, "0", "eventbus.kafka.consumer.session.timeout.ms", "20000"));
+        assertThat(shortPublish.producerProperties()).containsEntry("max.block.ms", "2000")
+                .containsEntry("delivery.timeout.ms", "2000").containsEntry("request.timeout.ms", "1995");
+        assertThat(shortPublish.consumerProperties("g")).containsEntry("session.timeout.ms", "20000");
+        assertThat(shortPublish.connectTimeout()).isZero();
+
+        // The user's request timeout stays; the delivery timeout grows to fit it, as the producer requires.
+        KafkaConfig userRequest = KafkaConfig.from("shop", props("eventbus.kafka.request.timeout.ms", "40000"));
+        assertThat(userRequest.producerProperties()).containsEntry("request.timeout.ms", "40000")
+                .containsEntry("delivery.timeout.ms", "40005");
+
+        assertThatThrownBy(() -> KafkaConfig.from("shop", props(KafkaConfig.PUBLISH_TIMEOUT, "0s")))
+                .isInstanceOf(ConfigException.class).hasMessageContaining(KafkaConfig.PUBLISH_TIMEOUT);
+        assertThatThrownBy(() -> KafkaConfig.from("shop", props(KafkaConfig.CONNECT_TIMEOUT, "soon")))
+                .isInstanceOf(ConfigException.class).hasMessageContaining(KafkaConfig.CONNECT_TIMEOUT);
     }
 }

@@ -109,7 +109,7 @@ public final class DeadLetterTopics implements Transport.DeadLetterStore, AutoCl
             if (found == null) {
                 return false;
             }
-            String originalTopic = CloudEventsBinding.header(found.headers(), SubscriptionRunner.DLQ_ORIGINAL_TOPIC);
+            String originalTopic = CloudEventsBinding.header(found.headers(), DeadLetterRecords.DLQ_ORIGINAL_TOPIC);
             if (originalTopic == null) {
                 originalTopic = config.topic(deadLetter.originalStream());
             }
@@ -121,7 +121,7 @@ public final class DeadLetterTopics implements Transport.DeadLetterStore, AutoCl
             }
             String group = CloudEventsBinding.header(found.headers(), MessageHeaders.DLQ_GROUP);
             if (group != null) {
-                headers.add(SubscriptionRunner.H_REPLAY_GROUP, CloudEventsBinding.utf8(group));
+                headers.add(DeadLetterRecords.H_REPLAY_GROUP, CloudEventsBinding.utf8(group));
             }
             await(producer.send(new ProducerRecord<>(originalTopic, null, found.key(), found.value(), headers)),
                     "replay dead letter " + id + " to '" + originalTopic + "'");
@@ -248,7 +248,7 @@ public final class DeadLetterTopics implements Transport.DeadLetterStore, AutoCl
         if (reader == null) {
             Map<String, Object> props = config.consumerProperties("unused");
             props.remove(ConsumerConfig.GROUP_ID_CONFIG);
-            props.put(ConsumerConfig.CLIENT_ID_CONFIG, config.serviceName() + "-eventbus-dlt-reader");
+            props.put(ConsumerConfig.CLIENT_ID_CONFIG, ClientIds.of(config.serviceName(), null, "dlt-reader"));
             props.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, "2000");
             reader = new KafkaConsumer<>(props);
         }

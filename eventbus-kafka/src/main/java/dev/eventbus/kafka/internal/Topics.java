@@ -48,6 +48,15 @@ public final class Topics {
      * @throws EventBusException naming the missing topics (create-topics off) or the admin failure
      */
     public void ensure(Collection<String> topics) {
+        ensure(topics, config.topicTimeout().toMillis());
+    }
+
+    /**
+     * Ensures every topic exists, waiting at most about {@code timeoutMs} per step (look-up, creation, leaders).
+     *
+     * @throws EventBusException naming the missing topics (create-topics off) or the admin failure
+     */
+    public void ensure(Collection<String> topics, long timeoutMs) {
         Set<String> unknown = new LinkedHashSet<>();
         for (String t : topics) {
             if (!known.contains(t)) {
@@ -57,7 +66,6 @@ public final class Topics {
         if (unknown.isEmpty()) {
             return;
         }
-        long timeoutMs = config.topicTimeout().toMillis();
         List<String> missing = new ArrayList<>();
         try {
             Map<String, KafkaFuture<org.apache.kafka.clients.admin.TopicDescription>> found =
@@ -105,8 +113,9 @@ public final class Topics {
                     + config.bootstrapServers() + ": " + c, c, c instanceof RetriableException);
         } catch (TimeoutException e) {
             throw new EventBusException("Timed out after " + timeoutMs + " ms looking up or creating Kafka topic(s) "
-                    + unknown + " at " + config.bootstrapServers() + " (" + KafkaConfig.TOPIC_TIMEOUT
-                    + "); is the broker reachable?", e, true);
+                    + unknown + " at " + config.bootstrapServers() + " (" + KafkaConfig.TOPIC_TIMEOUT + ", on the "
+                    + "publish path at most " + KafkaConfig.PUBLISH_TIMEOUT + "); is the broker reachable at "
+                    + KafkaConfig.BOOTSTRAP_SERVERS + "?", e, true);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new EventBusException("Interrupted while looking up Kafka topic(s) " + unknown, e, true);

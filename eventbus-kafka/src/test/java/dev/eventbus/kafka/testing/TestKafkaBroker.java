@@ -80,28 +80,7 @@ public final class TestKafkaBroker {
             // Our own base directory: the kit's default one is deleted by a shutdown hook of its own, racing
             // with the broker's shutdown in ours.
             Path base = Files.createTempDirectory("eventbus-test-kafka-");
-            KafkaClusterTestKit kit = new KafkaClusterTestKit.Builder(new TestKitNodes.Builder()
-                    .setBaseDirectory(base)
-                    .setCombined(true)
-                    .setNumBrokerNodes(1)
-                    .setNumControllerNodes(1)
-                    .setBootstrapMetadataVersion(MetadataVersion.LATEST_PRODUCTION)
-                    .build())
-                    .setConfigProp("unstable.api.versions.enable", "false")
-                    .setConfigProp("unstable.feature.versions.enable", "false")
-                    .setConfigProp("offsets.topic.replication.factor", "1")
-                    .setConfigProp("transaction.state.log.replication.factor", "1")
-                    .setConfigProp("transaction.state.log.min.isr", "1")
-                    .setConfigProp("group.initial.rebalance.delay.ms", "0")
-                    .build();
-            // format() prints the bootstrap metadata to stdout; an example's output is no place for it.
-            java.io.PrintStream out = System.out;
-            System.setOut(new java.io.PrintStream(java.io.OutputStream.nullOutputStream()));
-            try {
-                kit.format();
-            } finally {
-                System.setOut(out);
-            }
+            KafkaClusterTestKit kit = newCluster(base);
             kit.startup();
             kit.waitForReadyBrokers();
             cluster = kit;
@@ -117,6 +96,81 @@ public final class TestKafkaBroker {
                     + "kafka-clients version) or start a broker yourself and set " + BOOTSTRAP_ENV
                     + "=host:port.", e);
         }
+    }
+
+    /**
+     * A broker of the caller's own, for tests that stop it (broker outages); the caller closes it, which stops the
+     * broker and deletes its data. About 2 s to start. Not shared, never {@value #BOOTSTRAP_ENV}.
+     */
+    public static Private startPrivate() {
+        try {
+            Path base = Files.createTempDirectory("eventbus-test-kafka-private-");
+            KafkaClusterTestKit kit = newCluster(base);
+            kit.startup();
+            kit.waitForReadyBrokers();
+            return new Private(kit, base);
+        } catch (Exception e) {
+            throw new IllegalStateException("Could not start a private in-JVM Kafka test broker: " + e, e);
+        }
+    }
+
+    /** A broker started by {@link #startPrivate()}. */
+    public static final class Private implements AutoCloseable {
+        private final KafkaClusterTestKit kit;
+        private final Path base;
+        private final String servers;
+        private boolean closed;
+
+        private Private(KafkaClusterTestKit kit, Path base) {
+            this.kit = kit;
+            this.base = base;
+            this.servers = kit.bootstrapServers();
+        }
+
+        public String bootstrapServers() {
+            return servers;
+        }
+
+        /** Stops the broker (its clients see an outage) and deletes its data. */
+        @Override
+        public synchronized void close() {
+            if (closed) {
+                return;
+            }
+            closed = true;
+            try {
+                kit.close();
+            } catch (Exception e) {
+                System.err.println("[TestKafkaBroker] closing a private broker failed: " + e);
+            }
+            deleteRecursively(base);
+        }
+    }
+
+    private static KafkaClusterTestKit newCluster(Path base) throws Exception {
+        KafkaClusterTestKit kit = new KafkaClusterTestKit.Builder(new TestKitNodes.Builder()
+                .setBaseDirectory(base)
+                .setCombined(true)
+                .setNumBrokerNodes(1)
+                .setNumControllerNodes(1)
+                .setBootstrapMetadataVersion(MetadataVersion.LATEST_PRODUCTION)
+                .build())
+                .setConfigProp("unstable.api.versions.enable", "false")
+                .setConfigProp("unstable.feature.versions.enable", "false")
+                .setConfigProp("offsets.topic.replication.factor", "1")
+                .setConfigProp("transaction.state.log.replication.factor", "1")
+                .setConfigProp("transaction.state.log.min.isr", "1")
+                .setConfigProp("group.initial.rebalance.delay.ms", "0")
+                .build();
+        // format() prints the bootstrap metadata to stdout; an example's output is no place for it.
+        java.io.PrintStream out = System.out;
+        System.setOut(new java.io.PrintStream(java.io.OutputStream.nullOutputStream()));
+        try {
+            kit.format();
+        } finally {
+            System.setOut(out);
+        }
+        return kit;
     }
 
     private static String checkReachable(String servers) {
