@@ -3,7 +3,6 @@ package dev.eventbus.spring;
 import dev.eventbus.EventBus;
 import dev.eventbus.spring.TestSupport.Inventory;
 import dev.eventbus.spring.TestSupport.OrderPlaced;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
 import org.springframework.boot.health.contributor.Status;
 import org.springframework.boot.test.context.runner.ApplicationContextRunner;
@@ -50,8 +49,6 @@ abstract class JdbcTest {
     }
 
     static final List<String> PREFIXES = new ArrayList<>();
-
-    abstract String url();
 
     abstract String[] dataSourceProperties(String prefix);
 
@@ -174,38 +171,6 @@ abstract class JdbcTest {
                     }
                 }
             }
-        }
-    }
-
-    /** H2 in memory, one database per test. */
-    static class H2 extends JdbcTest {
-        @Override
-        String url() {
-            return null;
-        }
-
-        @Override
-        String[] dataSourceProperties(String prefix) {
-            return new String[]{"spring.datasource.url=" + TestSupport.h2Url(prefix), "spring.datasource.username=sa"};
-        }
-    }
-
-    /** The local PostgreSQL ({@code EVENTBUS_TEST_POSTGRES_URL}), tables named per test. */
-    static class Postgres extends JdbcTest {
-        @Override
-        String url() {
-            return TestSupport.POSTGRES_URL;
-        }
-
-        @Override
-        String[] dataSourceProperties(String prefix) {
-            PostgresCheck.requireReachable();
-            return new String[]{"spring.datasource.url=" + TestSupport.POSTGRES_URL};
-        }
-
-        @AfterAll
-        static void dropTables() throws SQLException {
-            JdbcTest.dropTables(TestSupport.POSTGRES_URL);
         }
     }
 
