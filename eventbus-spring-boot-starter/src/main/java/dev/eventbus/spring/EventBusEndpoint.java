@@ -50,12 +50,14 @@ public class EventBusEndpoint {
     }
 
     /**
-     * Replays the dead letter with this id to its group.
+     * Replays the dead letter with this id to its group. The id is the rest of the path, so ids with slashes (a
+     * Kafka dead letter's {@code topic/partition/offset}) work: {@code POST /actuator/eventbus/orders.DLT/0/17}.
      *
      * @return {@code replayed: false} when no dead letter has this id (already replayed, or never existed)
      */
     @WriteOperation
-    public Map<String, Object> replay(@Selector String id) {
+    public Map<String, Object> replay(@Selector(match = Selector.Match.ALL_REMAINING) String... idSegments) {
+        String id = String.join("/", idSegments);
         for (DeadLetter d : bus.deadLetters().list(null, MAX_LIMIT)) {
             if (d.id().equals(id)) {
                 boolean done = bus.deadLetters().replay(d);

@@ -4,6 +4,7 @@ import com.rabbitmq.client.Channel;
 import com.rabbitmq.client.Connection;
 import com.rabbitmq.client.ConnectionFactory;
 import dev.eventbus.EventBus;
+import dev.eventbus.Subscribe;
 import dev.eventbus.kafka.testing.TestKafkaBroker;
 import dev.eventbus.spring.TestSupport.Inventory;
 import dev.eventbus.spring.TestSupport.OrderPlaced;
@@ -17,25 +18,60 @@ import org.springframework.context.ApplicationContext;
 import java.net.URI;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
 /** The context starts with the Kafka and RabbitMQ transports, delivers to subscriber beans, reports health. */
 class BrokerTransportsTest {
 
+    /** A second subscriber bean, in its own group, that fails while {@link #failing} is set. */
+    public static class Billing {
+        final AtomicBoolean failing = new AtomicBoolean();
+        final List<String> billed = new CopyOnWriteArrayList<>();
+
+        @Subscribe(group = "billing")
+        public void on(OrderPlaced e) {
+            if (failing.get()) {
+                throw new IllegalStateException("billing down");
+            }
+            billed.add(e.orderId());
+        }
+    }
+
     @Test
     void kafka() {
         String name = TestSupport.unique("sbk");
-        TestSupport.busOnly().withBean(Inventory.class).withPropertyValues(
+        TestSupport.busOnly().withBean(Inventory.class).withBean(Billing.class).withPropertyValues(
                 "eventbus.service=" + name,
                 "eventbus.transport=kafka",
                 "eventbus.kafka.bootstrap.servers=" + TestKafkaBroker.bootstrapServers(),
-                "eventbus.kafka.topic-prefix=" + name + ".").run(context -> {
+                "eventbus.kafka.topic-prefix=" + name + ".",
+                "eventbus.retry.max-attempts=1",
+                "management.endpoints.web.exposure.include=eventbus").run(context -> {
                     assertThat(context).hasNotFailed();
+                    Billing billing = context.getBean(Billing.class);
+                    billing.failing.set(true);
                     assertDelivers(context, "k-1");
                     Health h = health(context, "kafka");
                     assertThat(h.getStatus()).isEqualTo(Status.UP);
                     assertThat(h.getDetails()).containsEntry("brokers", 1);
+
+                    // Billing gave up on k-1: its dead letter (id topic/partition/offset) is listed and replayed.
+                    EventBusEndpoint endpoint = context.getBean(EventBusEndpoint.class);
+                    TestSupport.await("billing's dead letter", Duration.ofSeconds(60),
+                            () -> !InboxAndDeadLettersTest.deadLetters(endpoint).isEmpty());
+                    Map<String, Object> dead = InboxAndDeadLettersTest.deadLetters(endpoint).get(0);
+                    assertThat(dead).containsEntry("group", "billing").containsEntry("exception", IllegalStateException.class.getName());
+                    String id = (String) dead.get("id");
+                    assertThat(id).contains("/");
+                    billing.failing.set(false);
+                    assertThat(endpoint.replay(id.split("/"))).containsEntry("replayed", true);
+                    TestSupport.await("the replayed event billed", Duration.ofSeconds(60),
+                            () -> billing.billed.contains("k-1"));
+                    assertThat(context.getBean(Inventory.class).count("k-1")).isEqualTo(1);
                 });
     }
 
