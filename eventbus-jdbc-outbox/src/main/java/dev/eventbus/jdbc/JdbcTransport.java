@@ -74,7 +74,7 @@ import javax.sql.DataSource;
  * subscription and takes its first partitions. Failures surface as {@link EventBusException}s ({@link
  * EventBusException#isRetriable() retriable} when the database could not be reached).
  */
-public final class JdbcTransport implements Transport {
+public final class JdbcTransport implements Transport, dev.eventbus.spi.HealthCheck {
 
     private static final Logger log = LoggerFactory.getLogger(JdbcTransport.class);
     private static final Set<Capability> CAPABILITIES = Collections.unmodifiableSet(EnumSet.of(
@@ -492,6 +492,23 @@ public final class JdbcTransport implements Transport {
                     Duration.ofMillis(Math.min(5, pollInterval.toMillis())), pollInterval, lease, heartbeat,
                     commitInterval, retention, retentionInterval, earliest, notify, 1000);
             return new JdbcTransport(dataSource, d, s);
+        }
+    }
+
+    /** Up when a connection from the data source is valid within {@code timeout}; never throws. */
+    @Override
+    public dev.eventbus.spi.HealthCheck.Result check(Duration timeout) {
+        Map<String, Object> details = Map.of("dialect", String.valueOf(store.dialect),
+                "tablePrefix", store.settings.prefix());
+        if (closed) {
+            return dev.eventbus.spi.HealthCheck.Result.down("transport closed", details);
+        }
+        try (Connection c = store.dataSource.getConnection()) {
+            int seconds = (int) Math.max(1, Math.min(Integer.MAX_VALUE, timeout.toSeconds()));
+            return c.isValid(seconds) ? dev.eventbus.spi.HealthCheck.Result.up(details)
+                    : dev.eventbus.spi.HealthCheck.Result.down("connection not valid", details);
+        } catch (SQLException | RuntimeException e) {
+            return dev.eventbus.spi.HealthCheck.Result.down(e.toString(), details);
         }
     }
 }

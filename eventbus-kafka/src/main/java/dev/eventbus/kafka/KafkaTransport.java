@@ -74,7 +74,7 @@ import java.util.concurrent.TimeUnit;
  * their handlers, committing), flushes the producer and releases all threads and connections. It must be
  * called.
  */
-public final class KafkaTransport implements Transport {
+public final class KafkaTransport implements Transport, dev.eventbus.spi.HealthCheck {
 
     private static final Logger log = LoggerFactory.getLogger(KafkaTransport.class);
 
@@ -474,5 +474,29 @@ public final class KafkaTransport implements Transport {
     @Override
     public String toString() {
         return "KafkaTransport{" + config + '}';
+    }
+
+    /** Up when a broker answers {@code describeCluster} within {@code timeout}; never throws. */
+    @Override
+    public dev.eventbus.spi.HealthCheck.Result check(Duration timeout) {
+        Map<String, Object> details = Map.of("bootstrap.servers",
+                String.valueOf(config.adminProperties().get("bootstrap.servers")));
+        if (closed) {
+            return dev.eventbus.spi.HealthCheck.Result.down("transport closed", details);
+        }
+        try {
+            int ms = (int) Math.max(1, Math.min(Integer.MAX_VALUE, timeout.toMillis()));
+            int brokers = admin.describeCluster(new org.apache.kafka.clients.admin.DescribeClusterOptions()
+                    .timeoutMs(ms)).nodes().get(ms + 1000L, TimeUnit.MILLISECONDS).size();
+            Map<String, Object> up = new java.util.LinkedHashMap<>(details);
+            up.put("brokers", brokers);
+            return dev.eventbus.spi.HealthCheck.Result.up(up);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return dev.eventbus.spi.HealthCheck.Result.down("interrupted", details);
+        } catch (Exception e) {
+            Throwable c = e instanceof java.util.concurrent.ExecutionException && e.getCause() != null ? e.getCause() : e;
+            return dev.eventbus.spi.HealthCheck.Result.down(c.toString(), details);
+        }
     }
 }

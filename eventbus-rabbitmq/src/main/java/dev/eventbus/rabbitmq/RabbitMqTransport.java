@@ -72,7 +72,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  *
  * <p>Thread-safe: every method may be called from any thread.
  */
-public final class RabbitMqTransport implements Transport {
+public final class RabbitMqTransport implements Transport, dev.eventbus.spi.HealthCheck {
 
     private static final Logger log = LoggerFactory.getLogger(RabbitMqTransport.class);
 
@@ -347,5 +347,25 @@ public final class RabbitMqTransport implements Transport {
     @Override
     public String toString() {
         return "RabbitMqTransport{" + config.describeBroker() + ", service=" + config.serviceName() + '}';
+    }
+
+    /**
+     * Up while the publishing connection (and the consuming one, once opened) is open; during automatic recovery
+     * after a broker outage it is down. Does no I/O; never throws.
+     */
+    @Override
+    public dev.eventbus.spi.HealthCheck.Result check(Duration timeout) {
+        Map<String, Object> details = Map.of("broker", config.describeBroker());
+        if (closed) {
+            return dev.eventbus.spi.HealthCheck.Result.down("transport closed", details);
+        }
+        Shared s = shared;
+        if (!publishConnection.isOpen()) {
+            return dev.eventbus.spi.HealthCheck.Result.down("publishing connection is closed (recovering)", details);
+        }
+        if (s != null && !s.consumerConnection().isOpen()) {
+            return dev.eventbus.spi.HealthCheck.Result.down("consuming connection is closed (recovering)", details);
+        }
+        return dev.eventbus.spi.HealthCheck.Result.up(details);
     }
 }
