@@ -92,7 +92,6 @@ public final class RabbitMqTransport implements Transport {
     private final Map<String, DeadLetterQueues.GroupInfo> knownGroups = new ConcurrentHashMap<>();
     private final Object consumerLock = new Object();
     private volatile Shared shared;
-    private volatile boolean consistentHashChecked;
     private volatile boolean closed;
 
     private RabbitMqTransport(RabbitMqConfig config) {
@@ -183,7 +182,7 @@ public final class RabbitMqTransport implements Transport {
                     return sendDelayed(message, type, Names.bucketMillis(Duration.ofMillis(delayMs)));
                 }
             }
-            AMQP.BasicProperties props = WireMapping.properties(message, null);
+            AMQP.BasicProperties props = WireMapping.properties(message, null, WireMapping.BCC);
             return publisher.publish(exchange, type, config.mandatory(), props, message.body());
         } catch (RuntimeException e) {
             return CompletableFuture.failedFuture(e);
@@ -198,7 +197,9 @@ public final class RabbitMqTransport implements Transport {
         Shared.ensureWaitQueue(publishTopology, delayQueues, queue, ms, names.exchange(message.stream()), null,
                 () -> publishTopology.bindQueue(queue, delayExchange, "",
                         Map.of("x-match", "all", WireMapping.DELAY_HEADER, Long.toString(ms))));
-        AMQP.BasicProperties props = WireMapping.properties(message, Map.of(WireMapping.DELAY_HEADER, Long.toString(ms)));
+        // CC, not BCC: the shard route must survive the delay queue's dead-lettering into the stream exchange.
+        AMQP.BasicProperties props = WireMapping.properties(message, Map.of(WireMapping.DELAY_HEADER, Long.toString(ms)),
+                WireMapping.CC);
         return publisher.publish(delayExchange, type, true, props, message.body());
     }
 
@@ -214,9 +215,6 @@ public final class RabbitMqTransport implements Transport {
                     request.concurrency(), false);
         }
         Shared s = shared();
-        if (request.orderedByKey()) {
-            checkConsistentHash(request);
-        }
         GroupSubscription sub = GroupSubscription.start(s, request, handler, subscriptions::remove);
         subscriptions.add(sub);
         Map<String, String> d = sub.describe();
@@ -238,34 +236,6 @@ public final class RabbitMqTransport implements Transport {
                 shared = new Shared(config, c, new Topology(c, config), publisher, timer, balancer, consumerThreads);
             }
             return shared;
-        }
-    }
-
-    /**
-     * Declaring an exchange of an unknown type closes the whole connection, so the consistent-hash plugin is
-     * checked once on a throwaway connection.
-     */
-    private void checkConsistentHash(SubscriptionRequest request) {
-        if (consistentHashChecked) {
-            return;
-        }
-        ConnectionFactory probeFactory = factory.clone();
-        probeFactory.setAutomaticRecoveryEnabled(false);
-        String exchange = names.shardExchange(request.stream(), request.group());
-        try (Connection probe = probeFactory.newConnection(config.serviceName() + " (probe)")) {
-            Channel ch = probe.createChannel();
-            ch.exchangeDeclare(exchange, "x-consistent-hash", true, false,
-                    Map.of("hash-header", WireMapping.KEY_HEADER));
-            consistentHashChecked = true;
-        } catch (IOException | TimeoutException e) {
-            String reason = Connections.describe(e);
-            if (reason.contains("x-consistent-hash") || Connections.replyCode(e) == 503) {
-                throw new EventBusException("RabbitMQ cannot keep per-key order for group '" + request.group()
-                        + "': " + reason + ". Per-key ordered subscriptions need the consistent-hash exchange plugin "
-                        + "that ships with RabbitMQ; enable it with: rabbitmq-plugins enable "
-                        + "rabbitmq_consistent_hash_exchange", e, false);
-            }
-            throw new EventBusException("RabbitMQ: cannot declare '" + exchange + "': " + reason, e, true);
         }
     }
 

@@ -79,6 +79,24 @@ public final class Topology {
         }
     }
 
+    /** Whether queue {@code name} exists (a passive declare; a 404 only costs the admin channel, reopened on next use). */
+    public boolean queueExists(String name) {
+        synchronized (lock) {
+            try {
+                if (admin == null || !admin.isOpen()) {
+                    admin = connection.createChannel();
+                }
+                admin.queueDeclarePassive(name);
+                return true;
+            } catch (IOException | RuntimeException e) {
+                if (Connections.replyCode(e) == 404) {
+                    return false;
+                }
+                throw translate("inspect queue '" + name + "'", e);
+            }
+        }
+    }
+
     /** The stream's durable topic exchange. */
     public void streamExchange(String stream) {
         String name = names.exchange(stream);
@@ -217,11 +235,6 @@ public final class Topology {
                         + "its messages are lost with it.";
                 return key == null ? new EventBusException(msg, e, false) : new ConfigException(key, msg, e);
             }
-        }
-        if (code == 503 && reason.contains("x-consistent-hash")) {
-            return new EventBusException("RabbitMQ cannot " + what + ": " + reason
-                    + ". Per-key ordered subscriptions need the consistent-hash exchange plugin that ships with "
-                    + "RabbitMQ: rabbitmq-plugins enable rabbitmq_consistent_hash_exchange", e, false);
         }
         boolean retriable = code == 0 || code == 320 || code == 541;
         return new EventBusException("RabbitMQ could not " + what + ": " + reason, e, retriable);
