@@ -78,6 +78,7 @@ public final class RabbitMqTransport implements Transport {
 
     private final RabbitMqConfig config;
     private final ConnectionFactory factory;
+    private final ConnectionFactory consumeFactory;
     private final Names names;
     private final Connection publishConnection;
     private final Topology publishTopology;
@@ -96,7 +97,11 @@ public final class RabbitMqTransport implements Transport {
 
     private RabbitMqTransport(RabbitMqConfig config) {
         this.config = config;
-        this.factory = Connections.factory(config);
+        // Publishing declares on the caller's thread: bounded by publish-max-block. Consuming may wait longer (quorum
+        // queue declarations on a busy broker), but not amqp-client's ten minutes.
+        this.factory = Connections.factory(config, config.publishMaxBlock());
+        this.consumeFactory = Connections.factory(config,
+                Duration.ofMillis(Math.max(30_000, 3 * config.connectionTimeout().toMillis())));
         this.names = new Names(config.prefix());
         this.timer = scheduler("eventbus-rabbitmq-timer");
         this.balancer = scheduler("eventbus-rabbitmq-balancer");
@@ -110,7 +115,8 @@ public final class RabbitMqTransport implements Transport {
             throw e;
         }
         this.publishTopology = new Topology(publishConnection, config);
-        this.publisher = new Publisher(publishConnection, config.confirmWindow(), config.publishTimeout(), timer,
+        this.publisher = new Publisher(publishConnection, config.confirmWindow(), config.publishTimeout(),
+                config.publishMaxBlock(), timer,
                 reason -> {
                     // A channel error (e.g. an exchange deleted behind our back): declare again on next use.
                     publishTopology.forget();
@@ -232,7 +238,7 @@ public final class RabbitMqTransport implements Transport {
         }
         synchronized (consumerLock) {
             if (shared == null) {
-                Connection c = Connections.open(factory, config, consumerThreads, config.serviceName() + " (consume)");
+                Connection c = Connections.open(consumeFactory, config, consumerThreads, config.serviceName() + " (consume)");
                 shared = new Shared(config, c, new Topology(c, config), publisher, timer, balancer, consumerThreads);
             }
             return shared;

@@ -74,6 +74,10 @@ public final class Topology {
                 }
                 return call.call(admin);
             } catch (IOException | RuntimeException e) {
+                if (e instanceof com.rabbitmq.client.ChannelContinuationTimeoutException
+                        || e.getCause() instanceof com.rabbitmq.client.ChannelContinuationTimeoutException) {
+                    abortAdmin(); // a late answer must not be taken for the next call's
+                }
                 throw translate(what, e);
             }
         }
@@ -93,6 +97,18 @@ public final class Topology {
                     return false;
                 }
                 throw translate("inspect queue '" + name + "'", e);
+            }
+        }
+    }
+
+    private void abortAdmin() {
+        Channel ch = admin;
+        admin = null;
+        if (ch != null) {
+            try {
+                ch.abort();
+            } catch (IOException | RuntimeException ignored) {
+                // gone either way
             }
         }
     }
@@ -235,6 +251,11 @@ public final class Topology {
                         + "its messages are lost with it.";
                 return key == null ? new EventBusException(msg, e, false) : new ConfigException(key, msg, e);
             }
+        }
+        if (e instanceof com.rabbitmq.client.ChannelContinuationTimeoutException
+                || e.getCause() instanceof com.rabbitmq.client.ChannelContinuationTimeoutException) {
+            return new EventBusException("RabbitMQ did not answer in time to " + what + " (the broker is slow or "
+                    + "unreachable; publishing waits at most " + RabbitMqConfig.PUBLISH_MAX_BLOCK + ")", e, true);
         }
         boolean retriable = code == 0 || code == 320 || code == 541;
         return new EventBusException("RabbitMQ could not " + what + ": " + reason, e, retriable);
