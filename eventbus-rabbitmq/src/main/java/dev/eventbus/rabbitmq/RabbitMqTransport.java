@@ -48,26 +48,31 @@ import java.util.concurrent.atomic.AtomicInteger;
  * Carries events over RabbitMQ (AMQP 0-9-1) with amqp-client: one durable topic exchange per stream (routing key =
  * event type), one durable queue per consumer group bound to exactly the types it subscribes to, publisher
  * confirms, TTL wait queues for delayed retries and delayed delivery, a dead-letter queue per group, and
- * automatic connection and topology recovery. The module README describes the topology, the CloudEvents header
- * mapping and the ordering choices.
+ * automatic connection and topology recovery; per-key order through shard queues fed by the key's shard route,
+ * which the publisher computes, so a stock broker without plugins is enough. The module README describes the
+ * topology, the CloudEvents header mapping and the ordering choices.
  *
  * <p><b>Connections.</b> Two connections named after the bus's service: one for publishing (opened at
  * {@link #create}), one for consuming (opened with the first subscription), so broker flow control on publishers
  * never stalls acknowledgements.
  *
  * <p><b>Blocking.</b> {@link #send} does not wait for the broker: its future completes on the confirm. It may
- * block while the confirm window is full (up to the publish timeout) and, the first time a stream or delay is
- * used, while the exchange or wait queue is declared. {@link #subscribe} blocks while it declares topology.
- * Futures complete on the client's I/O thread: do not block in their callbacks.
+ * block while the confirm window is full and, the first time a stream or delay is used, while the exchange or wait
+ * queue is declared, each at most {@link RabbitMqConfig#PUBLISH_MAX_BLOCK} (then the future fails instead). During a
+ * broker outage publishes wait in the client, not on the caller's thread, until recovery or
+ * {@link RabbitMqConfig#PUBLISH_TIMEOUT}. {@link #subscribe} blocks while it declares topology. Futures complete on
+ * the client's I/O thread: do not block in their callbacks.
  *
  * <p><b>Lifecycle.</b> Created connected by {@link #create}; {@link #close(Duration)} stops the subscriptions
  * (finishing and acknowledging handlers in flight within the timeout), waits for outstanding confirms and
  * closes the connections. It must be called.
  *
  * <p><b>Exceptions.</b> {@link #create} throws {@link dev.eventbus.ConfigException} for bad settings and a
- * retriable {@link EventBusException} when the broker is unreachable; {@link #subscribe} throws
+ * retriable {@link EventBusException} naming {@link RabbitMqConfig#URI} when the broker is unreachable (within
+ * {@link RabbitMqConfig#CONNECTION_TIMEOUT}, leaving no thread behind); {@link #subscribe} throws
  * {@link EventBusException} when the broker refuses the topology (with the argument that differs and how to fix
- * it). Failed publishes complete their future with an {@link EventBusException}; {@link EventBusException#isRetriable()}
+ * it), and {@link dev.eventbus.ConfigException} naming {@link RabbitMqConfig#SHARDS} when a per-key ordered group
+ * exists with another shard count. Failed publishes complete their future with an {@link EventBusException}; {@link EventBusException#isRetriable()}
  * tells a lost connection or timeout from a refusal.
  *
  * <p>Thread-safe: every method may be called from any thread.
