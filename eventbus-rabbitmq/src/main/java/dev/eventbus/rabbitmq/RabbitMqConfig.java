@@ -1,12 +1,9 @@
 package dev.eventbus.rabbitmq;
 
 import dev.eventbus.ConfigException;
+import dev.eventbus.rabbitmq.internal.AmqpUri;
 import dev.eventbus.spi.TransportContext;
 
-import java.net.URI;
-import java.net.URISyntaxException;
-import java.net.URLDecoder;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -66,17 +63,28 @@ public final class RabbitMqConfig {
      * before its future fails with a retriable error; default 30s.
      */
     public static final String PUBLISH_TIMEOUT = "eventbus.rabbitmq.publish-timeout";
+    /**
+     * Longest time a publish may hold the calling thread (waiting for room in the confirm window, or declaring a
+     * stream's exchange on first use) before its future fails with a retriable error instead; default 5s. During a
+     * broker outage publishes do not wait for the broker on the caller's thread: they are queued until the connection
+     * recovers (or {@link #PUBLISH_TIMEOUT} passes), and once the window is full each further call returns within
+     * this time.
+     */
+    public static final String PUBLISH_MAX_BLOCK = "eventbus.rabbitmq.publish-max-block";
     /** {@code true} (default) to fail a publish that no queue receives (no group bound its type); false drops it silently. */
     public static final String MANDATORY = "eventbus.rabbitmq.mandatory";
     /** Quorum queues: deliveries of one message (consumer crashed, never acknowledged) before the broker dead-letters it; default 10. */
     public static final String DELIVERY_LIMIT = "eventbus.rabbitmq.delivery-limit";
     /**
-     * {@code true} (default) to honour subscriptions that ask for per-key order (consistent-hash shards; needs the
-     * {@code rabbitmq_consistent_hash_exchange} plugin); {@code false} to serve every group from one queue with
+     * {@code true} (default) to honour subscriptions that ask for per-key order (shard queues fed by the key's shard
+     * route, which the publisher computes; no plugin needed); {@code false} to serve every group from one queue with
      * competing consumers, without per-key order across concurrent handlers.
      */
     public static final String KEY_ORDER = "eventbus.rabbitmq.key-order";
-    /** Per-key ordered groups: number of shard queues the consistent-hash exchange spreads keys over; default 8. */
+    /**
+     * Per-key ordered groups: number of shard queues keys are spread over (1 to 1024); default 8. Fixed for the life
+     * of a group: subscribing an existing group with another count fails naming this key (see the module README).
+     */
     public static final String SHARDS = "eventbus.rabbitmq.shards";
     /** Per-key ordered groups: how often instances check membership and rebalance shard ownership; default 1s. */
     public static final String REBALANCE_INTERVAL = "eventbus.rabbitmq.rebalance-interval";
@@ -84,8 +92,18 @@ public final class RabbitMqConfig {
     public static final String RECOVERY_INTERVAL = "eventbus.rabbitmq.recovery-interval";
     /** AMQP heartbeat; default 30s. */
     public static final String HEARTBEAT = "eventbus.rabbitmq.heartbeat";
-    /** TCP connect and AMQP handshake timeout; default 10s. */
+    /**
+     * TCP connect and AMQP handshake timeout: an unreachable broker is reported within this time (and once more the
+     * handshake's when the port answers but AMQP does not); default 10s.
+     */
     public static final String CONNECTION_TIMEOUT = "eventbus.rabbitmq.connection-timeout";
+
+    /** Every key above: what {@link RabbitMqTransportProvider#configKeys()} declares. */
+    static final java.util.List<String> KEYS = java.util.List.of(URI, HOST, PORT, USERNAME, PASSWORD, VIRTUAL_HOST, TLS,
+            TLS_TRUST_STORE, TLS_TRUST_STORE_PASSWORD, TLS_KEY_STORE, TLS_KEY_STORE_PASSWORD, TLS_VERIFY_HOSTNAME,
+            TOPOLOGY_PREFIX, QUEUE_TYPE, PREFETCH, MAX_PRIORITY, CONFIRM_WINDOW, PUBLISH_TIMEOUT, PUBLISH_MAX_BLOCK,
+            MANDATORY, DELIVERY_LIMIT, KEY_ORDER, SHARDS, REBALANCE_INTERVAL, RECOVERY_INTERVAL, HEARTBEAT,
+            CONNECTION_TIMEOUT);
 
     /** The queue type of group, shard, retry and dead-letter queues. */
     public enum QueueType {
@@ -113,6 +131,7 @@ public final class RabbitMqConfig {
     private final int maxPriority;
     private final int confirmWindow;
     private final Duration publishTimeout;
+    private final Duration publishMaxBlock;
     private final boolean mandatory;
     private final int deliveryLimit;
     private final int shards;
@@ -141,6 +160,7 @@ public final class RabbitMqConfig {
         this.maxPriority = b.maxPriority;
         this.confirmWindow = b.confirmWindow;
         this.publishTimeout = b.publishTimeout;
+        this.publishMaxBlock = b.publishMaxBlock;
         this.mandatory = b.mandatory;
         this.deliveryLimit = b.deliveryLimit;
         this.shards = b.shards;
@@ -162,58 +182,7 @@ public final class RabbitMqConfig {
      * @throws ConfigException naming the key and the expected value when a setting is invalid
      */
     public static RabbitMqConfig from(TransportContext context) {
-        Builder b = builder().serviceName(context.serviceName());
-        String uri = context.get(URI);
-        if (uri != null) {
-            b.uri(uri);
-        }
-        if (context.get(TLS) != null) {
-            b.tls(context.getBoolean(TLS, false));
-        }
-        if (context.get(HOST) != null) {
-            b.host(context.get(HOST));
-        }
-        if (context.get(PORT) != null) {
-            b.port(context.getInt(PORT, 5672, 1, 65535));
-        }
-        if (context.get(USERNAME) != null) {
-            b.username(context.get(USERNAME));
-        }
-        if (context.get(PASSWORD) != null) {
-            b.password(context.get(PASSWORD));
-        }
-        if (context.get(VIRTUAL_HOST) != null) {
-            b.virtualHost(context.get(VIRTUAL_HOST));
-        }
-        if (context.get(TLS_TRUST_STORE) != null) {
-            b.trustStore(Path.of(context.get(TLS_TRUST_STORE)), context.get(TLS_TRUST_STORE_PASSWORD));
-        }
-        if (context.get(TLS_KEY_STORE) != null) {
-            b.keyStore(Path.of(context.get(TLS_KEY_STORE)), context.get(TLS_KEY_STORE_PASSWORD));
-        }
-        b.verifyHostname(context.getBoolean(TLS_VERIFY_HOSTNAME, true));
-        b.prefix(context.get(TOPOLOGY_PREFIX, ""));
-        b.queueType(context.getEnum(QUEUE_TYPE, QueueType.class, QueueType.QUORUM));
-        b.prefetch(context.getInt(PREFETCH, 200, 1, 65535));
-        b.maxPriority(context.getInt(MAX_PRIORITY, 0, 0, 255));
-        b.confirmWindow(context.getInt(CONFIRM_WINDOW, 512, 1, 1_000_000));
-        b.publishTimeout(positive(PUBLISH_TIMEOUT, context.getDuration(PUBLISH_TIMEOUT, Duration.ofSeconds(30))));
-        b.mandatory(context.getBoolean(MANDATORY, true));
-        b.deliveryLimit(context.getInt(DELIVERY_LIMIT, 10, 1, 1_000_000));
-        b.shards(context.getInt(SHARDS, 8, 1, 1024));
-        b.keyOrder(context.getBoolean(KEY_ORDER, true));
-        b.rebalanceInterval(positive(REBALANCE_INTERVAL, context.getDuration(REBALANCE_INTERVAL, Duration.ofSeconds(1))));
-        b.recoveryInterval(positive(RECOVERY_INTERVAL, context.getDuration(RECOVERY_INTERVAL, Duration.ofSeconds(2))));
-        b.heartbeat(context.getDuration(HEARTBEAT, Duration.ofSeconds(30)));
-        b.connectionTimeout(positive(CONNECTION_TIMEOUT, context.getDuration(CONNECTION_TIMEOUT, Duration.ofSeconds(10))));
-        return b.build();
-    }
-
-    private static Duration positive(String key, Duration d) {
-        if (d.isNegative() || d.isZero()) {
-            throw new ConfigException(key, d.toString(), "a positive duration such as 500ms or 5s");
-        }
-        return d;
+        return RabbitMqConfigReader.read(context);
     }
 
     /** The bus's service name; the AMQP connections are named after it. */
@@ -292,6 +261,11 @@ public final class RabbitMqConfig {
         return publishTimeout;
     }
 
+    /** See {@link #PUBLISH_MAX_BLOCK}. */
+    public Duration publishMaxBlock() {
+        return publishMaxBlock;
+    }
+
     public boolean mandatory() {
         return mandatory;
     }
@@ -335,7 +309,7 @@ public final class RabbitMqConfig {
         return "RabbitMqConfig{broker=" + describeBroker() + ", service=" + serviceName + ", prefix='" + prefix
                 + "', queueType=" + queueType.name().toLowerCase(Locale.ROOT) + ", prefetch=" + prefetch
                 + ", maxPriority=" + maxPriority + ", confirmWindow=" + confirmWindow + ", publishTimeout="
-                + publishTimeout + ", mandatory=" + mandatory + ", deliveryLimit=" + deliveryLimit + ", keyOrder=" + keyOrder
+                + publishTimeout + ", publishMaxBlock=" + publishMaxBlock + ", mandatory=" + mandatory + ", deliveryLimit=" + deliveryLimit + ", keyOrder=" + keyOrder
                 + ", shards=" + shards + '}';
     }
 
@@ -363,6 +337,7 @@ public final class RabbitMqConfig {
         private int maxPriority;
         private int confirmWindow = 512;
         private Duration publishTimeout = Duration.ofSeconds(30);
+        private Duration publishMaxBlock = Duration.ofSeconds(5);
         private boolean mandatory = true;
         private int deliveryLimit = 10;
         private int shards = 8;
@@ -463,6 +438,12 @@ public final class RabbitMqConfig {
             return this;
         }
 
+        /** See {@link RabbitMqConfig#PUBLISH_MAX_BLOCK}. */
+        public Builder publishMaxBlock(Duration maxBlock) {
+            this.publishMaxBlock = Objects.requireNonNull(maxBlock, "maxBlock");
+            return this;
+        }
+
         public Builder mandatory(boolean mandatory) {
             this.mandatory = mandatory;
             return this;
@@ -510,41 +491,9 @@ public final class RabbitMqConfig {
          * @throws ConfigException naming the key and the expected value
          */
         public RabbitMqConfig build() {
-            String uHost = "localhost";
-            Integer uPort = null;
-            String uUser = "guest";
-            String uPass = "guest";
-            String uVhost = "/";
-            boolean uTls = false;
-            if (uri != null) {
-                URI parsed;
-                try {
-                    parsed = new URI(uri.trim());
-                } catch (URISyntaxException e) {
-                    throw new ConfigException(URI, uri, "a URI like amqp://user:password@host:5672/vhost");
-                }
-                String scheme = parsed.getScheme() == null ? "" : parsed.getScheme().toLowerCase(Locale.ROOT);
-                if (!scheme.equals("amqp") && !scheme.equals("amqps")) {
-                    throw new ConfigException(URI, uri, "a URI starting with amqp:// or amqps://");
-                }
-                if (parsed.getHost() == null || parsed.getHost().isBlank()) {
-                    throw new ConfigException(URI, uri, "a URI with a host, like amqp://user:password@host:5672/vhost");
-                }
-                uTls = scheme.equals("amqps");
-                uHost = parsed.getHost();
-                uPort = parsed.getPort() < 0 ? null : parsed.getPort();
-                String info = parsed.getRawUserInfo();
-                if (info != null) {
-                    int colon = info.indexOf(':');
-                    uUser = decode(colon < 0 ? info : info.substring(0, colon));
-                    uPass = colon < 0 ? uPass : decode(info.substring(colon + 1));
-                }
-                String path = parsed.getRawPath();
-                if (path != null && path.length() > 1) {
-                    // amqp-client reads "amqp://host/" as the empty vhost, which never exists; we read it as "/".
-                    uVhost = decode(path.substring(1));
-                }
-            }
+            AmqpUri u = uri == null ? AmqpUri.DEFAULT : AmqpUri.parse(uri);
+            boolean uTls = u.tls();
+            Integer uPort = u.port();
             boolean useTls = tls != null ? tls : uTls;
             int resolvedPort = port != null ? port : uPort != null ? uPort : useTls ? 5671 : 5672;
             if (resolvedPort < 1 || resolvedPort > 65535) {
@@ -552,15 +501,15 @@ public final class RabbitMqConfig {
             }
             RabbitMqConfig.Builder b = this;
             b.tls = useTls;
-            String h = host != null ? host : uHost;
+            String h = host != null ? host : u.host();
             if (h.isBlank()) {
                 throw new ConfigException(HOST, h, "a host name");
             }
             b.host = h;
             b.port = resolvedPort;
-            b.username = username != null ? username : uUser;
-            b.password = password != null ? password : uPass;
-            b.virtualHost = virtualHost != null ? virtualHost : uVhost;
+            b.username = username != null ? username : u.username();
+            b.password = password != null ? password : u.password();
+            b.virtualHost = virtualHost != null ? virtualHost : u.virtualHost();
             if (b.virtualHost.isEmpty()) {
                 throw new ConfigException(VIRTUAL_HOST, "", "a virtual host name such as /");
             }
@@ -596,6 +545,12 @@ public final class RabbitMqConfig {
             if (publishTimeout.isNegative() || publishTimeout.isZero()) {
                 throw new ConfigException(PUBLISH_TIMEOUT, publishTimeout.toString(), "a positive duration");
             }
+            if (publishMaxBlock.isNegative() || publishMaxBlock.isZero()) {
+                throw new ConfigException(PUBLISH_MAX_BLOCK, publishMaxBlock.toString(), "a positive duration");
+            }
+            if (connectionTimeout.isNegative() || connectionTimeout.isZero()) {
+                throw new ConfigException(CONNECTION_TIMEOUT, connectionTimeout.toString(), "a positive duration");
+            }
             if (heartbeat.isNegative()) {
                 throw new ConfigException(HEARTBEAT, heartbeat.toString(), "zero (off) or a positive duration");
             }
@@ -603,10 +558,6 @@ public final class RabbitMqConfig {
                 throw new ConfigException(TOPOLOGY_PREFIX, prefix, "a prefix without spaces, e.g. prod.");
             }
             return new RabbitMqConfig(this);
-        }
-
-        private static String decode(String s) {
-            return URLDecoder.decode(s.replace("+", "%2B"), StandardCharsets.UTF_8);
         }
     }
 }

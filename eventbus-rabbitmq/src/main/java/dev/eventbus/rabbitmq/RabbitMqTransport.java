@@ -48,26 +48,31 @@ import java.util.concurrent.atomic.AtomicInteger;
  * Carries events over RabbitMQ (AMQP 0-9-1) with amqp-client: one durable topic exchange per stream (routing key =
  * event type), one durable queue per consumer group bound to exactly the types it subscribes to, publisher
  * confirms, TTL wait queues for delayed retries and delayed delivery, a dead-letter queue per group, and
- * automatic connection and topology recovery. The module README describes the topology, the CloudEvents header
- * mapping and the ordering choices.
+ * automatic connection and topology recovery; per-key order through shard queues fed by the key's shard route,
+ * which the publisher computes, so a stock broker without plugins is enough. The module README describes the
+ * topology, the CloudEvents header mapping and the ordering choices.
  *
  * <p><b>Connections.</b> Two connections named after the bus's service: one for publishing (opened at
  * {@link #create}), one for consuming (opened with the first subscription), so broker flow control on publishers
  * never stalls acknowledgements.
  *
  * <p><b>Blocking.</b> {@link #send} does not wait for the broker: its future completes on the confirm. It may
- * block while the confirm window is full (up to the publish timeout) and, the first time a stream or delay is
- * used, while the exchange or wait queue is declared. {@link #subscribe} blocks while it declares topology.
- * Futures complete on the client's I/O thread: do not block in their callbacks.
+ * block while the confirm window is full and, the first time a stream or delay is used, while the exchange or wait
+ * queue is declared, each at most {@link RabbitMqConfig#PUBLISH_MAX_BLOCK} (then the future fails instead). During a
+ * broker outage publishes wait in the client, not on the caller's thread, until recovery or
+ * {@link RabbitMqConfig#PUBLISH_TIMEOUT}. {@link #subscribe} blocks while it declares topology. Futures complete on
+ * the client's I/O thread: do not block in their callbacks.
  *
  * <p><b>Lifecycle.</b> Created connected by {@link #create}; {@link #close(Duration)} stops the subscriptions
  * (finishing and acknowledging handlers in flight within the timeout), waits for outstanding confirms and
  * closes the connections. It must be called.
  *
  * <p><b>Exceptions.</b> {@link #create} throws {@link dev.eventbus.ConfigException} for bad settings and a
- * retriable {@link EventBusException} when the broker is unreachable; {@link #subscribe} throws
+ * retriable {@link EventBusException} naming {@link RabbitMqConfig#URI} when the broker is unreachable (within
+ * {@link RabbitMqConfig#CONNECTION_TIMEOUT}, leaving no thread behind); {@link #subscribe} throws
  * {@link EventBusException} when the broker refuses the topology (with the argument that differs and how to fix
- * it). Failed publishes complete their future with an {@link EventBusException}; {@link EventBusException#isRetriable()}
+ * it), and {@link dev.eventbus.ConfigException} naming {@link RabbitMqConfig#SHARDS} when a per-key ordered group
+ * exists with another shard count. Failed publishes complete their future with an {@link EventBusException}; {@link EventBusException#isRetriable()}
  * tells a lost connection or timeout from a refusal.
  *
  * <p>Thread-safe: every method may be called from any thread.
@@ -78,6 +83,7 @@ public final class RabbitMqTransport implements Transport, dev.eventbus.spi.Heal
 
     private final RabbitMqConfig config;
     private final ConnectionFactory factory;
+    private final ConnectionFactory consumeFactory;
     private final Names names;
     private final Connection publishConnection;
     private final Topology publishTopology;
@@ -92,12 +98,15 @@ public final class RabbitMqTransport implements Transport, dev.eventbus.spi.Heal
     private final Map<String, DeadLetterQueues.GroupInfo> knownGroups = new ConcurrentHashMap<>();
     private final Object consumerLock = new Object();
     private volatile Shared shared;
-    private volatile boolean consistentHashChecked;
     private volatile boolean closed;
 
     private RabbitMqTransport(RabbitMqConfig config) {
         this.config = config;
-        this.factory = Connections.factory(config);
+        // Publishing declares on the caller's thread: bounded by publish-max-block. Consuming may wait longer (quorum
+        // queue declarations on a busy broker), but not amqp-client's ten minutes.
+        this.factory = Connections.factory(config, config.publishMaxBlock());
+        this.consumeFactory = Connections.factory(config,
+                Duration.ofMillis(Math.max(30_000, 3 * config.connectionTimeout().toMillis())));
         this.names = new Names(config.prefix());
         this.timer = scheduler("eventbus-rabbitmq-timer");
         this.balancer = scheduler("eventbus-rabbitmq-balancer");
@@ -111,7 +120,8 @@ public final class RabbitMqTransport implements Transport, dev.eventbus.spi.Heal
             throw e;
         }
         this.publishTopology = new Topology(publishConnection, config);
-        this.publisher = new Publisher(publishConnection, config.confirmWindow(), config.publishTimeout(), timer,
+        this.publisher = new Publisher(publishConnection, config.confirmWindow(), config.publishTimeout(),
+                config.publishMaxBlock(), timer,
                 reason -> {
                     // A channel error (e.g. an exchange deleted behind our back): declare again on next use.
                     publishTopology.forget();
@@ -183,7 +193,7 @@ public final class RabbitMqTransport implements Transport, dev.eventbus.spi.Heal
                     return sendDelayed(message, type, Names.bucketMillis(Duration.ofMillis(delayMs)));
                 }
             }
-            AMQP.BasicProperties props = WireMapping.properties(message, null);
+            AMQP.BasicProperties props = WireMapping.properties(message, null, WireMapping.BCC);
             return publisher.publish(exchange, type, config.mandatory(), props, message.body());
         } catch (RuntimeException e) {
             return CompletableFuture.failedFuture(e);
@@ -198,7 +208,9 @@ public final class RabbitMqTransport implements Transport, dev.eventbus.spi.Heal
         Shared.ensureWaitQueue(publishTopology, delayQueues, queue, ms, names.exchange(message.stream()), null,
                 () -> publishTopology.bindQueue(queue, delayExchange, "",
                         Map.of("x-match", "all", WireMapping.DELAY_HEADER, Long.toString(ms))));
-        AMQP.BasicProperties props = WireMapping.properties(message, Map.of(WireMapping.DELAY_HEADER, Long.toString(ms)));
+        // CC, not BCC: the shard route must survive the delay queue's dead-lettering into the stream exchange.
+        AMQP.BasicProperties props = WireMapping.properties(message, Map.of(WireMapping.DELAY_HEADER, Long.toString(ms)),
+                WireMapping.CC);
         return publisher.publish(delayExchange, type, true, props, message.body());
     }
 
@@ -214,9 +226,6 @@ public final class RabbitMqTransport implements Transport, dev.eventbus.spi.Heal
                     request.concurrency(), false);
         }
         Shared s = shared();
-        if (request.orderedByKey()) {
-            checkConsistentHash(request);
-        }
         GroupSubscription sub = GroupSubscription.start(s, request, handler, subscriptions::remove);
         subscriptions.add(sub);
         Map<String, String> d = sub.describe();
@@ -234,38 +243,10 @@ public final class RabbitMqTransport implements Transport, dev.eventbus.spi.Heal
         }
         synchronized (consumerLock) {
             if (shared == null) {
-                Connection c = Connections.open(factory, config, consumerThreads, config.serviceName() + " (consume)");
+                Connection c = Connections.open(consumeFactory, config, consumerThreads, config.serviceName() + " (consume)");
                 shared = new Shared(config, c, new Topology(c, config), publisher, timer, balancer, consumerThreads);
             }
             return shared;
-        }
-    }
-
-    /**
-     * Declaring an exchange of an unknown type closes the whole connection, so the consistent-hash plugin is
-     * checked once on a throwaway connection.
-     */
-    private void checkConsistentHash(SubscriptionRequest request) {
-        if (consistentHashChecked) {
-            return;
-        }
-        ConnectionFactory probeFactory = factory.clone();
-        probeFactory.setAutomaticRecoveryEnabled(false);
-        String exchange = names.shardExchange(request.stream(), request.group());
-        try (Connection probe = probeFactory.newConnection(config.serviceName() + " (probe)")) {
-            Channel ch = probe.createChannel();
-            ch.exchangeDeclare(exchange, "x-consistent-hash", true, false,
-                    Map.of("hash-header", WireMapping.KEY_HEADER));
-            consistentHashChecked = true;
-        } catch (IOException | TimeoutException e) {
-            String reason = Connections.describe(e);
-            if (reason.contains("x-consistent-hash") || Connections.replyCode(e) == 503) {
-                throw new EventBusException("RabbitMQ cannot keep per-key order for group '" + request.group()
-                        + "': " + reason + ". Per-key ordered subscriptions need the consistent-hash exchange plugin "
-                        + "that ships with RabbitMQ; enable it with: rabbitmq-plugins enable "
-                        + "rabbitmq_consistent_hash_exchange", e, false);
-            }
-            throw new EventBusException("RabbitMQ: cannot declare '" + exchange + "': " + reason, e, true);
         }
     }
 

@@ -21,6 +21,16 @@ public final class RabbitMqTransportProvider implements TransportProvider {
     }
 
     /**
+     * Every {@code eventbus.rabbitmq.*} key the transport reads (the constants of {@link RabbitMqConfig}); the bus
+     * refuses any other key under {@code eventbus.rabbitmq.}, and maps {@code EVENTBUS_RABBITMQ_KEY_ORDER}-style
+     * environment variables back to these dashed names.
+     */
+    @Override
+    public java.util.Collection<String> configKeys() {
+        return RabbitMqConfig.KEYS;
+    }
+
+    /**
      * Connects a new transport.
      *
      * @throws dev.eventbus.ConfigException naming the key and the expected value when a setting is invalid

@@ -162,4 +162,85 @@ class RabbitMqConfigTest {
         assertThatThrownBy(() -> RabbitMqTransport.create(tls))
                 .isInstanceOf(EventBusException.class).hasMessageContaining("Cannot connect to RabbitMQ at amqps://127.0.0.1:5672/");
     }
+
+    @Test
+    void theProviderDeclaresEveryKeyConstantSoTheBusRefusesAnyOtherKeyInTheNamespace() throws Exception {
+        java.util.Set<String> constants = new java.util.TreeSet<>();
+        for (java.lang.reflect.Field f : RabbitMqConfig.class.getFields()) {
+            if (java.lang.reflect.Modifier.isStatic(f.getModifiers()) && f.getType() == String.class) {
+                String v = (String) f.get(null);
+                if (v.startsWith("eventbus.rabbitmq.")) {
+                    constants.add(v);
+                }
+            }
+        }
+        RabbitMqTransportProvider provider = new RabbitMqTransportProvider();
+        assertThat(constants).hasSize(27);
+        assertThat(new java.util.TreeSet<>(provider.configKeys())).isEqualTo(constants);
+        assertThat(provider.configKeys()).doesNotHaveDuplicates();
+        assertThat(provider.acceptsKey(RabbitMqConfig.KEY_ORDER)).isTrue();
+        assertThat(provider.acceptsKey(RabbitMqConfig.PUBLISH_MAX_BLOCK)).isTrue();
+        assertThat(provider.acceptsKey("eventbus.rabbitmq.bogus")).isFalse();
+        assertThat(provider.acceptsKey("eventbus.rabbitmq.keyorder")).isFalse();
+    }
+
+    @Test
+    void theReaderReadsEveryDeclaredKeyAndNoOther(@TempDir Path dir) throws Exception {
+        Path store = dir.resolve("trust.p12");
+        KeyStore ks = KeyStore.getInstance("PKCS12");
+        ks.load(null, null);
+        try (OutputStream out = Files.newOutputStream(store)) {
+            ks.store(out, "changeit".toCharArray());
+        }
+        // Every declared key set at once: the reader fails on any key it reads that is not declared.
+        Map<String, String> all = new java.util.HashMap<>();
+        all.put(RabbitMqConfig.URI, "amqps://u:p@h:5999/v");
+        all.put(RabbitMqConfig.HOST, "other-host");
+        all.put(RabbitMqConfig.PORT, "5998");
+        all.put(RabbitMqConfig.USERNAME, "bob");
+        all.put(RabbitMqConfig.PASSWORD, "pw");
+        all.put(RabbitMqConfig.VIRTUAL_HOST, "vh");
+        all.put(RabbitMqConfig.TLS, "true");
+        all.put(RabbitMqConfig.TLS_TRUST_STORE, store.toString());
+        all.put(RabbitMqConfig.TLS_TRUST_STORE_PASSWORD, "changeit");
+        all.put(RabbitMqConfig.TLS_KEY_STORE, store.toString());
+        all.put(RabbitMqConfig.TLS_KEY_STORE_PASSWORD, "changeit");
+        all.put(RabbitMqConfig.TLS_VERIFY_HOSTNAME, "false");
+        all.put(RabbitMqConfig.TOPOLOGY_PREFIX, "p.");
+        all.put(RabbitMqConfig.QUEUE_TYPE, "classic");
+        all.put(RabbitMqConfig.PREFETCH, "7");
+        all.put(RabbitMqConfig.MAX_PRIORITY, "3");
+        all.put(RabbitMqConfig.CONFIRM_WINDOW, "9");
+        all.put(RabbitMqConfig.PUBLISH_TIMEOUT, "11s");
+        all.put(RabbitMqConfig.PUBLISH_MAX_BLOCK, "700ms");
+        all.put(RabbitMqConfig.MANDATORY, "false");
+        all.put(RabbitMqConfig.DELIVERY_LIMIT, "4");
+        all.put(RabbitMqConfig.KEY_ORDER, "false");
+        all.put(RabbitMqConfig.SHARDS, "5");
+        all.put(RabbitMqConfig.REBALANCE_INTERVAL, "3s");
+        all.put(RabbitMqConfig.RECOVERY_INTERVAL, "4s");
+        all.put(RabbitMqConfig.HEARTBEAT, "6s");
+        all.put(RabbitMqConfig.CONNECTION_TIMEOUT, "2s");
+        assertThat(all.keySet()).containsExactlyInAnyOrderElementsOf(new RabbitMqTransportProvider().configKeys());
+        RabbitMqConfig c = RabbitMqConfig.from(new TransportContext("svc", all));
+        assertThat(c.host()).isEqualTo("other-host");
+        assertThat(c.port()).isEqualTo(5998);
+        assertThat(c.username()).isEqualTo("bob");
+        assertThat(c.virtualHost()).isEqualTo("vh");
+        assertThat(c.tls()).isTrue();
+        assertThat(c.keyStore()).isEqualTo(store);
+        assertThat(c.verifyHostname()).isFalse();
+        assertThat(c.prefetch()).isEqualTo(7);
+        assertThat(c.confirmWindow()).isEqualTo(9);
+        assertThat(c.publishMaxBlock()).isEqualTo(Duration.ofMillis(700));
+        assertThat(c.mandatory()).isFalse();
+        assertThat(c.deliveryLimit()).isEqualTo(4);
+        assertThat(c.shards()).isEqualTo(5);
+        assertThat(c.rebalanceInterval()).isEqualTo(Duration.ofSeconds(3));
+        assertThat(c.recoveryInterval()).isEqualTo(Duration.ofSeconds(4));
+        assertThat(c.heartbeat()).isEqualTo(Duration.ofSeconds(6));
+        assertThat(c.connectionTimeout()).isEqualTo(Duration.ofSeconds(2));
+        assertThatThrownBy(() -> RabbitMqConfig.from(new TransportContext("s", Map.of(RabbitMqConfig.PUBLISH_MAX_BLOCK, "0ms"))))
+                .isInstanceOf(ConfigException.class).hasMessageContaining(RabbitMqConfig.PUBLISH_MAX_BLOCK);
+    }
 }

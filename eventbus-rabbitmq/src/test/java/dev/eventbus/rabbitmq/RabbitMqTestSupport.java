@@ -28,8 +28,7 @@ final class RabbitMqTestSupport {
             c.createChannel().close();
         } catch (Exception e) {
             throw new AssertionError("RabbitMQ is not reachable at " + RabbitMqConfig.builder().uri(URI).build().describeBroker()
-                    + " (" + e + "). Start the local server with `rabbitmq-server -detached` (and enable the plugin "
-                    + "with `rabbitmq-plugins enable rabbitmq_consistent_hash_exchange`), or point "
+                    + " (" + e + "). Start the local server with `rabbitmq-server -detached` (no plugin needed), or point "
                     + "EVENTBUS_TEST_RABBITMQ_URI at one.", e);
         }
     }

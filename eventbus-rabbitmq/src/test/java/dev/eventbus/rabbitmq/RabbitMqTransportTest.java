@@ -9,6 +9,7 @@ import com.rabbitmq.client.GetResponse;
 import dev.eventbus.ConfigException;
 import dev.eventbus.DeadLetter;
 import dev.eventbus.EventBusException;
+import dev.eventbus.rabbitmq.internal.KeyShards;
 import dev.eventbus.rabbitmq.internal.WireMapping;
 import dev.eventbus.spi.Capability;
 import dev.eventbus.spi.MessageHeaders;
@@ -411,5 +412,105 @@ class RabbitMqTransportTest {
             RabbitMqTestSupport.sleep(50);
         }
         assertThat(sa.ownedShards()).hasSize(8);
+    }
+
+    @Test
+    void groupsWithDifferentShardCountsAndTypesEachGetTheirTypesOnceInKeyOrderDelayedOnesToo() throws Exception {
+        String s = unique("shards");
+        RabbitMqTransport three = support.track(RabbitMqTransport.create(support.config().shards(3).build()));
+        RabbitMqTransport eight = support.transport();
+        Map<String, Map<String, List<Integer>>> seen = new java.util.concurrent.ConcurrentHashMap<>();
+        java.util.function.Function<String, Recorder> recorder = g -> new Recorder(d -> {
+            String[] parts = new String(d.message().body(), StandardCharsets.UTF_8).split(":");
+            seen.computeIfAbsent(g, x -> new java.util.concurrent.ConcurrentHashMap<>())
+                    .computeIfAbsent(parts[0], x -> java.util.Collections.synchronizedList(new ArrayList<>()))
+                    .add(Integer.parseInt(parts[1]));
+            return Outcome.ack();
+        });
+        Recorder onlyA = recorder.apply("onlyA");
+        Recorder both = recorder.apply("both");
+        Recorder all = recorder.apply("all");
+        three.subscribe(new SubscriptionRequest("onlyA", s, Set.of("t.a"), 2, true), onlyA);
+        eight.subscribe(new SubscriptionRequest("both", s, Set.of("t.a", "t.b"), 4, true), both);
+        eight.subscribe(new SubscriptionRequest("all", s, Set.of(), 1, false), all);
+        List<CompletableFuture<Void>> fs = new ArrayList<>();
+        for (int i = 0; i < 20; i++) {
+            for (int k = 0; k < 6; k++) {
+                fs.add(eight.send(message(s, k % 2 == 0 ? "t.a" : "t.b", "key-" + k, "key-" + k + ":" + i)));
+            }
+        }
+        // Delayed ones travel through the delay queue: they still reach the key's shard (CC route).
+        for (int k = 0; k < 6; k++) {
+            TransportMessage m = message(s, k % 2 == 0 ? "t.a" : "t.b", "key-" + k, "key-" + k + ":" + 20);
+            fs.add(eight.send(new TransportMessage(m.stream(), m.key(), m.headers(), m.body(),
+                    Instant.now().plusMillis(300), 0)));
+        }
+        fs.forEach(RabbitMqTransportTest::join);
+        onlyA.awaitCount(63, WAIT);
+        both.awaitCount(126, WAIT);
+        all.awaitCount(126, WAIT);
+        assertThat(onlyA.after(Duration.ofMillis(500))).as("only t.a, each once").hasSize(63)
+                .allSatisfy(r -> assertThat(r.delivery().message().type()).isEqualTo("t.a"));
+        assertThat(both.received()).hasSize(126);
+        assertThat(all.received()).hasSize(126);
+        for (String g : List.of("onlyA", "both")) {
+            seen.get(g).forEach((key, order) -> assertThat(order).as("%s: order of %s", g, key)
+                    .containsExactlyElementsOf(java.util.stream.IntStream.rangeClosed(0, 20).boxed().toList()));
+        }
+        // The shard a key is read from is the one its bucket names, for each group's count.
+        for (Recorder.Received r : both.received()) {
+            int shard = KeyShards.shardOf(KeyShards.bucket(r.delivery().message().key()), 8);
+            assertThat(r.delivery().origin()).startsWith(support.prefix() + s + ".both.shard-" + shard + "#");
+        }
+        for (Recorder.Received r : onlyA.received()) {
+            int shard = KeyShards.shardOf(KeyShards.bucket(r.delivery().message().key()), 3);
+            assertThat(r.delivery().origin()).startsWith(support.prefix() + s + ".onlyA.shard-" + shard + "#");
+        }
+    }
+
+    @Test
+    void aRetryOfAnOrderedGroupComesBackOnItsShardAndAPlainClientsMessageWithoutARouteOnShardZero() throws Exception {
+        RabbitMqTransport t = support.transport();
+        String s = unique("ordered-retry");
+        Recorder rec = new Recorder(d -> d.attempt() == 1 && d.message().key() != null
+                ? Outcome.retry(Duration.ofMillis(200), new IllegalStateException("once more"), Map.of())
+                : Outcome.ack());
+        t.subscribe(new SubscriptionRequest("g", s, Set.of("t.x"), 2, true), rec);
+        join(t.send(message(s, "t.x", "order-42", "retried")));
+        List<Recorder.Received> got = rec.awaitCount(2, WAIT);
+        int shard = KeyShards.shardOf(KeyShards.bucket("order-42"), 8);
+        String shardQueue = support.prefix() + s + ".g.shard-" + shard + "#";
+        assertThat(got).extracting(r -> r.delivery().origin()).allSatisfy(o -> assertThat(o).startsWith(shardQueue));
+        assertThat(got.get(1).delivery().attempt()).isEqualTo(2);
+        assertThat(got.get(1).delivery().message().headers()).doesNotContainKeys("CC", "BCC");
+        try (Connection c = RabbitMqTestSupport.rawFactory().newConnection()) {
+            Channel ch = c.createChannel();
+            ch.confirmSelect();
+            ch.basicPublish(support.prefix() + s, "t.x", true, new AMQP.BasicProperties.Builder().messageId("plain-1")
+                    .type("t.x").build(), "plain".getBytes(StandardCharsets.UTF_8));
+            ch.waitForConfirmsOrDie(10_000);
+        }
+        Recorder.Received plain = rec.awaitCount(3, WAIT).get(2);
+        assertThat(plain.body()).isEqualTo("plain");
+        assertThat(plain.delivery().origin()).startsWith(support.prefix() + s + ".g.shard-0#");
+    }
+
+    @Test
+    void theShardCountOfAnExistingGroupCannotChangeAndTheErrorSaysWhatToDo() {
+        String s = unique("reshard");
+        SubscriptionRequest req = new SubscriptionRequest("g", s, Set.of("t.x"), 1, true);
+        RabbitMqTransport four = support.track(RabbitMqTransport.create(support.config().shards(4).build()));
+        four.subscribe(req, new Recorder()).close(Duration.ofSeconds(2));
+        for (int shards : new int[]{8, 2}) {
+            RabbitMqTransport other = support.track(RabbitMqTransport.create(support.config().shards(shards).build()));
+            assertThatThrownBy(() -> other.subscribe(req, new Recorder()))
+                    .isInstanceOf(ConfigException.class)
+                    .hasMessageContaining(RabbitMqConfig.SHARDS + "=" + shards)
+                    .hasMessageContaining("already has 4 shard queues")
+                    .hasMessageContaining("Keep " + RabbitMqConfig.SHARDS + "=4")
+                    .hasMessageContaining("new group");
+        }
+        RabbitMqTransport again = support.track(RabbitMqTransport.create(support.config().shards(4).build()));
+        again.subscribe(req, new Recorder()).close(Duration.ofSeconds(2));
     }
 }

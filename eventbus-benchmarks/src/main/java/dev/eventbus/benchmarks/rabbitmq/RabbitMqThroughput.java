@@ -48,7 +48,7 @@ import java.util.concurrent.atomic.AtomicLong;
  *
  * <p>System properties: {@code messages} (30000), {@code pairs} (3), {@code window} (256), {@code prefetch}
  * (200), {@code queueType} (quorum|classic), {@code keyOrder} (false: one group queue, like the raw side; true:
- * the bus's per-key order through consistent-hash shards), {@code concurrency} (1), {@code threadCpu} (false:
+ * the bus's per-key order through key shards: the publisher's shard route, plain topic bindings), {@code concurrency} (1), {@code threadCpu} (false:
  * true prints each consume run's CPU per message by thread group). Broker: env {@code EVENTBUS_RABBITMQ_URI}, default
  * the local server. Run: {@code java -cp eventbus-benchmarks/target/benchmarks.jar
  * dev.eventbus.benchmarks.rabbitmq.RabbitMqThroughput}.
@@ -102,7 +102,9 @@ public final class RabbitMqThroughput {
             PublishOptions o = PublishOptions.builder().key(e.orderId()).build();
             options.add(o);
             TransportMessage m = bus.messageFor(e, o);
-            rawProps.add(WireMapping.properties(m, null));
+            // Byte-identical to what the transport sends: with the key's shard route in BCC, so the raw fill reaches
+            // the shard queues too.
+            rawProps.add(WireMapping.properties(m, null, WireMapping.BCC));
             rawBodies.add(m.body());
         }
         TransportMessage sample = bus.messageFor(events.get(0), options.get(0));
@@ -347,6 +349,7 @@ public final class RabbitMqThroughput {
         ch.queueDelete(config.prefix() + "bench.sink.dlq");
         ch.queueDelete(config.prefix() + "bench.sink.members");
         ch.exchangeDelete(config.prefix() + "bench.sink.shards");
+        ch.exchangeDelete(config.prefix() + "bench.sink.unkeyed");
         ch.exchangeDelete(exchange);
         ch.close();
         raw.close();

@@ -38,8 +38,12 @@ public final class Connections {
     private Connections() {
     }
 
-    /** A connection factory with automatic connection and topology recovery. */
-    public static ConnectionFactory factory(RabbitMqConfig config) {
+    /**
+     * A connection factory with automatic connection and topology recovery. Broker calls (declarations, channel
+     * opens) give up after {@code rpcTimeout} instead of amqp-client's ten minutes, so a broker that stopped
+     * answering is reported, not waited for.
+     */
+    public static ConnectionFactory factory(RabbitMqConfig config, java.time.Duration rpcTimeout) {
         ConnectionFactory f = new ConnectionFactory();
         f.setHost(config.host());
         f.setPort(config.port());
@@ -51,7 +55,10 @@ public final class Connections {
         f.setNetworkRecoveryInterval(config.recoveryInterval().toMillis());
         f.setRequestedHeartbeat((int) Math.min(Integer.MAX_VALUE / 1000, config.heartbeat().toSeconds()));
         f.setConnectionTimeout((int) Math.min(Integer.MAX_VALUE, config.connectionTimeout().toMillis()));
-        f.setHandshakeTimeout((int) Math.min(Integer.MAX_VALUE, config.connectionTimeout().toMillis()));
+        // amqp-client waits half the handshake timeout for the broker's first frame: doubled, a broker that accepts
+        // but never speaks is reported after connection-timeout, as documented.
+        f.setHandshakeTimeout((int) Math.min(Integer.MAX_VALUE, 2 * config.connectionTimeout().toMillis()));
+        f.setChannelRpcTimeout((int) Math.min(Integer.MAX_VALUE, Math.max(1, rpcTimeout.toMillis())));
         f.setTopologyRecoveryFilter(new TopologyRecoveryFilter() {
             @Override
             public boolean filterQueue(RecordedQueue queue) {
@@ -132,8 +139,12 @@ public final class Connections {
                     + describe(e) + "); check " + RabbitMqConfig.USERNAME + " and " + RabbitMqConfig.PASSWORD
                     + " (or the user in " + RabbitMqConfig.URI + ")", e, false);
         } catch (IOException | TimeoutException e) {
-            throw new EventBusException("Cannot connect to RabbitMQ at " + config.describeBroker() + ": "
-                    + describe(e) + ". Is the server running (for a local one: rabbitmq-server -detached)?", e, true);
+            boolean silent = e instanceof TimeoutException || rootCause(e) instanceof java.net.SocketTimeoutException;
+            throw new EventBusException("Cannot connect to RabbitMQ at " + config.describeBroker() + " (from "
+                    + RabbitMqConfig.URI + " or " + RabbitMqConfig.HOST + "/" + RabbitMqConfig.PORT + "): "
+                    + (silent ? "no answer within " + RabbitMqConfig.CONNECTION_TIMEOUT + "="
+                    + config.connectionTimeout().toMillis() + "ms (" + describe(e) + ")" : describe(e))
+                    + ". Is the server running (for a local one: rabbitmq-server -detached)?", e, true);
         }
     }
 
@@ -157,6 +168,14 @@ public final class Connections {
         }
         String msg = root.getMessage();
         return root.getClass().getSimpleName() + (msg == null ? "" : ": " + msg);
+    }
+
+    private static Throwable rootCause(Throwable e) {
+        Throwable root = e;
+        while (root.getCause() != null && root.getCause() != root) {
+            root = root.getCause();
+        }
+        return root;
     }
 
     /** The AMQP reply code of a channel/connection close behind {@code e}, or 0. */

@@ -87,6 +87,10 @@ public final class DeadLetterQueues implements Transport.DeadLetterStore {
                     if (id(g, r).equals(deadLetter.id())) {
                         AMQP.BasicProperties clean = WireMapping.republish(r.getProps(), null, null, true, null);
                         String routingKey = g.ordered() ? routingKeyOf(r) : g.replayRoutingKey();
+                        if (g.ordered()) {
+                            // To the group's shard exchange, with the key's shard route as on first publish.
+                            clean = WireMapping.withHeader(clean, WireMapping.BCC, KeyShards.route(bucketOf(r)));
+                        }
                         publisher.publish(g.replayExchange(), routingKey, true, clean, r.getBody())
                                 .get(timeoutMs, TimeUnit.MILLISECONDS);
                         ch.basicAck(r.getEnvelope().getDeliveryTag(), false);
@@ -108,6 +112,13 @@ public final class DeadLetterQueues implements Transport.DeadLetterStore {
             }
         }
         return false;
+    }
+
+    private static int bucketOf(GetResponse r) {
+        Map<String, Object> h = r.getProps().getHeaders();
+        String key = h == null ? null : WireMapping.text(h.get(WireMapping.KEY_HEADER));
+        String k = key != null ? key : r.getProps().getMessageId();
+        return k == null ? 0 : KeyShards.bucket(k);
     }
 
     private static String routingKeyOf(GetResponse r) {

@@ -12,7 +12,8 @@ import java.time.Duration;
  *   P&lt;stream&gt;.&lt;group&gt;.retry.&lt;ms&gt;ms     wait queue: holds retries for ms, then dead-letters them back
  *   P&lt;stream&gt;.delay                    headers exchange in front of the stream's delay queues
  *   P&lt;stream&gt;.delay.&lt;ms&gt;ms             delay queue: holds delayed publishes for ms, then dead-letters them to the stream
- *   P&lt;stream&gt;.&lt;group&gt;.shards           consistent-hash exchange of a per-key ordered group
+ *   P&lt;stream&gt;.&lt;group&gt;.shards           topic exchange of a per-key ordered group: shard routes to shard queues
+ *   P&lt;stream&gt;.&lt;group&gt;.unkeyed          its alternate exchange: messages without a shard route go to shard 0
  *   P&lt;stream&gt;.&lt;group&gt;.shard-&lt;i&gt;        its shard queues
  *   P&lt;stream&gt;.&lt;group&gt;.shard-&lt;i&gt;.lock   exclusive queue held by the instance that consumes shard i
  *   P&lt;stream&gt;.&lt;group&gt;.members          a queue without messages whose consumers are the group's live instances
@@ -52,6 +53,10 @@ public final class Names {
 
     public String shardExchange(String stream, String group) {
         return workQueue(stream, group) + ".shards";
+    }
+
+    public String unkeyedExchange(String stream, String group) {
+        return workQueue(stream, group) + ".unkeyed";
     }
 
     public String shardQueue(String stream, String group, int shard) {

@@ -2,6 +2,7 @@ package dev.eventbus.rabbitmq.internal;
 
 import com.rabbitmq.client.AMQP;
 import com.rabbitmq.client.AlreadyClosedException;
+import com.rabbitmq.client.BlockedListener;
 import com.rabbitmq.client.Channel;
 import com.rabbitmq.client.ConfirmListener;
 import com.rabbitmq.client.Connection;
@@ -10,6 +11,7 @@ import com.rabbitmq.client.RecoveryListener;
 import com.rabbitmq.client.ReturnListener;
 import com.rabbitmq.client.ShutdownSignalException;
 import dev.eventbus.EventBusException;
+import dev.eventbus.rabbitmq.RabbitMqConfig;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -35,10 +37,11 @@ import java.util.function.Consumer;
  * each publish's future on its broker confirm: failed on a nack, on an unroutable return (mandatory), or when no
  * confirm came within the publish timeout.
  *
- * <p>When the connection drops, publishes not yet confirmed and publishes made during the outage wait for the
- * automatic recovery and are then sent again in their order (so a consumer may see a message twice, never lose a
- * confirmed one); those still waiting when the publish timeout passes fail with a retriable
- * {@link EventBusException}.
+ * <p>When the connection drops, or the broker blocks it (resource alarm), publishes not yet confirmed and
+ * publishes made meanwhile wait for the automatic recovery (or the unblock) and are then sent again in their order
+ * (so a consumer may see a message twice, never lose a confirmed one); those still waiting when the publish timeout
+ * passes fail with a retriable {@link EventBusException}. The caller's thread never waits for the broker: once the
+ * confirm window is full, a publish waits at most {@code maxBlock} for room, then its future fails.
  *
  * <p>Thread-safe. Futures complete on the client's I/O thread: callers must not block in their callbacks.
  */
@@ -48,6 +51,7 @@ public final class Publisher {
 
     private final Connection connection;
     private final long timeoutNanos;
+    private final long maxBlockNanos;
     private final Semaphore window;
     private final Object lock = new Object();
     private final ConcurrentSkipListMap<Long, Pending> outstanding = new ConcurrentSkipListMap<>();
@@ -56,6 +60,8 @@ public final class Publisher {
     private final Consumer<String> onChannelError;
     private Channel channel;
     private volatile boolean connected = true;
+    /** The broker blocked the connection (memory or disk alarm): publishes wait here instead of in a socket write. */
+    private volatile boolean blocked;
     private volatile boolean closed;
 
     private static final class Pending {
@@ -81,16 +87,30 @@ public final class Publisher {
      * @param onChannelError told (with the broker's reason) when the channel died of a channel error, e.g. a
      *                       publish to an exchange someone deleted; the cache of declared objects is stale then
      */
-    public Publisher(Connection connection, int confirmWindow, Duration publishTimeout,
+    public Publisher(Connection connection, int confirmWindow, Duration publishTimeout, Duration maxBlock,
                      ScheduledExecutorService timer, Consumer<String> onChannelError) {
         this.connection = connection;
         this.timeoutNanos = publishTimeout.toNanos();
+        this.maxBlockNanos = maxBlock.toNanos();
         this.window = new Semaphore(confirmWindow);
         this.onChannelError = onChannelError;
         synchronized (lock) {
             openChannel();
         }
-        this.sweeper = timer.scheduleWithFixedDelay(this::sweep, 200, 200, TimeUnit.MILLISECONDS);
+        this.sweeper = timer.scheduleWithFixedDelay(this::sweep, 100, 100, TimeUnit.MILLISECONDS);
+        connection.addBlockedListener(new BlockedListener() {
+            @Override
+            public void handleBlocked(String reason) {
+                blocked = true;
+                log.warn("RabbitMQ blocked publishing ({}); publishes wait up to the publish timeout", reason);
+            }
+
+            @Override
+            public void handleUnblocked() {
+                blocked = false;
+                timer.execute(Publisher.this::onRecovered); // not on the connection's I/O thread: sending may block
+            }
+        });
     }
 
     private void openChannel() {
@@ -128,7 +148,10 @@ public final class Publisher {
         }
     }
 
-    /** Publishes; the future completes on the broker's confirm. Blocks only while the confirm window is full. */
+    /**
+     * Publishes; the future completes on the broker's confirm. Blocks only while the confirm window is full, at most
+     * {@code maxBlock}.
+     */
     public CompletableFuture<Void> publish(String exchange, String routingKey, boolean mandatory,
                                            AMQP.BasicProperties props, byte[] body) {
         Pending p = new Pending(exchange, routingKey, mandatory, props, body);
@@ -138,9 +161,11 @@ public final class Publisher {
         }
         if (!window.tryAcquire()) {
             try {
-                if (!window.tryAcquire(timeoutNanos, TimeUnit.NANOSECONDS)) {
-                    p.future.completeExceptionally(new EventBusException("RabbitMQ publish: the confirm window stayed full for "
-                            + Duration.ofNanos(timeoutNanos).toMillis() + " ms (broker slow or unreachable)", null, true));
+                if (!window.tryAcquire(maxBlockNanos, TimeUnit.NANOSECONDS)) {
+                    p.future.completeExceptionally(new EventBusException("RabbitMQ publish not sent: the confirm window "
+                            + "stayed full for " + RabbitMqConfig.PUBLISH_MAX_BLOCK + "=" + Duration.ofNanos(maxBlockNanos).toMillis()
+                            + "ms (" + (connected && !blocked ? "broker slow or not answering" : blocked
+                            ? "the broker blocked publishing" : "connection lost, recovering") + ")", null, true));
                     return p.future;
                 }
             } catch (InterruptedException e) {
@@ -152,7 +177,7 @@ public final class Publisher {
         synchronized (lock) {
             if (closed) {
                 fail(p, closedException());
-            } else if (!connected || (channel == null && !reopen())) {
+            } else if (!connected || blocked || (channel == null && !reopen())) {
                 p.deadline = System.nanoTime() + timeoutNanos;
                 waiting.addLast(p);
             } else {
@@ -275,7 +300,7 @@ public final class Publisher {
         synchronized (lock) {
             connected = true;
             int n = 0;
-            while (!waiting.isEmpty() && connected) {
+            while (!waiting.isEmpty() && connected && !blocked) {
                 Pending p = waiting.pollFirst();
                 if (!p.future.isDone()) {
                     send(p);
@@ -297,8 +322,9 @@ public final class Publisher {
                     it.remove();
                 } else if (now - p.deadline > 0) {
                     it.remove();
-                    fail(p, new EventBusException("RabbitMQ connection lost and not recovered within the publish timeout of "
-                            + Duration.ofNanos(timeoutNanos).toMillis() + " ms; the message was not sent", null, true));
+                    fail(p, new EventBusException("RabbitMQ publish not sent: the connection was lost (or blocked) and "
+                            + "not back within " + RabbitMqConfig.PUBLISH_TIMEOUT + "="
+                            + Duration.ofNanos(timeoutNanos).toMillis() + "ms", null, true));
                 }
             }
         }
@@ -308,8 +334,8 @@ public final class Publisher {
                 break; // ordered by sequence, so by send time
             }
             if (outstanding.remove(e.getKey(), p)) {
-                fail(p, new EventBusException("RabbitMQ did not confirm the message within the publish timeout of "
-                        + Duration.ofNanos(timeoutNanos).toMillis() + " ms; it may or may not have been stored", null, true));
+                fail(p, new EventBusException("RabbitMQ did not confirm the message within " + RabbitMqConfig.PUBLISH_TIMEOUT
+                        + "=" + Duration.ofNanos(timeoutNanos).toMillis() + "ms; it may or may not have been stored", null, true));
             }
         }
     }

@@ -74,7 +74,41 @@ public final class Topology {
                 }
                 return call.call(admin);
             } catch (IOException | RuntimeException e) {
+                if (e instanceof com.rabbitmq.client.ChannelContinuationTimeoutException
+                        || e.getCause() instanceof com.rabbitmq.client.ChannelContinuationTimeoutException) {
+                    abortAdmin(); // a late answer must not be taken for the next call's
+                }
                 throw translate(what, e);
+            }
+        }
+    }
+
+    /** Whether queue {@code name} exists (a passive declare; a 404 only costs the admin channel, reopened on next use). */
+    public boolean queueExists(String name) {
+        synchronized (lock) {
+            try {
+                if (admin == null || !admin.isOpen()) {
+                    admin = connection.createChannel();
+                }
+                admin.queueDeclarePassive(name);
+                return true;
+            } catch (IOException | RuntimeException e) {
+                if (Connections.replyCode(e) == 404) {
+                    return false;
+                }
+                throw translate("inspect queue '" + name + "'", e);
+            }
+        }
+    }
+
+    private void abortAdmin() {
+        Channel ch = admin;
+        admin = null;
+        if (ch != null) {
+            try {
+                ch.abort();
+            } catch (IOException | RuntimeException ignored) {
+                // gone either way
             }
         }
     }
@@ -218,10 +252,10 @@ public final class Topology {
                 return key == null ? new EventBusException(msg, e, false) : new ConfigException(key, msg, e);
             }
         }
-        if (code == 503 && reason.contains("x-consistent-hash")) {
-            return new EventBusException("RabbitMQ cannot " + what + ": " + reason
-                    + ". Per-key ordered subscriptions need the consistent-hash exchange plugin that ships with "
-                    + "RabbitMQ: rabbitmq-plugins enable rabbitmq_consistent_hash_exchange", e, false);
+        if (e instanceof com.rabbitmq.client.ChannelContinuationTimeoutException
+                || e.getCause() instanceof com.rabbitmq.client.ChannelContinuationTimeoutException) {
+            return new EventBusException("RabbitMQ did not answer in time to " + what + " (the broker is slow or "
+                    + "unreachable; publishing waits at most " + RabbitMqConfig.PUBLISH_MAX_BLOCK + ")", e, true);
         }
         boolean retriable = code == 0 || code == 320 || code == 541;
         return new EventBusException("RabbitMQ could not " + what + ": " + reason, e, retriable);

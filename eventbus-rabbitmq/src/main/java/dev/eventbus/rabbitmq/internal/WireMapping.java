@@ -25,8 +25,13 @@ import java.util.Map;
 public final class WireMapping {
 
     public static final String CE_PREFIX = "cloudEvents:";
-    /** The key's header; the consistent-hash exchange of per-key ordered groups hashes it. */
+    /** The key's header (CloudEvents partitioning extension). */
     public static final String KEY_HEADER = CE_PREFIX + "partitionkey";
+    /** RabbitMQ's sender-selected routing keys, removed by the broker before delivery: carries the key's shard route. */
+    public static final String BCC = "BCC";
+    /** Like {@link #BCC} but kept on the message, so a delayed message still carries its shard route when it is
+     *  dead-lettered from the delay queue into the stream exchange. Not shown to handlers. */
+    public static final String CC = "CC";
     /** The transport's own attempt counter across republished retries. Not shown to handlers. */
     public static final String ATTEMPT_HEADER = "x-eventbus-attempt";
     /** Which delay queue a delayed publish goes to (headers-exchange match). Not shown to handlers. */
@@ -71,8 +76,18 @@ public final class WireMapping {
      * The headers are gathered in core's compact {@link HeaderMap}: amqp-client copies them into a map of its own
      * anyway, so a {@code HashMap} of ours (built, resized, then copied) was paid twice on every publish.
      */
-    @SuppressWarnings({"unchecked", "rawtypes"})
     public static AMQP.BasicProperties properties(TransportMessage m, Map<String, Object> extraHeaders) {
+        return properties(m, extraHeaders, null);
+    }
+
+    /**
+     * As {@link #properties(TransportMessage, Map)}, plus the shard route of the message's key (of its id when it has
+     * no key) under {@code routeHeader} ({@link #BCC} or {@link #CC}; null for none), so per-key ordered groups get it
+     * on the right shard (see {@link KeyShards}).
+     */
+    @SuppressWarnings({"unchecked", "rawtypes"})
+    public static AMQP.BasicProperties properties(TransportMessage m, Map<String, Object> extraHeaders,
+                                                  String routeHeader) {
         Map<String, String> h = m.headers();
         HeaderMap.Builder headers = new HeaderMap.Builder(h.size() + 2);
         String contentType = null;
@@ -110,6 +125,11 @@ public final class WireMapping {
         if (extraHeaders != null) {
             wire = new HashMap<>(wire);
             wire.putAll(extraHeaders);
+        }
+        if (routeHeader != null) {
+            String k = m.key() != null ? m.key() : id;
+            // amqp-client copies the headers into a HashMap of its own: a view adding one entry is enough.
+            wire = new PlusOne(wire, routeHeader, KeyShards.route(k == null ? 0 : KeyShards.bucket(k)));
         }
         return new AMQP.BasicProperties.Builder()
                 .deliveryMode(2)
@@ -162,9 +182,19 @@ public final class WireMapping {
         return new TransportMessage(stream, key, h.build(), body, null, priority);
     }
 
-    /** Headers the broker or this transport adds for itself; never shown to handlers, dropped when republishing. */
+    /**
+     * Headers the broker or this transport adds for itself (and the {@code CC}/{@code BCC} routing annotations);
+     * never shown to handlers, dropped when republishing.
+     */
     public static boolean isBrokerHeader(String name) {
-        return name.startsWith("x-") && isBrokerHeader0(name);
+        if (name.isEmpty()) {
+            return false;
+        }
+        char c = name.charAt(0);
+        if (c == 'x') {
+            return name.startsWith("x-") && isBrokerHeader0(name);
+        }
+        return (c == 'C' || c == 'B') && (name.equals(CC) || name.equals(BCC));
     }
 
     private static boolean isBrokerHeader0(String name) {
@@ -286,5 +316,63 @@ public final class WireMapping {
             headers.put(ROUTING_KEY_HEADER, originalRoutingKey);
         }
         return props.builder().headers(headers).deliveryMode(2).build();
+    }
+
+    /** {@code props} with one header added (or replaced). */
+    public static AMQP.BasicProperties withHeader(AMQP.BasicProperties props, String name, Object value) {
+        Map<String, Object> headers = props.getHeaders() == null ? new HashMap<>() : new HashMap<>(props.getHeaders());
+        headers.put(name, value);
+        return props.builder().headers(headers).build();
+    }
+
+    /** A map plus one entry, read once by amqp-client's copy. */
+    private static final class PlusOne extends java.util.AbstractMap<String, Object> {
+        private final Map<String, Object> base;
+        private final Map.Entry<String, Object> extra;
+
+        PlusOne(Map<String, Object> base, String name, Object value) {
+            this.base = base;
+            this.extra = new java.util.AbstractMap.SimpleImmutableEntry<>(name, value);
+        }
+
+        @Override
+        public int size() {
+            return base.size() + 1;
+        }
+
+        @Override
+        public java.util.Set<Map.Entry<String, Object>> entrySet() {
+            return new java.util.AbstractSet<>() {
+                @Override
+                public java.util.Iterator<Map.Entry<String, Object>> iterator() {
+                    java.util.Iterator<Map.Entry<String, Object>> it = base.entrySet().iterator();
+                    return new java.util.Iterator<>() {
+                        private boolean extraDone;
+
+                        @Override
+                        public boolean hasNext() {
+                            return it.hasNext() || !extraDone;
+                        }
+
+                        @Override
+                        public Map.Entry<String, Object> next() {
+                            if (it.hasNext()) {
+                                return it.next();
+                            }
+                            if (extraDone) {
+                                throw new java.util.NoSuchElementException();
+                            }
+                            extraDone = true;
+                            return extra;
+                        }
+                    };
+                }
+
+                @Override
+                public int size() {
+                    return PlusOne.this.size();
+                }
+            };
+        }
     }
 }
