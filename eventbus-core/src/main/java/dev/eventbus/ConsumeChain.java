@@ -1,10 +1,12 @@
 package dev.eventbus;
 
+import dev.eventbus.internal.DuplicateCounter;
+
 /**
  * The consume chain for one subscriber invocation: the bus's consume interceptors in order, then the subscriber
  * (OkHttp style: each link calls {@link #proceed()} at most once). One per invocation, on the invoking thread.
  */
-final class ConsumeChain implements ConsumeInterceptor.Chain {
+final class ConsumeChain implements ConsumeInterceptor.Chain, DuplicateCounter {
     private final ConsumeInterceptor[] interceptors;
     private final Subscriber subscriber;
     private final Envelope<?> envelope;
@@ -44,6 +46,14 @@ final class ConsumeChain implements ConsumeInterceptor.Chain {
     @Override
     public String subscriberId() {
         return subscriber.id;
+    }
+
+    /** The idempotency interceptor's report ({@link DuplicateCounter#count}); counted on the subscriber's bus. */
+    @Override
+    public void countDuplicate() {
+        if (subscriber.bus != null) {
+            subscriber.bus.counters.duplicates.increment();
+        }
     }
 
     @Override

@@ -264,7 +264,7 @@ public final class EventBus implements AutoCloseable {
 
     /** Counters since the bus was built. Cheap; safe to poll. */
     public Stats stats() {
-        return new Stats(local.published(), counters.delivered.sum(), counters.failures.sum(),
+        return new Stats(local.published(), local.delivered(), counters.failures.sum(),
                 counters.retries.sum(), counters.deadLettered.sum(), counters.deadEvents.sum(), counters.skipped.sum(),
                 counters.unknownTypes.sum(), counters.duplicates.sum(), local.overflows(), local.rejected());
     }
@@ -353,26 +353,21 @@ public final class EventBus implements AutoCloseable {
      * Counters of a bus since it was built.
      *
      * @param published     events published
-     * @param delivered     subscriber invocations that succeeded on a transport delivery (not counted on the
-     *                      synchronous in-memory fast path, which stays free of shared writes)
+     * @param delivered     subscriber invocations that succeeded, in memory and on transport deliveries (an
+     *                      invocation that a consume interceptor chose to skip counts as handled)
      * @param failures      subscriber invocations that threw
      * @param retries       delayed redeliveries scheduled
      * @param deadLettered  events dead-lettered by this bus's consumers
      * @param deadEvents    in-memory events no subscriber took
      * @param skipped       messages skipped by type header: a registered type nobody in the group subscribes to
      * @param unknownTypes  messages of a type no class is registered for
-     * @param duplicates    messages an idempotency interceptor recognised as already handled
+     * @param duplicates    messages an idempotency interceptor (the JDBC inbox) recognised as already handled
      * @param overflows     publishes that found the async queue full (whatever the policy did)
      * @param rejected      publishes failed by the overflow policy
      */
     public record Stats(long published, long delivered, long failures, long retries, long deadLettered,
                         long deadEvents, long skipped, long unknownTypes, long duplicates, long overflows,
                         long rejected) {
-    }
-
-    /** Counts a duplicate recognised by an idempotency interceptor (the JDBC inbox). */
-    public void countDuplicate() {
-        counters.duplicates.increment();
     }
 
     /** A completed future that cannot be changed: safe to share between publishes. */

@@ -46,6 +46,7 @@ final class FailureHandling {
      * transport takes over (see {@link GroupDispatcher}); or it is dead-lettered.
      */
     void onLocalFailure(Subscriber s, Envelope<?> envelope, EventTypes.Info info, Throwable first) {
+        counters.delivered.decrement(); // the local path counted the call as delivered before making it
         Throwable failure = first;
         int attempt = 1;
         String firstFailure = Instant.now().toString();
@@ -65,6 +66,7 @@ final class FailureHandling {
                 attempt = next;
                 try {
                     ConsumeChain.invoke(consumeInterceptors, s, envelope.withAttempt(next));
+                    counters.delivered.increment();
                     return;
                 } catch (Throwable t) {
                     failure = t;
