@@ -1,5 +1,6 @@
 package dev.eventbus;
 
+import dev.eventbus.internal.ConfigKeys;
 import dev.eventbus.spi.Transport;
 import dev.eventbus.spi.TransportContext;
 import dev.eventbus.spi.TransportProvider;
@@ -128,10 +129,21 @@ final class BusSetup {
         this.streamRoutes = Map.copyOf(streamRoutesCfg);
     }
 
-    /** Validates the builder's settings and configuration and creates the transports. */
+    /**
+     * Validates the builder's settings and configuration and creates the transports. A value error about a key that
+     * came from a file, a system property or an environment variable says so, naming the variable as it was written.
+     */
     static BusSetup resolve(EventBus.Builder b) {
-        validateKeys(b.config);
-        return new BusSetup(b, Map.copyOf(b.config));
+        ConfigKeys.check(b.config, b.origins, providers());
+        try {
+            return new BusSetup(b, Map.copyOf(b.config));
+        } catch (ConfigException e) {
+            String origin = e.key() == null ? null : b.origins.get(e.key());
+            if (origin == null) {
+                throw e;
+            }
+            throw new ConfigException(e.key(), e.getMessage() + " (set by " + origin + ")", e);
+        }
     }
 
     /** The transport providers on the classpath: core's class loader first, then the thread's context loader. */
@@ -168,33 +180,17 @@ final class BusSetup {
     }
 
     private static Transport createTransport(String name, String key, TransportContext cfg) {
-        List<String> found = new ArrayList<>();
-        for (TransportProvider p : ServiceLoader.load(TransportProvider.class, EventBus.class.getClassLoader())) {
-            found.add(p.name());
+        List<TransportProvider> providers = providers();
+        for (TransportProvider p : providers) {
             if (p.name().equals(name)) {
                 return p.create(cfg);
             }
         }
-        if (Thread.currentThread().getContextClassLoader() != null) {
-            for (TransportProvider p : ServiceLoader.load(TransportProvider.class)) {
-                if (p.name().equals(name)) {
-                    return p.create(cfg);
-                }
-            }
-        }
-        String artifact = artifactOf(name);
-        throw new ConfigException(key, name, "one of the transports on the classpath " + new TreeSet<>(found)
+        Set<String> found = new TreeSet<>();
+        providers.forEach(p -> found.add(p.name()));
+        String artifact = ConfigKeys.artifactOf(name);
+        throw new ConfigException(key, name, "one of the transports on the classpath " + found
                 + (artifact == null ? "" : "; to use '" + name + "', add the Maven artifact " + artifact));
-    }
-
-    /** The Maven artifact of a transport this project ships, by name; null for others. */
-    static String artifactOf(String transport) {
-        return switch (transport) {
-            case "kafka" -> "dev.eventbus:eventbus-kafka";
-            case "rabbitmq" -> "dev.eventbus:eventbus-rabbitmq";
-            case "jdbc" -> "dev.eventbus:eventbus-jdbc-outbox";
-            default -> null;
-        };
     }
 
     private static RetryPolicy retryFromConfig(TransportContext cfg) {
@@ -227,27 +223,4 @@ final class BusSetup {
         }
     }
 
-    /** Unknown keys under the bus's own namespaces are typos: fail on them instead of ignoring them. */
-    private static void validateKeys(Map<String, String> config) {
-        Set<String> known = EventBusConfig.documentation().keySet();
-        Set<String> ownedRoots = new TreeSet<>();
-        for (String k : known) {
-            String rest = k.substring("eventbus.".length());
-            int dot = rest.indexOf('.');
-            ownedRoots.add(dot < 0 ? rest : rest.substring(0, dot));
-        }
-        for (String key : config.keySet()) {
-            if (known.contains(key) || key.startsWith(EventBusConfig.ROUTE_STREAM_PREFIX)
-                    || key.startsWith(EventBusConfig.ROUTE_TYPE_PREFIX)) {
-                continue;
-            }
-            String rest = key.substring("eventbus.".length());
-            int dot = rest.indexOf('.');
-            String root = dot < 0 ? rest : rest.substring(0, dot);
-            if (ownedRoots.contains(root) || dot < 0) {
-                throw new ConfigException(key, config.get(key), "a known key; this one is not one of "
-                        + new TreeSet<>(known) + " (transport settings go under eventbus.<transport>.*)");
-            }
-        }
-    }
 }

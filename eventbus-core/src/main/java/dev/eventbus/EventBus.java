@@ -4,7 +4,6 @@ import dev.eventbus.internal.ConfigSources;
 import dev.eventbus.internal.DaemonThreadFactory;
 import dev.eventbus.spi.Transport;
 import dev.eventbus.spi.TransportMessage;
-import dev.eventbus.spi.TransportProvider;
 import dev.eventbus.spi.TransportSubscription;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -133,20 +132,13 @@ public final class EventBus implements AutoCloseable {
      * @throws ConfigException naming the key when a setting is invalid or a transport's module is missing
      */
     public static EventBus fromConfig() {
-        return builder().config(ConfigSources.load(allKnownKeys())).build();
+        return builder().configFrom(ConfigSources.load(System.getenv(), System.getProperties(), BusSetup.providers()))
+                .build();
     }
 
     /** A bus configured from {@code properties} only (no file, system properties or environment). */
     public static EventBus fromConfig(Properties properties) {
         return builder().config(ConfigSources.fromProperties(properties)).build();
-    }
-
-    private static Collection<String> allKnownKeys() {
-        List<String> keys = new ArrayList<>(ConfigSources.coreKeys());
-        for (TransportProvider p : BusSetup.providers()) {
-            keys.addAll(p.configKeys());
-        }
-        return keys;
     }
 
     // ---------------------------------------------------------------------------------------------------------
@@ -423,6 +415,8 @@ public final class EventBus implements AutoCloseable {
         Duration closeTimeout;
         final Map<Class<?>, String> eventTypes = new LinkedHashMap<>();
         final Map<String, String> config = new LinkedHashMap<>();
+        /** Where keys of {@link #config} came from, for messages; a key set again in code has none. */
+        final Map<String, String> origins = new LinkedHashMap<>();
 
         private Builder() {
         }
@@ -595,8 +589,16 @@ public final class EventBus implements AutoCloseable {
             settings.forEach((k, v) -> {
                 if (k.startsWith("eventbus.")) {
                     config.put(k, v);
+                    origins.remove(k);
                 }
             });
+            return this;
+        }
+
+        /** Adds settings loaded from files, system properties and the environment, with where each came from. */
+        Builder configFrom(ConfigSources.Loaded loaded) {
+            config(loaded.values());
+            origins.putAll(loaded.origins());
             return this;
         }
 
