@@ -16,7 +16,7 @@
  * event meets them:
  * <ol>
  *   <li>{@code BusSetup}: what {@code build()} does first: every setting resolved (builder, else configuration,
- *       else default), keys checked ({@link dev.eventbus.internal.ConfigKeys}), transports created.</li>
+ *       else default), keys checked ({@code internal.ConfigKeys}), transports created.</li>
  *   <li>{@code Routes} / {@code Route}: which transport an event class goes to; an inline cache of the last two
  *       routes in front of a {@code ClassValue}.</li>
  *   <li>{@code LocalDispatch}: the in-memory fast path. A synchronous publish without options or interceptors goes
