@@ -297,7 +297,7 @@ public final class EventBus implements AutoCloseable {
         if (!local.awaitIdle(deadline)) {
             log.warn("event bus '{}' closed with {} asynchronous events still queued", service, local.queued());
         }
-        subscriptions.closeAll(EventBus::remaining, deadline);
+        subscriptions.closeAll(deadline);
         for (Transport t : transports.values()) {
             closeQuietly(t, remaining(deadline));
         }
@@ -310,7 +310,7 @@ public final class EventBus implements AutoCloseable {
         return closed;
     }
 
-    private static Duration remaining(long deadline) {
+    static Duration remaining(long deadline) {
         return Duration.ofNanos(Math.max(0, deadline - System.nanoTime()));
     }
 

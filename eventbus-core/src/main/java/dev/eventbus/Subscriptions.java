@@ -13,7 +13,6 @@ import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.function.LongFunction;
 
 /**
  * Registers subscribers and keeps the transports' subscriptions in step with them: one subscription, with a
@@ -124,10 +123,10 @@ final class Subscriptions {
         }
     }
 
-    /** Closes every transport subscription, each within what is left until the deadline. */
-    synchronized void closeAll(LongFunction<Duration> remaining, long deadline) {
+    /** Closes every transport subscription, each within what is left until {@code deadline} (nanoTime). */
+    synchronized void closeAll(long deadline) {
         for (GroupSubscription s : subscriptions.values()) {
-            EventBus.closeQuietly(s.subscription, remaining.apply(deadline));
+            EventBus.closeQuietly(s.subscription, EventBus.remaining(deadline));
         }
         subscriptions.clear();
     }
