@@ -211,7 +211,7 @@ final class DispatchContext {
             Lineage parent = f.inheritParent ? lineageBelow(i) : f.parent;
             e = f.bus.envelopes.newEnvelope(event, f.info, f.options, parent, f.millis, id);
         } else {
-            e = bus.envelopes.newEnvelope(event, bus.routes.infoOf(event.getClass()), PublishOptions.none(),
+            e = bus.envelopes.newEnvelope(event, bus.infoOf(event.getClass()), PublishOptions.none(),
                     lineageBelow(i), 0L, id);
         }
         setKnown(f, e);

@@ -57,11 +57,13 @@ import java.util.function.Consumer;
  * returned future exceptionally, with an {@link EventBusException} telling by {@link EventBusException#isRetriable()}
  * whether trying again may help.
  */
-public final class EventBus implements AutoCloseable {
+public final class EventBus extends FastPath implements AutoCloseable {
 
     // The front door. The parts, in the order an event meets them:
+    //   FastPath         the synchronous in-memory publish, straight to the subscribers: this class's superclass,
+    //                    so its state is in this object (one dependent load less per publish)
     //   Publisher        route (Routes), envelope (Envelopes), publish interceptors, encode, Transport.send
-    //   LocalDispatch    the in-memory fast path: this bus's own events to its subscribers as objects, sync or async
+    //   LocalDispatch    the rest of local dispatch: with options or interceptors, and async lanes
     //   Subscriptions    one transport subscription per (transport, group, stream), handled by a GroupDispatcher
     //   GroupDispatcher  a transport's delivery: type check, decode, subscribers of the group, outcome
     //   FailureHandling  the exception handler, the retry ladder and dead letters of local deliveries
@@ -78,8 +80,6 @@ public final class EventBus implements AutoCloseable {
     private final DispatchMode dispatchMode;
     private final Duration closeTimeout;
     final EventTypes types;
-    final SubscriberRegistry registry = new SubscriberRegistry();
-    final Counters counters = new Counters();
     final RetryPolicy retry;
     final UnknownTypePolicy unknownTypes;
     final ConsumeInterceptor[] consumeInterceptors;
@@ -94,6 +94,7 @@ public final class EventBus implements AutoCloseable {
     private volatile boolean closed;
 
     private EventBus(BusSetup setup) {
+        super(setup.deadEventHandler);
         this.service = setup.service;
         this.transports = setup.transports;
         this.dispatchMode = setup.dispatchMode;
@@ -106,10 +107,10 @@ public final class EventBus implements AutoCloseable {
         this.envelopes = new Envelopes(service, types, setup.serializer);
         this.routes = new Routes(this, types, registry, setup);
         this.failures = new FailureHandling(this, counters, routes, envelopes, setup);
-        this.local = new LocalDispatch(this, registry, routes, failures, counters, setup);
+        this.local = new LocalDispatch(this, registry, failures, setup);
         this.scheduler = new ScheduledThreadPoolExecutor(1, new DaemonThreadFactory("eventbus-" + service + "-scheduler"));
         this.scheduler.setRemoveOnCancelPolicy(true);
-        this.publisher = new Publisher(routes, envelopes, local, counters, setup, scheduler);
+        this.publisher = new Publisher(this, routes, envelopes, local, setup, scheduler);
         this.subscriptions = new Subscriptions(this, registry, types, routes, setup);
         this.deadLetters = new DeadLetters(this, transports);
         for (Map.Entry<Class<?>, String> t : setup.eventTypes.entrySet()) {
@@ -158,9 +159,9 @@ public final class EventBus implements AutoCloseable {
         if (closed) {
             throw closedFor(event);
         }
-        Route route = routes.routeOf(event.getClass());
+        Route route = routeOf(event.getClass());
         if (route.fast) {
-            return local.publishFast(event, route);
+            return publishFast(event, route);
         }
         return publisher.publish(event, route);
     }
@@ -199,7 +200,7 @@ public final class EventBus implements AutoCloseable {
         if (closed) {
             throw new IllegalStateException("EventBus '" + service + "' is closed: cannot publish");
         }
-        return publisher.publishAll(events, this);
+        return publisher.publishAll(events);
     }
 
     /**
@@ -256,7 +257,7 @@ public final class EventBus implements AutoCloseable {
 
     /** Counters since the bus was built. Cheap; safe to poll. */
     public Stats stats() {
-        return new Stats(local.published(), local.delivered(), counters.failures.sum(),
+        return new Stats(published(), delivered(), counters.failures.sum(),
                 counters.retries.sum(), counters.deadLettered.sum(), counters.deadEvents.sum(), counters.skipped.sum(),
                 counters.unknownTypes.sum(), counters.duplicates.sum(), local.overflows(), local.rejected());
     }
@@ -303,6 +304,11 @@ public final class EventBus implements AutoCloseable {
         }
         scheduler.shutdownNow();
         local.shutdown();
+    }
+
+    @Override
+    Route lookupRoute(Class<?> type) {
+        return routes.lookup(type);
     }
 
     /** True once {@link #close()} was called. */

@@ -16,7 +16,7 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * The publish path for every publish but the synchronous in-memory one without options (that one is
- * {@link LocalDispatch#publishFast}): route, envelope ({@link Envelopes}), publish interceptors, encode, send. The
+ * {@link FastPath#publishFast}): route, envelope ({@link Envelopes}), publish interceptors, encode, send. The
  * bus's own work is the last link of the interceptor chain ({@link #terminal}): in memory it hands the envelope to
  * {@link LocalDispatch}; otherwise it encodes it and calls {@link Transport#send}. Thread-safe.
  */
@@ -24,6 +24,7 @@ final class Publisher {
 
     private static final Logger log = EventBus.log;
 
+    private final EventBus bus;
     private final Routes routes;
     private final Envelopes envelopes;
     private final LocalDispatch local;
@@ -34,12 +35,13 @@ final class Publisher {
     private final boolean serializeInMemory;
     private final ScheduledExecutorService scheduler;
 
-    Publisher(Routes routes, Envelopes envelopes, LocalDispatch local, Counters counters, BusSetup setup,
+    Publisher(EventBus bus, Routes routes, Envelopes envelopes, LocalDispatch local, BusSetup setup,
               ScheduledExecutorService scheduler) {
+        this.bus = bus;
         this.routes = routes;
         this.envelopes = envelopes;
         this.local = local;
-        this.counters = counters;
+        this.counters = bus.counters;
         this.interceptors = setup.publishInterceptors;
         this.fastLocal = setup.fastLocal;
         this.async = setup.dispatchMode == DispatchMode.ASYNC;
@@ -50,7 +52,7 @@ final class Publisher {
     /** A publish without options that did not take the fast path. */
     CompletableFuture<Void> publish(Object event, Route route) {
         if (route.local != null) {
-            local.countPublished(); // in-memory async: counted like the fast path, without a shared write
+            bus.countPublished(); // in-memory async: counted like the fast path, without a shared write
         } else {
             counters.published.increment();
         }
@@ -60,7 +62,7 @@ final class Publisher {
     /** A publish with options (not {@link PublishOptions#none()}). */
     CompletableFuture<Void> publish(Object event, PublishOptions options) {
         counters.published.increment();
-        return publishRouted(event, options, routes.routeOf(event.getClass()));
+        return publishRouted(event, options, bus.routeOf(event.getClass()));
     }
 
     /** Every publish but the synchronous in-memory one without options; {@code published} is counted already. */
@@ -87,14 +89,14 @@ final class Publisher {
     }
 
     /** See {@link EventBus#publishAll}. */
-    CompletableFuture<Void> publishAll(Collection<?> events, EventBus bus) {
+    CompletableFuture<Void> publishAll(Collection<?> events) {
         Map<Transport, List<TransportMessage>> batches = new IdentityHashMap<>();
         List<CompletableFuture<Void>> futures = new ArrayList<>();
         for (Object event : events) {
             if (event == null) {
                 throw new NullPointerException("cannot publish a null event (in publishAll)");
             }
-            Route route = routes.routeOf(event.getClass());
+            Route route = bus.routeOf(event.getClass());
             if (route.local != null) {
                 futures.add(bus.publish(event));
                 continue;
@@ -115,7 +117,7 @@ final class Publisher {
 
     /** See {@link EventBus#messageFor}. */
     TransportMessage messageFor(Object event, PublishOptions options) {
-        Route route = routes.routeOf(event.getClass());
+        Route route = bus.routeOf(event.getClass());
         if (options.stream() != null) {
             route = routes.routeFor(route.info, options.stream());
         }

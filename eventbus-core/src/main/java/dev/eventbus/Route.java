@@ -15,7 +15,7 @@ final class Route {
     final InMemoryTransport local;
     /** The registry's cache entry for this class, so a publish needs one class lookup, not two. */
     final SubscriberRegistry.Cached subscribers;
-    /** Synchronous in-memory with no interceptors: {@link LocalDispatch#publishFast} applies when no options are given. */
+    /** Synchronous in-memory with no interceptors: {@link FastPath#publishFast} applies when no options are given. */
     final boolean fast;
     /** The class implements {@link Event}, whose instances may carry their own id. */
     final boolean ownsId;

@@ -5,9 +5,9 @@ import dev.eventbus.spi.Transport;
 import java.util.Map;
 
 /**
- * The bus's routing table: which transport each event class, wire type or stream goes to, with a default. Every
- * publish starts here ({@link #routeOf}), so the lookup is an inline cache of the last two routes in front of a
- * {@code ClassValue}. Thread-safe.
+ * The bus's routing table: which transport each event class, wire type or stream goes to, with a default; one
+ * {@link Route} per class, computed once ({@link #lookup}; the bus keeps an inline cache of the last two in front,
+ * {@link FastPath#routeOf}). Thread-safe.
  */
 final class Routes {
 
@@ -28,9 +28,6 @@ final class Routes {
             return routeFor(info, info.stream());
         }
     };
-    /** The inline cache of {@link #routeOf}: the last two routes looked up. */
-    private Route route1;
-    private Route route2;
 
     Routes(EventBus bus, EventTypes types, SubscriberRegistry registry, BusSetup setup) {
         this.bus = bus;
@@ -61,38 +58,8 @@ final class Routes {
         return new Route(bus, info, name, t, local, registry.cacheOf(info.type()), local != null && fastLocal);
     }
 
-    /** The type information of events of class {@code type}. */
-    EventTypes.Info infoOf(Class<?> type) {
-        return routeOf(type).info;
-    }
-
-    /** The route of {@code type} from the {@code ClassValue}, leaving the inline cache alone (failure paths). */
+    /** The route of {@code type}, computed on first use; {@link FastPath#routeOf} caches the last two in front. */
     Route lookup(Class<?> type) {
         return routes.get(type);
-    }
-
-    /**
-     * The route of {@code type}: a bimorphic inline cache in two plain fields first (most buses publish few event
-     * classes, and two reads beat a {@code ClassValue} lookup), then the {@code ClassValue}. Routes are immutable
-     * (final fields), so a racy read of either field sees a complete route or null; a stale one fails the type check.
-     */
-    Route routeOf(Class<?> type) {
-        Route r = route1;
-        if (r != null && r.type == type) {
-            return r;
-        }
-        r = route2;
-        if (r != null && r.type == type) {
-            return r;
-        }
-        return routeMiss(type);
-    }
-
-    private Route routeMiss(Class<?> type) {
-        Route r = routes.get(type);
-        // Most recent first: two classes alternating settle into one slot each and stop writing.
-        route2 = route1;
-        route1 = r;
-        return r;
     }
 }

@@ -17,13 +17,15 @@
  * <ol>
  *   <li>{@code BusSetup}: what {@code build()} does first: every setting resolved (builder, else configuration,
  *       else default), keys checked ({@code internal.ConfigKeys}), transports created.</li>
- *   <li>{@code Routes} / {@code Route}: which transport an event class goes to; an inline cache of the last two
- *       routes in front of a {@code ClassValue}.</li>
- *   <li>{@code LocalDispatch}: the in-memory fast path. A synchronous publish without options or interceptors goes
- *       from the route straight to the class's generated {@code Dispatcher} (a hidden class per subscriber list,
- *       from {@code DispatcherTemplate}), in a {@code DispatchContext} frame that is a depth counter, counted on the
- *       thread's own state. Async dispatch queues on per-key lanes.</li>
- *   <li>{@code Publisher}: every other publish: envelope ({@code Envelopes}), publish interceptors, then the bus's
+ *   <li>{@code Routes} / {@code Route}: which transport an event class goes to, one route per class.</li>
+ *     <li>{@code FastPath}: the synchronous in-memory publish without options or interceptors, from the route
+ *       (an inline cache of the last two) straight to the class's generated {@code Dispatcher} (a hidden class per
+ *       subscriber list, from {@code DispatcherTemplate}), in a {@code DispatchContext} frame that is a depth
+ *       counter, counted on the thread's own state. {@code EventBus} extends it, so that this state sits in the bus
+ *       object itself (one dependent load less per publish).</li>
+ *   <li>{@code LocalDispatch}: the rest of local dispatch: with options or interceptors (a lazily built envelope),
+ *       and async dispatch on per-key lanes.</li>
+  <li>{@code Publisher}: every other publish: envelope ({@code Envelopes}), publish interceptors, then the bus's
  *       own last link: in memory to {@code LocalDispatch}, else encode and {@code Transport.send}.</li>
  *   <li>{@code Subscriptions}: registration ({@code Subscriber.scan} binds each method once to a generated
  *       invoker; {@code SubscriberRegistry} keeps who takes what) and one transport subscription per
@@ -34,7 +36,7 @@
  *   <li>{@code FailureHandling}: the exception handler, and the retry ladder and dead letters of local
  *       deliveries (delayed retries go through the in-memory transport, so the transport path takes over).</li>
  * </ol>
- * {@code Counters} and the per-thread counts of {@code LocalDispatch} make up {@link dev.eventbus.EventBus#stats()}.
+ * {@code Counters} and the per-thread counts of {@code FastPath} make up {@link dev.eventbus.EventBus#stats()}.
  *
  * <p>Thread-safety, blocking, lifecycle and exceptions are stated on each public type.
  */
