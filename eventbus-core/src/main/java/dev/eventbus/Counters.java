@@ -4,7 +4,7 @@ import java.util.concurrent.atomic.LongAdder;
 
 /**
  * A bus's shared counters, behind {@link EventBus#stats()}. The in-memory fast path counts on its threads' own
- * state instead ({@link LocalDispatch}), so that a publish makes no shared write. Thread-safe.
+ * state instead ({@link FastPath}), so that a publish makes no shared write. Thread-safe.
  */
 final class Counters {
     final LongAdder published = new LongAdder();

@@ -84,9 +84,9 @@ public final class EventBus extends FastPath implements AutoCloseable {
     final UnknownTypePolicy unknownTypes;
     final ConsumeInterceptor[] consumeInterceptors;
     final Envelopes envelopes;
-    final Routes routes;
+    private final Routes routes;
     final FailureHandling failures;
-    final LocalDispatch local;
+    private final LocalDispatch local;
     private final Publisher publisher;
     private final Subscriptions subscriptions;
     private final ScheduledThreadPoolExecutor scheduler;
