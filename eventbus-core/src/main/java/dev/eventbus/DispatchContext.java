@@ -38,7 +38,7 @@ final class DispatchContext {
         EventTypes.Info info;
         /** The event, held by lazy frames and by fast frames of an {@link Event} (with its route). */
         Object event;
-        EventBus.Route route;
+        Route route;
         PublishOptions options;
         /** The envelope once built; before that, the ids drawn for a nested publish, which the envelope reuses. */
         Lineage known;
@@ -131,7 +131,7 @@ final class DispatchContext {
      *
      * @return the frame's index
      */
-    int pushFast(EventBus.Route route, Object event) {
+    int pushFast(Route route, Object event) {
         int i = depth;
         if (route.ownsId) {
             holdEvent(i, route, event);
@@ -144,7 +144,7 @@ final class DispatchContext {
      * The event supplies its own id ({@link Event#eventId}): the frame holds it, with its route, so that a nested
      * publish can name it as causation without the event at hand.
      */
-    private void holdEvent(int i, EventBus.Route route, Object event) {
+    private void holdEvent(int i, Route route, Object event) {
         Frame f = frameAt(i);
         f.event = event;
         if (f.route != route) {
@@ -153,7 +153,7 @@ final class DispatchContext {
     }
 
     /** Closes frame {@code i} opened by {@link #pushFast} for {@code route}. */
-    void popFast(int i, EventBus.Route route) {
+    void popFast(int i, Route route) {
         depth = i;
         if (route.ownsId) {
             frames[i].event = null; // not kept: an event may be large
@@ -209,9 +209,10 @@ final class DispatchContext {
         Envelope<?> e;
         if (f.lazy) {
             Lineage parent = f.inheritParent ? lineageBelow(i) : f.parent;
-            e = f.bus.newEnvelope(event, f.info, f.options, parent, f.millis, id);
+            e = f.bus.envelopes.newEnvelope(event, f.info, f.options, parent, f.millis, id);
         } else {
-            e = bus.newEnvelope(event, bus.infoOf(event.getClass()), PublishOptions.none(), lineageBelow(i), 0L, id);
+            e = bus.envelopes.newEnvelope(event, bus.infoOf(event.getClass()), PublishOptions.none(),
+                    lineageBelow(i), 0L, id);
         }
         setKnown(f, e);
         return e;

@@ -77,7 +77,7 @@ abstract class Dispatcher {
     /** A subscriber threw: retries, dead letters and the exception handler of its bus take over. */
     static void failed(Subscriber s, Object event, DispatchContext ctx, int frame, Throwable t) {
         EventBus bus = s.bus;
-        bus.onLocalFailure(s, ctx.envelopeAt(frame, bus, event), bus.infoOf(event.getClass()), t);
+        bus.failures.onLocalFailure(s, ctx.envelopeAt(frame, bus, event), bus.infoOf(event.getClass()), t);
     }
 
     private static byte[] templateBytes() {

@@ -11,8 +11,11 @@ import java.util.Map;
  * <p>{@link EventBus#fromConfig()} reads them from, in increasing precedence: {@code eventbus.properties} on the
  * classpath, then system properties, then environment variables ({@code EVENTBUS_RETRY_MAX_ATTEMPTS} for
  * {@code eventbus.retry.max-attempts}: upper case, dots and dashes as underscores). A setting made in code on
- * {@link EventBus.Builder} wins over all of them. An unknown key under a namespace the bus owns, or a value it
- * cannot use, fails {@code build()} with a {@link ConfigException} naming the key and what is allowed.
+ * {@link EventBus.Builder} wins over all of them. Every {@code eventbus.*} key must be one of these, a route, or
+ * a key the transport named by its namespace accepts ({@code eventbus.kafka.*}: see
+ * {@link dev.eventbus.spi.TransportProvider#acceptsKey}); any other key, or a value the bus cannot use, fails
+ * {@code build()} with a {@link ConfigException} naming the key, what is allowed and the nearest allowed key. An
+ * {@code EVENTBUS_*} environment variable that no key reads is logged at WARN and ignored.
  *
  * <p>Constants only; thread-safe.
  */

@@ -67,7 +67,7 @@ final class GroupDispatcher implements MessageHandler {
                     + bus.serviceName() + "' (annotate the class with @EventType(name = \"" + type
                     + "\") and subscribe to it, or register it with EventBus.Builder.eventType)", null);
         }
-        Subscriber[] subscribers = bus.subscribersOf(info.type(), group);
+        Subscriber[] subscribers = bus.registry.forClassInGroup(info.type(), group);
         if (in.pending != null && subscribers.length > 0) {
             Set<String> ids = Set.of(in.pending.split(MessageHeaders.PENDING_SEPARATOR));
             subscribers = java.util.Arrays.stream(subscribers).filter(s -> ids.contains(s.id)).toArray(Subscriber[]::new);
@@ -91,7 +91,7 @@ final class GroupDispatcher implements MessageHandler {
         }
         Object event;
         try {
-            event = bus.serializerFor(info).deserialize(m.body(), info.type(), type, version);
+            event = bus.envelopes.serializerFor(info).deserialize(m.body(), info.type(), type, version);
             if (event == null) {
                 throw new Serializer.SerializationException("the body decoded to null", null);
             }
@@ -117,7 +117,7 @@ final class GroupDispatcher implements MessageHandler {
                 int attempt = attemptsSoFar + 1;
                 while (true) {
                     try {
-                        bus.invoke(s, envelope.withAttempt(attempt));
+                        ConsumeChain.invoke(bus.consumeInterceptors, s, envelope.withAttempt(attempt));
                         bus.counters.delivered.increment();
                         break;
                     } catch (Throwable t) {
@@ -127,7 +127,7 @@ final class GroupDispatcher implements MessageHandler {
                         }
                         boolean retriable = bus.retry.isRetriable(t);
                         boolean more = retriable && attempt < bus.retry.maxAttempts();
-                        bus.reportFailure(t, envelope.withAttempt(attempt), s, attempt, more);
+                        bus.failures.reportFailure(t, envelope.withAttempt(attempt), s, attempt, more);
                         maxAttempt = Math.max(maxAttempt, attempt);
                         if (!more) {
                             if (dead == null) {
@@ -166,7 +166,7 @@ final class GroupDispatcher implements MessageHandler {
             if (retrying != null) {
                 failed.addAll(retrying);
             }
-            Map<String, String> h = EventBus.failureHeaders(deadCause, maxAttempt, firstFailure, deadReason,
+            Map<String, String> h = FailureHandling.failureHeaders(deadCause, maxAttempt, firstFailure, deadReason,
                     delivery.origin());
             h.put(MessageHeaders.PENDING_SUBSCRIBERS, String.join(MessageHeaders.PENDING_SEPARATOR, failed));
             log.warn("group '{}' dead-lettered event {} ({}): {}", group, m.id(), type, deadReason);
@@ -187,7 +187,7 @@ final class GroupDispatcher implements MessageHandler {
         bus.counters.deadLettered.increment();
         log.warn("group '{}' on '{}' dead-lettered message {} from {}: {}", group, stream,
                 delivery.message().id(), delivery.origin(), reason);
-        Map<String, String> h = EventBus.failureHeaders(cause, parseAttempts(
+        Map<String, String> h = FailureHandling.failureHeaders(cause, parseAttempts(
                 delivery.message().header(MessageHeaders.ATTEMPTS)), null, reason, delivery.origin());
         return Outcome.dead(reason, cause, h);
     }

@@ -2,6 +2,7 @@ package dev.eventbus.internal;
 
 import dev.eventbus.ConfigException;
 import dev.eventbus.EventBusConfig;
+import dev.eventbus.spi.TransportProvider;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -23,13 +24,62 @@ public final class ConfigSources {
     private ConfigSources() {
     }
 
-    /** {@code eventbus.properties}, then system properties, then {@code EVENTBUS_*} environment variables. */
-    public static Map<String, String> load(Collection<String> knownKeys) {
-        Map<String, String> out = new TreeMap<>();
-        out.putAll(fromResource());
-        out.putAll(fromProperties(System.getProperties()));
-        out.putAll(fromEnvironment(System.getenv(), knownKeys));
-        return out;
+    /**
+     * Settings and where each came from: {@code values} by key, {@code origins} by key as a phrase for messages
+     * ("environment variable EVENTBUS_RETRY_MAX_ATTEMPTS"). Immutable.
+     */
+    public record Loaded(Map<String, String> values, Map<String, String> origins) {
+        public Loaded {
+            values = Map.copyOf(values);
+            origins = Map.copyOf(origins);
+        }
+    }
+
+    /**
+     * {@code eventbus.properties}, then {@code system} properties, then {@code EVENTBUS_*} variables of {@code env},
+     * later sources overriding earlier ones. A variable is mapped to the key that reads it (see
+     * {@link ConfigKeys#keyOfVariable}); one that no key reads is logged at WARN, with the nearest known variable,
+     * and ignored: environments carry variables of other programs. {@code EVENTBUS_TEST_*} are the tests' own.
+     */
+    public static Loaded load(Map<String, String> env, Properties system, Collection<TransportProvider> providers) {
+        Map<String, String> values = new TreeMap<>();
+        Map<String, String> origins = new TreeMap<>();
+        fromResource().forEach((k, v) -> {
+            values.put(k, v);
+            origins.put(k, RESOURCE + " on the classpath");
+        });
+        fromProperties(system).forEach((k, v) -> {
+            values.put(k, v);
+            origins.put(k, "a system property");
+        });
+        Map<String, TransportProvider> byName = ConfigKeys.byName(providers);
+        Map<String, String> declared = ConfigKeys.declaredByVariable(providers);
+        for (Map.Entry<String, String> e : new TreeMap<>(env).entrySet()) {
+            String name = e.getKey();
+            if (!name.startsWith("EVENTBUS_") || name.startsWith("EVENTBUS_TEST_")) {
+                continue;
+            }
+            String key = ConfigKeys.keyOfVariable(name, declared, byName);
+            if (key == null) {
+                warnUnknown(name, declared.keySet());
+                continue;
+            }
+            values.put(key, e.getValue());
+            origins.put(key, "environment variable " + name);
+        }
+        return new Loaded(values, origins);
+    }
+
+    private static void warnUnknown(String name, Collection<String> known) {
+        String near = ConfigKeys.nearest(name, known);
+        String rest = name.substring("EVENTBUS_".length());
+        int u = rest.indexOf('_');
+        String artifact = u < 0 ? null : ConfigKeys.artifactOf(rest.substring(0, u).toLowerCase(Locale.ROOT));
+        ConfigKeys.log.warn("environment variable {} is not a setting of the bus or of a transport on the classpath; "
+                        + "ignored{}", name,
+                near != null ? " (did you mean " + near + "?)"
+                        : artifact != null ? " (the " + rest.substring(0, u).toLowerCase(Locale.ROOT)
+                        + " transport needs the Maven artifact " + artifact + ")" : "");
     }
 
     public static Map<String, String> fromProperties(Properties p) {
@@ -83,8 +133,4 @@ public final class ConfigSources {
         return key.toUpperCase(Locale.ROOT).replace('.', '_').replace('-', '_');
     }
 
-    /** The bus's own keys, for environment-variable mapping. */
-    public static Collection<String> coreKeys() {
-        return EventBusConfig.documentation().keySet();
-    }
 }

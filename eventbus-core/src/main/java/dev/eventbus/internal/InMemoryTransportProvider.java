@@ -17,6 +17,12 @@ public final class InMemoryTransportProvider implements TransportProvider {
         return "memory";
     }
 
+    /** The in-memory transport's keys: they live among the bus's own, under {@code eventbus.memory.}. */
+    @Override
+    public java.util.Collection<String> configKeys() {
+        return java.util.List.of(EventBusConfig.MEMORY_LANES, EventBusConfig.MEMORY_LANE_CAPACITY);
+    }
+
     @Override
     public Transport create(TransportContext context) {
         int lanes = context.getInt(EventBusConfig.MEMORY_LANES, 64, 1, 65536);

@@ -33,7 +33,10 @@ public interface TransportProvider {
      * refuses to build when a key under a transport's namespace is not accepted, naming the key, the allowed
      * keys ({@link #configKeys()}) and the nearest one, so a typo never goes silent. Default: the key is one of
      * {@link #configKeys()}. A transport that passes a family of keys through to its client (Kafka's
-     * {@code eventbus.kafka.<client setting>}) overrides this to accept those too.
+     * {@code eventbus.kafka.<client setting>}) overrides this to accept those too. A provider that overrides
+     * neither this nor {@link #configKeys()} (one written before they existed) is not checked: the bus logs a
+     * WARN once instead. {@code EVENTBUS_*} environment variables under the namespace map to the first spelling
+     * this accepts, dots tried before dashes.
      */
     default boolean acceptsKey(String key) {
         return configKeys().contains(key);

@@ -2,6 +2,7 @@ package dev.eventbus.jdbc;
 
 import dev.eventbus.ConsumeInterceptor;
 import dev.eventbus.EventBusException;
+import dev.eventbus.internal.DuplicateCounter;
 import dev.eventbus.jdbc.internal.Jdbc;
 import dev.eventbus.jdbc.internal.Schema;
 import dev.eventbus.jdbc.internal.Sql;
@@ -115,7 +116,9 @@ public final class Inbox implements ConsumeInterceptor, AutoCloseable {
             throw new IllegalStateException("event without an id cannot be deduplicated by the inbox: "
                     + chain.envelope().type());
         }
-        handleOnce(chain.group(), chain.subscriberId(), id, c -> chain.proceed());
+        if (!handleOnce(chain.group(), chain.subscriberId(), id, c -> chain.proceed())) {
+            DuplicateCounter.count(chain); // so the bus's stats().duplicates() shows it too
+        }
     }
 
     /**

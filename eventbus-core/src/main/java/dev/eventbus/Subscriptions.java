@@ -1,0 +1,179 @@
+package dev.eventbus;
+
+import dev.eventbus.spi.SubscriptionRequest;
+import dev.eventbus.spi.Transport;
+import dev.eventbus.spi.TransportSubscription;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * Registers subscribers and keeps the transports' subscriptions in step with them: one subscription, with a
+ * {@link GroupDispatcher} as its handler, per (transport, group, stream), bound to the wire types the group's
+ * subscribers take. Registration blocks until the transports have the subscriptions. Thread-safe.
+ */
+final class Subscriptions {
+
+    private final EventBus bus;
+    private final SubscriberRegistry registry;
+    private final EventTypes types;
+    private final Routes routes;
+    private final Map<String, Transport> transports;
+    private final String service;
+    private final int defaultConcurrency;
+    private final boolean orderedByKey;
+    private final Duration closeTimeout;
+    private final AtomicInteger lambdaCount = new AtomicInteger();
+    /** Guarded by this. */
+    private final Map<SubscriptionKey, GroupSubscription> subscriptions = new HashMap<>();
+
+    Subscriptions(EventBus bus, SubscriberRegistry registry, EventTypes types, Routes routes, BusSetup setup) {
+        this.bus = bus;
+        this.registry = registry;
+        this.types = types;
+        this.routes = routes;
+        this.transports = setup.transports;
+        this.service = setup.service;
+        this.defaultConcurrency = setup.concurrency;
+        this.orderedByKey = setup.orderedByKey;
+        this.closeTimeout = setup.closeTimeout;
+    }
+
+    /** See {@link EventBus#register}. */
+    Registration register(Object subscriber) {
+        return add(Subscriber.scan(subscriber, bus, service, defaultConcurrency));
+    }
+
+    /** See {@link EventBus#subscribe(Class, String, EventHandler)}. */
+    @SuppressWarnings("unchecked")
+    <E> Registration subscribe(Class<E> type, String group, EventHandler<? super E> handler) {
+        if (type.isPrimitive()) {
+            throw new IllegalArgumentException("cannot subscribe to primitive " + type + ": events are objects");
+        }
+        EventHandler<Object> h = (EventHandler<Object>) handler;
+        String id = "lambda:" + group + ":" + type.getName() + "#" + lambdaCount.incrementAndGet();
+        return add(List.of(Subscriber.ofLambda(bus, id, group, type, defaultConcurrency, h::handle)));
+    }
+
+    private Registration add(List<Subscriber> subs) {
+        for (Subscriber s : subs) {
+            if (EventTypes.isConcrete(s.eventClass)) {
+                types.of(s.eventClass);
+            }
+        }
+        registry.addAll(subs);
+        try {
+            sync();
+        } catch (RuntimeException e) {
+            registry.removeAll(subs);
+            throw e;
+        }
+        return new SubscriberRegistration(subs);
+    }
+
+    /** Makes the transport subscriptions match the registered subscribers: new ones, wider bindings, closed ones. */
+    private synchronized void sync() {
+        Map<SubscriptionKey, Set<String>> wanted = new LinkedHashMap<>();
+        Map<SubscriptionKey, Integer> concurrency = new HashMap<>();
+        for (Subscriber s : registry.all()) {
+            List<EventTypes.Info> infos = types.concreteSubtypesOf(s.eventClass);
+            if (infos.isEmpty()) {
+                // An interface or abstract type with no known implementation: listen to the default stream, all types.
+                EventTypes.Info any = new EventTypes.Info(s.eventClass, "", 1, types.of(s.eventClass).stream(), null);
+                Route r = routes.routeFor(any, any.stream());
+                SubscriptionKey k = new SubscriptionKey(r.transportName, s.group, any.stream());
+                wanted.computeIfAbsent(k, x -> new TreeSet<>());
+                concurrency.merge(k, s.concurrency, Math::max);
+                continue;
+            }
+            for (EventTypes.Info info : infos) {
+                Route r = routes.routeFor(info, info.stream());
+                SubscriptionKey k = new SubscriptionKey(r.transportName, s.group, info.stream());
+                wanted.computeIfAbsent(k, x -> new TreeSet<>()).add(info.name());
+                concurrency.merge(k, s.concurrency, Math::max);
+            }
+        }
+        for (Map.Entry<SubscriptionKey, Set<String>> e : wanted.entrySet()) {
+            SubscriptionKey k = e.getKey();
+            GroupSubscription existing = subscriptions.get(k);
+            if (existing == null) {
+                GroupDispatcher dispatcher = new GroupDispatcher(bus, k.group, k.stream);
+                SubscriptionRequest req = new SubscriptionRequest(k.group, k.stream, e.getValue(),
+                        concurrency.get(k), orderedByKey);
+                TransportSubscription sub = transports.get(k.transport).subscribe(req, dispatcher);
+                subscriptions.put(k, new GroupSubscription(sub, e.getValue()));
+            } else if (!existing.types.containsAll(e.getValue())) {
+                Set<String> union = new TreeSet<>(existing.types);
+                union.addAll(e.getValue());
+                existing.subscription.updateTypes(union);
+                existing.types = union;
+            }
+        }
+        for (SubscriptionKey k : new ArrayList<>(subscriptions.keySet())) {
+            if (!wanted.containsKey(k)) {
+                subscriptions.remove(k).subscription.close(closeTimeout);
+            }
+        }
+    }
+
+    /** Closes every transport subscription, each within what is left until {@code deadline} (nanoTime). */
+    synchronized void closeAll(long deadline) {
+        for (GroupSubscription s : subscriptions.values()) {
+            EventBus.closeQuietly(s.subscription, EventBus.remaining(deadline));
+        }
+        subscriptions.clear();
+    }
+
+    private record SubscriptionKey(String transport, String group, String stream) {
+    }
+
+    private static final class GroupSubscription {
+        final TransportSubscription subscription;
+        volatile Set<String> types;
+
+        GroupSubscription(TransportSubscription subscription, Set<String> types) {
+            this.subscription = subscription;
+            this.types = types;
+        }
+    }
+
+    /** The handle of one {@code register} or {@code subscribe} call. */
+    private final class SubscriberRegistration implements Registration {
+        private final List<Subscriber> subs;
+        private volatile boolean done;
+
+        SubscriberRegistration(List<Subscriber> subs) {
+            this.subs = subs;
+        }
+
+        @Override
+        public void unregister() {
+            if (!done) {
+                done = true;
+                registry.removeAll(subs);
+                if (!bus.isClosed()) {
+                    sync();
+                }
+            }
+        }
+
+        /** Says what is registered: {@code Registration[com.acme.Inventory#onPlaced(OrderPlaced) of OrderPlaced in group 'orders']}. */
+        @Override
+        public String toString() {
+            StringBuilder sb = new StringBuilder("Registration[");
+            for (int i = 0; i < subs.size(); i++) {
+                Subscriber s = subs.get(i);
+                sb.append(i == 0 ? "" : ", ").append(s.id).append(" of ").append(s.eventClass.getName())
+                        .append(" in group '").append(s.group).append('\'');
+            }
+            return sb.append(done ? "; unregistered]" : "]").toString();
+        }
+    }
+}
