@@ -332,6 +332,33 @@ abstract class ProcessStoreTests {
         assertThat(v.history()).filteredOn(h -> h.contains("sent ChargePayment")).hasSize(1);
     }
 
+    @Test
+    void timeoutsFireOnceThroughTheDelayedOutboxRowAndThePoller() throws Exception {
+        EventBus bus = bus("process-timeouts");
+        SagaDefinition<OrderPlaced> saga = SagaDefinition.builder("jdbc-timeout-saga", OrderPlaced.class,
+                        OrderPlaced::orderId)
+                .step("reserve-stock", o -> new ReserveStock(o.orderId()))
+                .completedBy(StockReserved.class, StockReserved::orderId)
+                .timeout(Duration.ofMillis(300))
+                .build();
+        ProcessManager manager = closing(ProcessManager.builder(bus, store(outbox(bus))).saga(saga)
+                .timeoutPollInterval(Duration.ofMillis(50)).build());
+        relay(bus.transport("memory"));
+        List<String> ids = new ArrayList<>();
+        for (int i = 0; i < 10; i++) {
+            ids.add(id("timeout"));
+            bus.publish(new OrderPlaced(ids.get(i), 1));
+        }
+        waitFor(() -> manager.stats().timeouts() >= 10);
+        Thread.sleep(700); // the delayed ProcessTimeout messages arrive too (or arrived first): nothing fires again
+        assertThat(manager.stats().timeouts()).isEqualTo(10);
+        for (String id : ids) {
+            ProcessView v = manager.status("jdbc-timeout-saga", id).orElseThrow();
+            assertThat(v.status()).isEqualTo(ProcessStatus.COMPENSATED);
+            assertThat(v.history()).filteredOn(h -> h.contains("timed out")).hasSize(1);
+        }
+    }
+
     private static boolean finished(ProcessManager m, String id) {
         return m.status("jdbc-order-saga", id).map(v -> v.status().isFinished()).orElse(false);
     }
