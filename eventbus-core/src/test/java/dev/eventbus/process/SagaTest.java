@@ -214,6 +214,24 @@ class SagaTest {
     }
 
     @Test
+    void aReplyRedeliveredByTheTransportIsAppliedOnce() throws InterruptedException {
+        participants.replyToReserve = false;
+        start(ProcessManager.builder(bus, new InMemoryProcessStore()).saga(saga(null)));
+        bus.publish(new Start("redelivered-1", false, false));
+
+        // the same wire message (same id) handed over twice, as a broker redelivers after a lost acknowledgement
+        var message = bus.messageFor(new Reserved("redelivered-1", null), dev.eventbus.PublishOptions.none());
+        bus.transport("memory").send(message).join();
+        bus.transport("memory").send(message).join();
+        Waits.until(Duration.ofSeconds(10), () -> participants.count(Done.class) == 1);
+        Thread.sleep(200);
+
+        assertThat(participants.commands).containsExactly(new Reserve("redelivered-1"), new Charge("redelivered-1"),
+                new Ship("redelivered-1"), new Done("redelivered-1"));
+        assertThat(manager.stats().duplicates() + manager.stats().ignored()).isEqualTo(1);
+    }
+
+    @Test
     void aDuplicateStartEventStartsNothing() {
         start(ProcessManager.builder(bus, new InMemoryProcessStore()).saga(saga(null)));
         bus.publish(new Start("ok-2", false, false));

@@ -211,6 +211,24 @@ abstract class ProcessStoreTests {
     }
 
     @Test
+    void purgeFinishedDeletesOnlyFinishedProcessesAndTheirMessageIds() {
+        JdbcProcessStore store = store(null);
+        String type = id("purge");
+        store.commit(instance(type, "done", 1, "COMPLETED", null), "m", List.of());
+        store.commit(instance(type, "compensated", 1, "COMPENSATED", null), "m", List.of());
+        store.commit(instance(type, "running", 1, "RUNNING", null), "m", List.of());
+
+        assertThat(store.purgeFinished(Duration.ofHours(1))).isZero(); // too recent
+        assertThat(store.purgeFinished(Duration.ofMillis(-1000))).isGreaterThanOrEqualTo(2);
+        assertThat(store.find(type, "done")).isEmpty();
+        assertThat(store.find(type, "compensated")).isEmpty();
+        assertThat(store.find(type, "running")).isPresent();
+        // the message ids went with them: the same id applies to a new process of that key
+        assertThat(store.commit(instance(type, "done", 1, "RUNNING", null), "m", List.of()))
+                .isEqualTo(ProcessStore.CommitResult.COMMITTED);
+    }
+
+    @Test
     void concurrentUpdatesOfOneProcessLetExactlyOneWin() throws Exception {
         JdbcProcessStore store = store(null);
         int threads = 4;
