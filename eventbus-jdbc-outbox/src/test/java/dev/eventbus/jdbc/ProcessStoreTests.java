@@ -3,6 +3,7 @@ package dev.eventbus.jdbc;
 import dev.eventbus.EventBus;
 import dev.eventbus.PublishOptions;
 import dev.eventbus.Subscribe;
+import dev.eventbus.process.AggregatorDefinition;
 import dev.eventbus.process.OutgoingEvent;
 import dev.eventbus.process.ProcessConflictException;
 import dev.eventbus.process.ProcessInstance;
@@ -77,6 +78,18 @@ abstract class ProcessStoreTests {
     }
 
     record Note(String text) {
+    }
+
+    record Registered(String userId, String email) {
+    }
+
+    record Verified(String userId) {
+    }
+
+    record Profiled(String userId, String name) {
+    }
+
+    record Activated(String userId, String email, String name) {
     }
 
     static SagaDefinition<OrderPlaced> orderSaga() {
@@ -375,6 +388,52 @@ abstract class ProcessStoreTests {
             assertThat(v.status()).isEqualTo(ProcessStatus.COMPENSATED);
             assertThat(v.history()).filteredOn(h -> h.contains("timed out")).hasSize(1);
         }
+    }
+
+    @Test
+    void partsArrivingConcurrentlyMakeOneCompositeEachDespiteConflicts() throws Exception {
+        EventBus bus = bus("process-aggregate");
+        List<Activated> activated = new CopyOnWriteArrayList<>();
+        bus.subscribe(Activated.class, "activation-listener", activated::add);
+        AggregatorDefinition def = AggregatorDefinition.builder("jdbc-activation")
+                .collect(Registered.class, Registered::userId)
+                .collect(Verified.class, Verified::userId)
+                .collect(Profiled.class, Profiled::userId)
+                .onComplete(p -> new Activated(p.id(), p.get(Registered.class).email(), p.get(Profiled.class).name()))
+                .build();
+        ProcessManager manager = closing(ProcessManager.builder(bus, store(outbox(bus))).aggregator(def)
+                .maxConflictRetries(20).build());
+        relay(bus.transport("memory"));
+
+        int users = 30;
+        List<Object> parts = new ArrayList<>();
+        for (int u = 0; u < users; u++) {
+            String user = "user-" + u + "-" + UUID.randomUUID();
+            parts.add(new Registered(user, u + "@example.com"));
+            parts.add(new Verified(user));
+            parts.add(new Verified(user)); // a repeat
+            parts.add(new Profiled(user, "name-" + u));
+        }
+        java.util.Collections.shuffle(parts, new java.util.Random(15));
+        ExecutorService pool = Executors.newFixedThreadPool(6);
+        try {
+            List<Future<?>> sent = new ArrayList<>();
+            for (Object part : parts) {
+                sent.add(pool.submit(() -> bus.publish(part).join()));
+            }
+            for (Future<?> f : sent) {
+                f.get();
+            }
+        } finally {
+            pool.shutdown();
+        }
+        waitFor(() -> activated.size() >= users);
+        Thread.sleep(300);
+
+        assertThat(activated).hasSize(users);
+        assertThat(activated.stream().map(Activated::userId).distinct().count()).isEqualTo(users);
+        assertThat(activated).allMatch(a -> a.name().equals("name-" + a.email().substring(0, a.email().indexOf('@'))));
+        assertThat(manager.stats().applied()).isEqualTo(3L * users);
     }
 
     private static boolean finished(ProcessManager m, String id) {
