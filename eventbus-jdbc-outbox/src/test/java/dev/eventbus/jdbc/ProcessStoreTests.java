@@ -208,6 +208,22 @@ abstract class ProcessStoreTests {
     }
 
     @Test
+    void missingTablesAndBadSettingsFailAtBuildSayingWhatToDo() {
+        String fresh = prefix() + "missing_";
+        assertThatThrownBy(() -> JdbcProcessStore.builder(dataSource()).tablePrefix(fresh)
+                .schemaMode(SchemaMode.NEVER).build())
+                .isInstanceOf(dev.eventbus.EventBusException.class)
+                .hasMessageContaining("table " + fresh + "process does not exist")
+                .hasMessageContaining("CREATE TABLE IF NOT EXISTS " + fresh + "process_message");
+        assertThatThrownBy(() -> JdbcProcessStore.builder(dataSource())
+                .config(Map.of(JdbcConfig.CREATE_SCHEMA, "sometimes")))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("eventbus.jdbc.create-schema must be embedded, always or never, was 'sometimes'");
+        assertThatThrownBy(() -> JdbcProcessStore.builder(dataSource()).tablePrefix("bad-prefix"))
+                .hasMessageContaining("invalid table prefix 'bad-prefix'");
+    }
+
+    @Test
     void dueListsUnfinishedProcessesWhoseDeadlinePassed() {
         JdbcProcessStore store = store(null);
         String type = id("due");
@@ -488,9 +504,5 @@ abstract class ProcessStoreTests {
         @Override
         public void close(Duration timeout) {
         }
-    }
-
-    static Map<String, String> none() {
-        return Map.of();
     }
 }
