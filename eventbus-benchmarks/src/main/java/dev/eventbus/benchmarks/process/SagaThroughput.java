@@ -47,8 +47,11 @@ import javax.sql.DataSource;
  * no bus: per step one transaction doing a version-checked {@code UPDATE} of a saga row and an {@code INSERT} of a
  * command row, on the same pool and threads.
  *
+ * <p>Then one open-loop run: the same number of sagas started at {@code rate} per second (50), for the step latency
+ * of a steady load rather than of a burst's queue.
+ *
  * <p>System properties: {@code sagas} (1000), {@code pairs} (3), {@code pool} (16 connections), {@code concurrency}
- * (8 per group). Database: env {@code EVENTBUS_TEST_POSTGRES_URL}, default the local server. Run:
+ * (8 per group), {@code rate} (50; 0 skips the open-loop run). Database: env {@code EVENTBUS_TEST_POSTGRES_URL}, default the local server. Run:
  * {@code java -cp eventbus-benchmarks/target/benchmarks.jar dev.eventbus.benchmarks.process.SagaThroughput}.
  */
 public final class SagaThroughput {
@@ -142,6 +145,8 @@ public final class SagaThroughput {
     }
 
     private final int sagas = Integer.getInteger("sagas", 1000);
+    /** Sagas started per second in the open-loop run; 0 skips it. */
+    private final int rate = Integer.getInteger("rate", 50);
     private final int concurrency = Integer.getInteger("concurrency", 8);
     private final ConnectionPool pool;
     private final String prefix = "bench_saga_" + UUID.randomUUID().toString().substring(0, 6) + "_";
@@ -205,10 +210,22 @@ public final class SagaThroughput {
                         + " jdbc/raw %.2f, jdbc/memory %.2f; every saga correct: %s%n", median(jdbcRates), median(p99),
                 median(memRates), median(rawRates), median(jdbcRates) / median(rawRates),
                 median(jdbcRates) / median(memRates), ok);
+        if (rate > 0) {
+            // open loop: sagas started at a fixed rate, so the step latency is not the queue of a 1,000-saga burst
+            Result open = jdbc(sagas, "open", rate);
+            ok &= open.correct;
+            System.out.printf("open loop, %d sagas started at %d/s: step p50 %.1f ms, p99 %.1f ms, max %.1f ms;"
+                            + " correct: %s%n", sagas, rate, open.steps.getValueAtPercentile(50) / 1000.0,
+                    open.steps.getValueAtPercentile(99) / 1000.0, open.steps.getMaxValue() / 1000.0, open.correct);
+        }
         return ok;
     }
 
     private Result jdbc(int n, String round) throws Exception {
+        return jdbc(n, round, 0);
+    }
+
+    private Result jdbc(int n, String round, int startsPerSecond) throws Exception {
         try (EventBus bus = EventBus.builder().service("bench-saga").concurrency(concurrency).build()) {
             String p = prefix + round + "_";
             Outbox outbox = Outbox.builder(pool).bus(bus).tablePrefix(p).schemaMode(SchemaMode.ALWAYS).build();
@@ -216,7 +233,7 @@ public final class SagaThroughput {
                     .schemaMode(SchemaMode.ALWAYS).build();
             try (OutboxRelay relay = OutboxRelay.builder(pool, bus.transport("memory")).tablePrefix(p)
                     .schemaMode(SchemaMode.ALWAYS).pollInterval(Duration.ofMillis(10)).build()) {
-                return sagas(bus, store, n);
+                return sagas(bus, store, n, startsPerSecond);
             }
         }
     }
@@ -224,11 +241,11 @@ public final class SagaThroughput {
     private Result memory(int n) throws Exception {
         try (EventBus bus = EventBus.builder().service("bench-saga-memory").concurrency(concurrency)
                 .dispatch(dev.eventbus.DispatchMode.ASYNC).build()) {
-            return sagas(bus, new InMemoryProcessStore(), n);
+            return sagas(bus, new InMemoryProcessStore(), n, 0);
         }
     }
 
-    private Result sagas(EventBus bus, ProcessStore store, int n) throws Exception {
+    private Result sagas(EventBus bus, ProcessStore store, int n, int startsPerSecond) throws Exception {
         Services services = new Services(bus);
         bus.register(services);
         List<String> ids = new ArrayList<>(n);
@@ -241,6 +258,12 @@ public final class SagaThroughput {
             List<Future<?>> started = new ArrayList<>();
             for (int i = 0; i < n; i++) {
                 OrderPlaced order = new OrderPlaced(ids.get(i), i % 10 == 0 ? 1000 : 100);
+                if (startsPerSecond > 0) {
+                    long due = start + i * 1_000_000_000L / startsPerSecond;
+                    while (System.nanoTime() < due) {
+                        java.util.concurrent.locks.LockSupport.parkNanos(due - System.nanoTime());
+                    }
+                }
                 started.add(starters.submit(() -> bus.publish(order).join()));
             }
             for (Future<?> f : started) {
