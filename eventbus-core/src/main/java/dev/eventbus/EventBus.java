@@ -247,6 +247,23 @@ public final class EventBus extends FastPath implements AutoCloseable {
         return subscriptions.subscribe(type, group, handler);
     }
 
+    /**
+     * Subscribes a lambda that takes each event's {@link Envelope} (id, correlation id, headers) to {@code type}'s
+     * events in {@code group}: what a {@code @Subscribe} method taking {@code Envelope<E>} gets, for code that
+     * learns its event types at run time (process managers, bridges). Blocks until the transports have the
+     * subscription.
+     *
+     * @return a handle that unregisters it
+     * @throws IllegalStateException if the bus is closed
+     */
+    public <E> Registration subscribeEnvelopes(Class<E> type, String group, EnvelopeHandler<E> handler) {
+        Objects.requireNonNull(type, "type");
+        Objects.requireNonNull(group, "group");
+        Objects.requireNonNull(handler, "handler");
+        checkOpen("subscribe");
+        return subscriptions.subscribeEnvelopes(type, group, handler);
+    }
+
     // ---------------------------------------------------------------------------------------------------------
     // Operations
 

@@ -60,6 +60,12 @@ final class Subscriber {
         return new Subscriber(bus, id, group, eventClass, null, null, Shape.EVENT, concurrency, handler, null);
     }
 
+    /** A lambda taking each event's envelope ({@link EventBus#subscribeEnvelopes}). */
+    static Subscriber ofEnvelopeLambda(EventBus bus, String id, String group, Class<?> eventClass, int concurrency,
+                                       Invokers.OneArg handler) {
+        return new Subscriber(bus, id, group, eventClass, null, null, Shape.ENVELOPE, concurrency, handler, null);
+    }
+
     boolean wantsEnvelope() {
         return shape != Shape.EVENT;
     }

@@ -62,6 +62,17 @@ final class Subscriptions {
         return add(List.of(Subscriber.ofLambda(bus, id, group, type, defaultConcurrency, h::handle)));
     }
 
+    /** See {@link EventBus#subscribeEnvelopes(Class, String, EnvelopeHandler)}. */
+    @SuppressWarnings("unchecked")
+    <E> Registration subscribeEnvelopes(Class<E> type, String group, EnvelopeHandler<E> handler) {
+        if (type.isPrimitive()) {
+            throw new IllegalArgumentException("cannot subscribe to primitive " + type + ": events are objects");
+        }
+        String id = "lambda:" + group + ":" + type.getName() + "#" + lambdaCount.incrementAndGet();
+        return add(List.of(Subscriber.ofEnvelopeLambda(bus, id, group, type, defaultConcurrency,
+                envelope -> handler.handle((Envelope<E>) envelope))));
+    }
+
     private Registration add(List<Subscriber> subs) {
         for (Subscriber s : subs) {
             if (EventTypes.isConcrete(s.eventClass)) {
