@@ -468,6 +468,18 @@ public final class EventBus implements AutoCloseable {
         return out.get(0);
     }
 
+    /**
+     * Reads a message made by {@link #messageFor} (here or on another bus with the same event types) back into the
+     * envelope a subscriber would receive, upcasters applied: for event stores that keep messages and read them
+     * later. Non-blocking; thread-safe.
+     *
+     * @throws EventBusException when the type is not registered on this bus, its schema version is newer than the
+     *                           class's, or the body does not decode
+     */
+    public Envelope<?> decode(TransportMessage message) {
+        return MessageDecoder.decode(this, java.util.Objects.requireNonNull(message, "message"));
+    }
+
     /** Runs the publish interceptors; the last link sends (or collects into {@code batch} when not null). */
     private CompletableFuture<Void> intercepted(Envelope<?> envelope, Route route, PublishOptions options,
                                                 List<TransportMessage> batch) {
