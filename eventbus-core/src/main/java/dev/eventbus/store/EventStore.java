@@ -21,7 +21,9 @@ import java.util.Optional;
  *
  * <p><b>Global order.</b> Every event gets a position, 1 for the first; positions have no gaps, and an event with a
  * smaller position is visible no later than one with a larger: a reader that tails {@link #readAll} by position
- * never skips an event that commits after it read past it. Implementations document how they guarantee that.
+ * never skips an event that commits after it read past it. Implementations document how they guarantee that, and
+ * may give positions a little after the commit (then {@link #read} shows position 0 until {@link #readAll} or
+ * {@link #headPosition} has run).
  *
  * <p>Implementations are thread-safe. Calls block for the storage's I/O. Failures are {@link EventBusException}s
  * ({@link EventBusException#isRetriable()} tells a lost connection from a bad event).

@@ -13,7 +13,9 @@ import java.util.Objects;
  *
  * @param streamId the stream (aggregate) id
  * @param version  1 for the stream's first event, 2 for the next, and so on
- * @param position the store-wide position: 1 for the first event ever appended; gap-free and in commit order
+ * @param position the store-wide position: 1 for the first event in the global order; gap-free. 0 for an event
+ *                 read by {@link EventStore#read} before the store placed it in the global order (the JDBC store
+ *                 does so when {@link EventStore#readAll} or {@link EventStore#headPosition} next runs)
  * @param envelope the event and its metadata
  * @param <E>      the event type
  */
