@@ -31,8 +31,8 @@ public final class ConcurrencyHarness {
             int id = t;
             ts[t] = new Thread(() -> {
                 try {
-                    for (long round = 0; round < rounds; round++) {
-                        barrier.await();
+                    for (long round = 0; round < rounds && unexpected.get() == null; round++) {
+                        barrier.await(60, java.util.concurrent.TimeUnit.SECONDS);
                         try {
                             long v = store.append(stream, ExpectedVersion.exactly(round),
                                     List.of(new Payload(id, round)));
@@ -47,6 +47,8 @@ public final class ConcurrencyHarness {
                             losers.incrementAndGet();
                         }
                     }
+                } catch (java.util.concurrent.BrokenBarrierException | java.util.concurrent.TimeoutException e) {
+                    unexpected.compareAndSet(null, e); // another racer failed first: its failure is the one kept
                 } catch (Throwable e) {
                     unexpected.compareAndSet(null, e);
                     barrier.reset();

@@ -206,7 +206,7 @@ public final class JdbcEventStore implements EventStore {
             newVersion = addToStream(c, streamId, n);
         } else if (expected.version() == 0) {
             if (!createStream(c, streamId, n)) {
-                throw new ConcurrencyException(streamId, expected, actualVersion(c, streamId));
+                throw new ConcurrencyException(streamId, expected, reportedVersion(c, streamId));
             }
             newVersion = n;
         } else {
@@ -216,7 +216,7 @@ public final class JdbcEventStore implements EventStore {
                 ps.setString(2, streamId);
                 ps.setLong(3, expected.version());
                 if (ps.executeUpdate() != 1) {
-                    throw new ConcurrencyException(streamId, expected, actualVersion(c, streamId));
+                    throw new ConcurrencyException(streamId, expected, reportedVersion(c, streamId));
                 }
             }
             newVersion = expected.version() + n;
@@ -310,7 +310,7 @@ public final class JdbcEventStore implements EventStore {
                 }
             }
         }
-        return actualVersion(c, streamId); // our own row lock is held: this is the version we wrote
+        return lockedVersion(c, streamId); // our own row lock is held: this is the version we wrote
     }
 
     private boolean incrementStream(Connection c, String streamId, int n) throws SQLException {
@@ -322,8 +322,22 @@ public final class JdbcEventStore implements EventStore {
         }
     }
 
-    /** The stream's version by a locking read, which sees the latest committed row even under MariaDB's snapshot. */
-    private long actualVersion(Connection c, String streamId) throws SQLException {
+    /**
+     * The stream's version for a conflict report: a plain read, because a locking one would make two losers that
+     * hold shared locks on the row (MariaDB, after a duplicate key) deadlock while upgrading them.
+     */
+    private long reportedVersion(Connection c, String streamId) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("SELECT version FROM " + prefix
+                + "store_stream WHERE stream_id = ?")) {
+            ps.setString(1, streamId);
+            try (ResultSet rs = ps.executeQuery()) {
+                return rs.next() ? rs.getLong(1) : 0;
+            }
+        }
+    }
+
+    /** The version of a row this transaction has locked, by a locking read (MariaDB's snapshot may be older). */
+    private long lockedVersion(Connection c, String streamId) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement("SELECT version FROM " + prefix
                 + "store_stream WHERE stream_id = ? FOR UPDATE")) {
             ps.setString(1, streamId);

@@ -47,9 +47,17 @@ abstract class EventStoreTests {
 
     abstract String prefix();
 
-    /** Events per writer in the 8-writer test (the issue asks for 10k). */
+    /**
+     * Events per writer in the 8-writer test: 10k (the issue's figure) unless a subclass lowers the default for a
+     * server that takes minutes for it on the shared 2-core machine; {@code -Deventbus.test.store-events-per-writer}
+     * sets it for every database.
+     */
     int eventsPerWriter() {
-        return Integer.getInteger("eventbus.test.store-events-per-writer", 10_000);
+        return Integer.getInteger("eventbus.test.store-events-per-writer", defaultEventsPerWriter());
+    }
+
+    int defaultEventsPerWriter() {
+        return 10_000;
     }
 
     @EventType(name = "es.opened", stream = "accounts")

@@ -13,7 +13,7 @@ class H2EventStoreTest extends EventStoreTests {
 
     @BeforeAll
     static void database() {
-        ds = TestDatabases.h2("store");
+        ds = new PooledTestDataSource(TestDatabases.h2("store"));
         prefix = TestDatabases.uniquePrefix("es_h2");
     }
 
@@ -21,6 +21,7 @@ class H2EventStoreTest extends EventStoreTests {
     static void dropTables() {
         if (ds != null) {
             TestDatabases.dropTables(ds, prefix);
+            ((PooledTestDataSource) ds).close();
         }
     }
 
