@@ -36,7 +36,10 @@ public interface JdbcProjection {
     /** Applies one event to {@code model}'s tables, in the projector's transaction. */
     void apply(RecordedEvent<?> event, Connection connection, ReadModel model) throws SQLException;
 
-    /** Drops the tables of a generation no one reads any more; runs in auto-commit mode. Default: keeps them. */
+    /**
+     * Drops the tables of a generation no one reads any more (also of one whose rebuild died, so tables may be
+     * missing: use {@code DROP TABLE IF EXISTS}); runs in auto-commit mode. Default: keeps them.
+     */
     default void dropReadModel(Connection connection, ReadModel model) throws SQLException {
     }
 

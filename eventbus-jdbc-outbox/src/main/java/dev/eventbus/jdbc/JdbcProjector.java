@@ -33,6 +33,9 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * {@link #readModel()}. The generation retired by the previous rebuild is dropped ({@link JdbcProjection#dropReadModel})
  * at the end of a rebuild; the one just retired is kept, so a reader still holding it keeps working.
  *
+ * <p>Run one rebuild of a projection at a time across all instances: a rebuild starts by dropping generations
+ * left in the building state (by a rebuild that died).
+ *
  * <p>Thread-safe. {@link #catchUp()} and {@link #rebuild()} block for their statements (a rebuild for the whole
  * replay). {@link #start} runs catch-ups on a daemon thread until {@link #close()}; closing does not close the
  * store or the data source.
@@ -200,9 +203,11 @@ public final class JdbcProjector implements AutoCloseable {
                     drop(c, old);
                 }
                 gen = maxGeneration(c) + 1;
-                JdbcProjection.ReadModel fresh = new JdbcProjection.ReadModel(projection.name(), gen);
-                projection.createReadModel(c, fresh);
-                insertCheckpoint(c, gen, BUILDING);
+                if (!insertCheckpoint(c, gen, BUILDING)) { // the claim comes first: one builder per generation
+                    throw new IllegalStateException("projection '" + projection.name() + "': another instance "
+                            + "started a rebuild at the same time");
+                }
+                projection.createReadModel(c, new JdbcProjection.ReadModel(projection.name(), gen));
             }
             while (batch(BUILDING, gen, false) == batchSize) {
                 // the bulk of the replay, while the active generation keeps serving

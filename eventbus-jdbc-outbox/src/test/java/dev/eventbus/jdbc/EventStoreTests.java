@@ -462,9 +462,9 @@ abstract class EventStoreTests {
         @Override
         public void dropReadModel(Connection c, ReadModel m) throws SQLException {
             try (Statement s = c.createStatement()) {
-                s.execute("DROP TABLE " + m.table(base + "balance"));
-                s.execute("DROP TABLE " + m.table(base + "handled"));
-                s.execute("DROP TABLE " + m.table(base + "counter"));
+                s.execute("DROP TABLE IF EXISTS " + m.table(base + "balance"));
+                s.execute("DROP TABLE IF EXISTS " + m.table(base + "handled"));
+                s.execute("DROP TABLE IF EXISTS " + m.table(base + "counter"));
             }
         }
 
