@@ -215,6 +215,18 @@ public final class EventBus extends FastPath implements AutoCloseable {
         return publisher.messageFor(event, options);
     }
 
+    /**
+     * Reads a message made by {@link #messageFor} (here or on another bus with the same event types) back into the
+     * envelope a subscriber would receive, upcasters applied: for event stores that keep messages and read them
+     * later. Non-blocking; thread-safe.
+     *
+     * @throws EventBusException when the type is not registered on this bus, its schema version is newer than the
+     *                           class's, or the body does not decode
+     */
+    public Envelope<?> decode(TransportMessage message) {
+        return MessageDecoder.decode(this, Objects.requireNonNull(message, "message"));
+    }
+
     // ---------------------------------------------------------------------------------------------------------
     // Subscribing
 
