@@ -85,6 +85,8 @@ public final class EventBus implements AutoCloseable {
 
     private static final Logger log = LoggerFactory.getLogger(EventBus.class);
     private static final int STACK_LINES = 12;
+    /** The transport name of local dispatch, as reported to observers. */
+    private static final String MEMORY = "memory";
 
     /** A completed future shared by every publish that completes at once; it refuses to be altered. */
     static final CompletableFuture<Void> DONE = new DoneFuture();
@@ -135,6 +137,8 @@ public final class EventBus implements AutoCloseable {
     private int retireScanAt = 64;
     private final DeadLetters deadLetters;
     final Counters counters = new Counters();
+    /** Copy-on-write; read once per publish or delivery off the fast paths (see {@link #observe}). */
+    volatile EventBusObserver[] observers = Observers.NONE;
     private volatile boolean closed;
 
     private EventBus(Builder b, Map<String, String> config) {
@@ -471,6 +475,19 @@ public final class EventBus implements AutoCloseable {
     /** Runs the publish interceptors; the last link sends (or collects into {@code batch} when not null). */
     private CompletableFuture<Void> intercepted(Envelope<?> envelope, Route route, PublishOptions options,
                                                 List<TransportMessage> batch) {
+        EventBusObserver[] obs = observers;
+        if (obs.length != 0 && batch == null) {
+            long start = System.nanoTime();
+            CompletableFuture<Void> sent;
+            try {
+                sent = publishInterceptors.length == 0 ? terminal(envelope, route, options, null)
+                        : new PublishChain(0, envelope, route, options, null).run();
+            } catch (RuntimeException | Error e) {
+                Observers.report(obs, envelope, route.transportName, System.nanoTime() - start, e);
+                throw e;
+            }
+            return Observers.published(obs, envelope, route.transportName, start, sent);
+        }
         if (publishInterceptors.length == 0) {
             return terminal(envelope, route, options, batch);
         }
@@ -595,13 +612,18 @@ public final class EventBus implements AutoCloseable {
         }
         DispatchContext ctx = DispatchContext.current();
         int frame = ctx.pushLazy(this, event, info, options, inherit, parent, publishedMillis);
+        EventBusObserver[] obs = observers;
         try {
             for (Subscriber s : subs) {
                 try {
+                    long start = Observers.start(obs);
                     if (consumeInterceptors.length == 0) {
                         s.invoke(event, s.wantsEnvelope() ? ctx.envelopeAt(frame, this, event) : null);
                     } else {
                         new ConsumeChain(this, s, ctx.envelopeAt(frame, this, event)).proceed();
+                    }
+                    if (obs.length != 0) {
+                        Observers.handled(obs, ctx.envelopeAt(frame, this, event), MEMORY, s, EventBusObserver.Handling.ACK, start, null);
                     }
                 } catch (Throwable t) {
                     onLocalFailure(s, ctx.envelopeAt(frame, this, event), info, t);
@@ -620,10 +642,13 @@ public final class EventBus implements AutoCloseable {
         }
         DispatchContext ctx = DispatchContext.current();
         ctx.push(envelope);
+        EventBusObserver[] obs = observers;
         try {
             for (Subscriber s : subs) {
                 try {
+                    long start = Observers.start(obs);
                     invoke(s, envelope);
+                    Observers.handled(obs, envelope, MEMORY, s, EventBusObserver.Handling.ACK, start, null);
                 } catch (Throwable t) {
                     onLocalFailure(s, envelope, info, t);
                 }
@@ -650,12 +675,15 @@ public final class EventBus implements AutoCloseable {
     void onLocalFailure(Subscriber s, Envelope<?> envelope, EventTypes.Info info, Throwable first) {
         Throwable failure = first;
         int attempt = 1;
+        long start = Observers.NOT_TIMED; // the first attempt ran before this method: not measured
         String firstFailure = Instant.now().toString();
         while (true) {
             counters.failures.increment();
             boolean retriable = retry.isRetriable(failure);
             boolean more = retriable && attempt < retry.maxAttempts();
             reportFailure(failure, envelope.withAttempt(attempt), s, attempt, more);
+            Observers.handled(observers, envelope.withAttempt(attempt), MEMORY, s,
+                    more ? EventBusObserver.Handling.RETRY : EventBusObserver.Handling.DEAD, start, failure);
             if (!more) {
                 String reason = retriable ? "gave up after " + attempt + " attempt" + (attempt == 1 ? "" : "s")
                         : "fatal " + failure.getClass().getName() + " (not retried)";
@@ -666,7 +694,10 @@ public final class EventBus implements AutoCloseable {
             if (retry.isImmediate(next)) {
                 attempt = next;
                 try {
+                    start = Observers.start(observers);
                     invoke(s, envelope.withAttempt(next));
+                    Observers.handled(observers, envelope.withAttempt(next), MEMORY, s, EventBusObserver.Handling.ACK,
+                            start, null);
                     return;
                 } catch (Throwable t) {
                     failure = t;
@@ -1021,7 +1052,7 @@ public final class EventBus implements AutoCloseable {
             SubscriptionKey k = e.getKey();
             GroupSubscription existing = subscriptions.get(k);
             if (existing == null) {
-                GroupDispatcher dispatcher = new GroupDispatcher(this, k.group, k.stream);
+                GroupDispatcher dispatcher = new GroupDispatcher(this, k.group, k.stream, k.transport);
                 SubscriptionRequest req = new SubscriptionRequest(k.group, k.stream, e.getValue(),
                         concurrency.get(k), orderedByKey);
                 TransportSubscription sub = transports.get(k.transport).subscribe(req, dispatcher);
@@ -1069,6 +1100,7 @@ public final class EventBus implements AutoCloseable {
     public Stats stats() {
         long overflows = asyncLanes == null ? 0 : asyncLanes.overflowCount();
         long rejected = asyncLanes == null ? 0 : asyncLanes.rejectedCount();
+        long queued = asyncLanes == null ? 0 : asyncLanes.queued();
         long published;
         synchronized (threadStateList) {
             retireDeadThreadStates();
@@ -1079,7 +1111,29 @@ public final class EventBus implements AutoCloseable {
         }
         return new Stats(published, counters.delivered.sum(), counters.failures.sum(),
                 counters.retries.sum(), counters.deadLettered.sum(), counters.deadEvents.sum(), counters.skipped.sum(),
-                counters.unknownTypes.sum(), counters.duplicates.sum(), overflows, rejected);
+                counters.unknownTypes.sum(), counters.duplicates.sum(), overflows, rejected, queued);
+    }
+
+    /**
+     * Tells {@code observer} about publishes and subscriber outcomes from now on (see {@link EventBusObserver} for
+     * which). With no observer the bus reads no clock for them. Thread-safe.
+     *
+     * @return a handle that detaches the observer
+     */
+    public Registration observe(EventBusObserver observer) {
+        Objects.requireNonNull(observer, "observer");
+        synchronized (subscriptions) {
+            EventBusObserver[] now = observers;
+            EventBusObserver[] next = java.util.Arrays.copyOf(now, now.length + 1);
+            next[now.length] = observer;
+            observers = next;
+        }
+        return () -> {
+            synchronized (subscriptions) {
+                observers = java.util.Arrays.stream(observers).filter(o -> o != observer)
+                        .toArray(EventBusObserver[]::new);
+            }
+        };
     }
 
     /** The service name: CloudEvents source and default consumer group. */
@@ -1184,10 +1238,11 @@ public final class EventBus implements AutoCloseable {
      * @param duplicates    messages an idempotency interceptor recognised as already handled
      * @param overflows     publishes that found the async queue full (whatever the policy did)
      * @param rejected      publishes failed by the overflow policy
+     * @param queued        events waiting in the async dispatch queues now (0 in synchronous mode)
      */
     public record Stats(long published, long delivered, long failures, long retries, long deadLettered,
                         long deadEvents, long skipped, long unknownTypes, long duplicates, long overflows,
-                        long rejected) {
+                        long rejected, long queued) {
     }
 
     /** Shared counters; package-private so the dispatchers and interceptors of this package can count. */
@@ -1365,6 +1420,11 @@ public final class EventBus implements AutoCloseable {
         @Override
         public Envelope<?> envelope() {
             return envelope;
+        }
+
+        @Override
+        public String transport() {
+            return route.transportName;
         }
 
         @Override
