@@ -615,8 +615,8 @@ public final class EventBus implements AutoCloseable {
         EventBusObserver[] obs = observers;
         try {
             for (Subscriber s : subs) {
+                long start = Observers.start(obs);
                 try {
-                    long start = Observers.start(obs);
                     if (consumeInterceptors.length == 0) {
                         s.invoke(event, s.wantsEnvelope() ? ctx.envelopeAt(frame, this, event) : null);
                     } else {
@@ -626,7 +626,7 @@ public final class EventBus implements AutoCloseable {
                         Observers.handled(obs, ctx.envelopeAt(frame, this, event), MEMORY, s, EventBusObserver.Handling.ACK, start, null);
                     }
                 } catch (Throwable t) {
-                    onLocalFailure(s, ctx.envelopeAt(frame, this, event), info, t);
+                    onLocalFailure(s, ctx.envelopeAt(frame, this, event), info, t, start);
                 }
             }
         } finally {
@@ -645,12 +645,12 @@ public final class EventBus implements AutoCloseable {
         EventBusObserver[] obs = observers;
         try {
             for (Subscriber s : subs) {
+                long start = Observers.start(obs);
                 try {
-                    long start = Observers.start(obs);
                     invoke(s, envelope);
                     Observers.handled(obs, envelope, MEMORY, s, EventBusObserver.Handling.ACK, start, null);
                 } catch (Throwable t) {
-                    onLocalFailure(s, envelope, info, t);
+                    onLocalFailure(s, envelope, info, t, start);
                 }
             }
         } finally {
@@ -673,9 +673,13 @@ public final class EventBus implements AutoCloseable {
      * transport takes over (see {@link GroupDispatcher}); or it is dead-lettered.
      */
     void onLocalFailure(Subscriber s, Envelope<?> envelope, EventTypes.Info info, Throwable first) {
+        onLocalFailure(s, envelope, info, first, Observers.NOT_TIMED); // the fast path reads no clock
+    }
+
+    /** @param start when the first attempt started, for observers ({@link Observers#start}) */
+    void onLocalFailure(Subscriber s, Envelope<?> envelope, EventTypes.Info info, Throwable first, long start) {
         Throwable failure = first;
         int attempt = 1;
-        long start = Observers.NOT_TIMED; // the first attempt ran before this method: not measured
         String firstFailure = Instant.now().toString();
         while (true) {
             counters.failures.increment();
