@@ -128,7 +128,8 @@ public final class EventBusMetrics implements MeterBinder, AutoCloseable {
                 Tags.empty());
         counter(registry, REJECTED, "publishes failed by the overflow policy", EventBus.Stats::rejected,
                 Tags.empty());
-        Gauge.builder(QUEUED, stats, s -> s.get().queued())
+        // Strong references: Micrometer holds a meter's object weakly, and the one-line bind keeps no reference.
+        Gauge.builder(QUEUED, stats, s -> s.get().queued()).strongReference(true)
                 .description("events waiting in the async dispatch queues").tags(tags).register(registry);
         registries.add(registry);
         observer.publish.clear(); // timers are made per registry: the next record makes them for this one too
@@ -142,7 +143,9 @@ public final class EventBusMetrics implements MeterBinder, AutoCloseable {
 
     private void counter(MeterRegistry registry, String name, String description,
                          ToDoubleFunction<EventBus.Stats> f, Tags more) {
-        FunctionCounter.builder(name, stats, s -> f.applyAsDouble(s.get()))
+        StatsCache cache = stats;
+        // The bus is the (weakly held) object: the application keeps it, and the function holds the cache.
+        FunctionCounter.builder(name, bus, b -> f.applyAsDouble(cache.get()))
                 .description(description).tags(tags).tags(more).register(registry);
     }
 
@@ -178,7 +181,11 @@ public final class EventBusMetrics implements MeterBinder, AutoCloseable {
         public void published(Envelope<?> envelope, String transport, long nanos, Throwable failure) {
             PublishKey k = new PublishKey(transport, String.valueOf(envelope.stream()), envelope.type(),
                     errorType(failure));
-            for (Timer t : publish.computeIfAbsent(k, this::publishTimers)) {
+            Timer[] timers = publish.get(k); // get first: computeIfAbsent costs more on a hit
+            if (timers == null) {
+                timers = publish.computeIfAbsent(k, this::publishTimers);
+            }
+            for (Timer t : timers) {
                 t.record(nanos, TimeUnit.NANOSECONDS);
             }
         }
@@ -191,7 +198,11 @@ public final class EventBusMetrics implements MeterBinder, AutoCloseable {
             }
             ProcessKey k = new ProcessKey(transport, String.valueOf(envelope.stream()), envelope.type(), group,
                     outcome, errorType(failure));
-            for (Timer t : process.computeIfAbsent(k, this::processTimers)) {
+            Timer[] timers = process.get(k);
+            if (timers == null) {
+                timers = process.computeIfAbsent(k, this::processTimers);
+            }
+            for (Timer t : timers) {
                 t.record(nanos, TimeUnit.NANOSECONDS);
             }
         }

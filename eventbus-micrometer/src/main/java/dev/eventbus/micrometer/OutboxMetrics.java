@@ -113,17 +113,21 @@ public final class OutboxMetrics implements MeterBinder {
             Tags t = tags.and("eventbus.relay", relay.relayId());
             counter(registry, RELAYED, "rows relayed to the transport", OutboxRelay.Stats::published, t);
             counter(registry, FAILED, "relay send attempts that failed", OutboxRelay.Stats::failed, t);
-            counter(registry, ABANDONED, "rows given up after the relay's max attempts", OutboxRelay.Stats::abandoned, t);
-            counter(registry, OUTAGES, "times the relay lost its database or transport", OutboxRelay.Stats::outages, t);
+            counter(registry, ABANDONED, "rows given up after the relay's max attempts", OutboxRelay.Stats::abandoned,
+                    t);
+            counter(registry, OUTAGES, "times the relay lost its database or transport", OutboxRelay.Stats::outages,
+                    t);
         }
         if (backlog != null) {
-            Gauge.builder(BACKLOG, backlog, q -> value(q, 0)).description("outbox rows waiting to be relayed")
-                    .tags(tags).baseUnit("rows").register(registry);
+            // Strong references: Micrometer holds a gauge's object weakly, and the one-line bind keeps none.
+            Gauge.builder(BACKLOG, backlog, q -> value(q, 0)).strongReference(true)
+                    .description("outbox rows waiting to be relayed").tags(tags).baseUnit("rows").register(registry);
             Gauge.builder(OLDEST_AGE, backlog, q -> {
                 double oldest = value(q, 1);
-                return Double.isNaN(oldest) ? oldest : oldest == 0 ? 0 : Math.max(0, System.currentTimeMillis() - oldest) / 1000.0;
-            }).description("age of the oldest outbox row waiting to be relayed").tags(tags).baseUnit("seconds")
-                    .register(registry);
+                return Double.isNaN(oldest) || oldest == 0 ? oldest
+                        : Math.max(0, System.currentTimeMillis() - oldest) / 1000.0;
+            }).strongReference(true).description("age of the oldest outbox row waiting to be relayed").tags(tags)
+                    .baseUnit("seconds").register(registry);
         }
     }
 
