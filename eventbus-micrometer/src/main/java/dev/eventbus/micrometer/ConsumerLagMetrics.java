@@ -114,8 +114,8 @@ public final class ConsumerLagMetrics implements MeterBinder, AutoCloseable {
      * Lag of the Kafka consumer groups {@code groups} on every partition they committed offsets for, read with
      * {@code admin} every {@code interval}.
      */
-    public static ConsumerLagMetrics kafka(org.apache.kafka.clients.admin.Admin admin, java.util.Collection<String> groups,
-                                           Duration interval) {
+    public static ConsumerLagMetrics kafka(org.apache.kafka.clients.admin.Admin admin,
+                                           java.util.Collection<String> groups, Duration interval) {
         Objects.requireNonNull(admin, "admin");
         List<String> gs = List.copyOf(groups);
         if (gs.isEmpty()) {

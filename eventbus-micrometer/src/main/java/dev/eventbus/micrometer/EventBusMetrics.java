@@ -168,8 +168,8 @@ public final class EventBusMetrics implements MeterBinder, AutoCloseable {
     private record PublishKey(String system, String stream, String type, String error) {
     }
 
-    private record ProcessKey(String system, String stream, String type, String group, EventBusObserver.Handling outcome,
-                              String error) {
+    private record ProcessKey(String system, String stream, String type, String group,
+                              EventBusObserver.Handling outcome, String error) {
     }
 
     /** Feeds the timers; one per tag combination, cached (tags are bounded, so is the cache). */
