@@ -107,7 +107,10 @@ public final class EventBusTracing {
         return new EventBusTracing(Objects.requireNonNull(openTelemetry, "openTelemetry"));
     }
 
-    /** Adds this tracing's publish and consume interceptors to {@code builder} (first, so they wrap the others). */
+    /**
+     * Adds this tracing's publish and consume interceptors to {@code builder}. Interceptors run in the order added:
+     * call this before adding others (an inbox, logging) so that the spans wrap them and they see the span.
+     */
     public EventBus.Builder instrument(EventBus.Builder builder) {
         return builder.publishInterceptor(publishInterceptor()).consumeInterceptor(consumeInterceptor());
     }
