@@ -48,7 +48,7 @@ public final class EventBusMetrics implements MeterBinder, AutoCloseable {
     public static final String PUBLISH_DURATION = "messaging.client.operation.duration";
     /** Duration of a subscriber invocation, by outcome (OTel: messaging.process.duration). */
     public static final String PROCESS_DURATION = "messaging.process.duration";
-    /** Successful subscriber invocations on transport deliveries. */
+    /** Successful subscriber invocations, in memory and on transport deliveries. */
     public static final String DELIVERED = "eventbus.delivered";
     /** Subscriber invocations that threw (each attempt). */
     public static final String FAILURES = "eventbus.handling.failures";
@@ -112,7 +112,7 @@ public final class EventBusMetrics implements MeterBinder, AutoCloseable {
     @Override
     public void bindTo(MeterRegistry registry) {
         counter(registry, PUBLISHED, "events published", EventBus.Stats::published, Tags.empty());
-        counter(registry, DELIVERED, "successful subscriber invocations on transport deliveries",
+        counter(registry, DELIVERED, "successful subscriber invocations, in memory and on transport deliveries",
                 EventBus.Stats::delivered, Tags.empty());
         counter(registry, FAILURES, "subscriber invocations that threw", EventBus.Stats::failures, Tags.empty());
         counter(registry, RETRIES, "delayed redeliveries scheduled", EventBus.Stats::retries, Tags.empty());
