@@ -10,6 +10,7 @@ import org.slf4j.LoggerFactory;
 
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collection;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -91,6 +92,11 @@ public final class EventBus extends FastPath implements AutoCloseable {
     private final Subscriptions subscriptions;
     private final ScheduledThreadPoolExecutor scheduler;
     private final DeadLetters deadLetters;
+    /**
+     * Copy-on-write; read once per publish or delivery by the parts off the fast path (see {@link #observe});
+     * {@link FastPath} never reads it.
+     */
+    volatile EventBusObserver[] observers = Observers.NONE;
     private volatile boolean closed;
 
     private EventBus(BusSetup setup) {
@@ -288,7 +294,29 @@ public final class EventBus extends FastPath implements AutoCloseable {
     public Stats stats() {
         return new Stats(published(), delivered(), counters.failures.sum(),
                 counters.retries.sum(), counters.deadLettered.sum(), counters.deadEvents.sum(), counters.skipped.sum(),
-                counters.unknownTypes.sum(), counters.duplicates.sum(), local.overflows(), local.rejected());
+                counters.unknownTypes.sum(), counters.duplicates.sum(), local.overflows(), local.rejected(),
+                local.queued());
+    }
+
+    /**
+     * Tells {@code observer} about publishes and subscriber outcomes from now on (see {@link EventBusObserver} for
+     * which). With no observer the bus reads no clock for them. Thread-safe.
+     *
+     * @return a handle that detaches the observer
+     */
+    public Registration observe(EventBusObserver observer) {
+        Objects.requireNonNull(observer, "observer");
+        synchronized (this) {
+            EventBusObserver[] now = observers;
+            EventBusObserver[] next = Arrays.copyOf(now, now.length + 1);
+            next[now.length] = observer;
+            observers = next;
+        }
+        return () -> {
+            synchronized (this) {
+                observers = Arrays.stream(observers).filter(o -> o != observer).toArray(EventBusObserver[]::new);
+            }
+        };
     }
 
     /** The service name: CloudEvents source and default consumer group. */
@@ -391,10 +419,11 @@ public final class EventBus extends FastPath implements AutoCloseable {
      * @param duplicates    messages an idempotency interceptor (the JDBC inbox) recognised as already handled
      * @param overflows     publishes that found the async queue full (whatever the policy did)
      * @param rejected      publishes failed by the overflow policy
+     * @param queued        events waiting in the async dispatch queues now (0 in synchronous mode)
      */
     public record Stats(long published, long delivered, long failures, long retries, long deadLettered,
                         long deadEvents, long skipped, long unknownTypes, long duplicates, long overflows,
-                        long rejected) {
+                        long rejected, long queued) {
     }
 
     /** A completed future that cannot be changed: safe to share between publishes. */

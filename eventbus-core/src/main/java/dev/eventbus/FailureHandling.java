@@ -46,6 +46,11 @@ final class FailureHandling {
      * transport takes over (see {@link GroupDispatcher}); or it is dead-lettered.
      */
     void onLocalFailure(Subscriber s, Envelope<?> envelope, EventTypes.Info info, Throwable first) {
+        onLocalFailure(s, envelope, info, first, Observers.NOT_TIMED); // the fast path reads no clock
+    }
+
+    /** @param start when the first attempt started, for observers ({@link Observers#start}) */
+    void onLocalFailure(Subscriber s, Envelope<?> envelope, EventTypes.Info info, Throwable first, long start) {
         counters.delivered.decrement(); // the local path counted the call as delivered before making it
         Throwable failure = first;
         int attempt = 1;
@@ -55,6 +60,8 @@ final class FailureHandling {
             boolean retriable = retry.isRetriable(failure);
             boolean more = retriable && attempt < retry.maxAttempts();
             reportFailure(failure, envelope.withAttempt(attempt), s, attempt, more);
+            Observers.handled(bus.observers, envelope.withAttempt(attempt), LocalDispatch.MEMORY, s,
+                    more ? EventBusObserver.Handling.RETRY : EventBusObserver.Handling.DEAD, start, failure);
             if (!more) {
                 String reason = retriable ? "gave up after " + attempt + " attempt" + (attempt == 1 ? "" : "s")
                         : "fatal " + failure.getClass().getName() + " (not retried)";
@@ -65,8 +72,11 @@ final class FailureHandling {
             if (retry.isImmediate(next)) {
                 attempt = next;
                 try {
+                    start = Observers.start(bus.observers);
                     ConsumeChain.invoke(consumeInterceptors, s, envelope.withAttempt(next));
                     counters.delivered.increment();
+                    Observers.handled(bus.observers, envelope.withAttempt(next), LocalDispatch.MEMORY, s,
+                            EventBusObserver.Handling.ACK, start, null);
                     return;
                 } catch (Throwable t) {
                     failure = t;

@@ -37,11 +37,13 @@ final class GroupDispatcher implements MessageHandler {
     private final EventBus bus;
     private final String group;
     private final String stream;
+    private final String transport;
 
-    GroupDispatcher(EventBus bus, String group, String stream) {
+    GroupDispatcher(EventBus bus, String group, String stream, String transport) {
         this.bus = bus;
         this.group = group;
         this.stream = stream;
+        this.transport = transport;
     }
 
     @Override
@@ -112,13 +114,17 @@ final class GroupDispatcher implements MessageHandler {
         Throwable retryCause = null;
         DispatchContext ctx = DispatchContext.current();
         ctx.push(envelope);
+        EventBusObserver[] obs = bus.observers;
         try {
             for (Subscriber s : subscribers) {
                 int attempt = attemptsSoFar + 1;
                 while (true) {
+                    long start = Observers.start(obs);
                     try {
                         ConsumeChain.invoke(bus.consumeInterceptors, s, envelope.withAttempt(attempt));
                         bus.counters.delivered.increment();
+                        Observers.handled(obs, envelope.withAttempt(attempt), transport, s,
+                                EventBusObserver.Handling.ACK, start, null);
                         break;
                     } catch (Throwable t) {
                         bus.counters.failures.increment();
@@ -128,6 +134,8 @@ final class GroupDispatcher implements MessageHandler {
                         boolean retriable = bus.retry.isRetriable(t);
                         boolean more = retriable && attempt < bus.retry.maxAttempts();
                         bus.failures.reportFailure(t, envelope.withAttempt(attempt), s, attempt, more);
+                        Observers.handled(obs, envelope.withAttempt(attempt), transport, s,
+                                more ? EventBusObserver.Handling.RETRY : EventBusObserver.Handling.DEAD, start, t);
                         maxAttempt = Math.max(maxAttempt, attempt);
                         if (!more) {
                             if (dead == null) {

@@ -67,6 +67,11 @@ public final class Interceptors {
      * W3C trace context on every published event: an event published while another is handled continues that
      * event's trace with a new span id; any other event starts a new trace. A valid {@code traceparent} already on
      * the envelope (set by an earlier interceptor from your tracer) is continued the same way.
+     *
+     * <p>A dependency-free fallback: it only draws ids, so the flow of events can be followed in logs and headers,
+     * but no span reaches a tracing backend. With OpenTelemetry, use {@code EventBusTracing} from the
+     * {@code eventbus-opentelemetry} module instead (it replaces this interceptor; do not add both): real spans,
+     * your SDK's sampling and your configured propagator ({@code tracestate}, baggage).
      */
     public static PublishInterceptor traceContext() {
         return chain -> {

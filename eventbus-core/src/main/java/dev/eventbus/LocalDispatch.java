@@ -19,6 +19,9 @@ import java.util.concurrent.TimeUnit;
  */
 final class LocalDispatch {
 
+    /** The transport name of local dispatch, as reported to observers. */
+    static final String MEMORY = "memory";
+
     private final EventBus bus;
     private final SubscriberRegistry registry;
     private final FailureHandling failures;
@@ -63,16 +66,22 @@ final class LocalDispatch {
         ts.countDelivered(subs.length);
         DispatchContext ctx = ts.ctx;
         int frame = ctx.pushLazy(bus, event, info, options, inherit, parent, publishedMillis);
+        EventBusObserver[] obs = bus.observers;
         try {
             for (Subscriber s : subs) {
+                long start = Observers.start(obs);
                 try {
                     if (consumeInterceptors.length == 0) {
                         s.invoke(event, s.wantsEnvelope() ? ctx.envelopeAt(frame, bus, event) : null);
                     } else {
                         new ConsumeChain(consumeInterceptors, s, ctx.envelopeAt(frame, bus, event)).proceed();
                     }
+                    if (obs.length != 0) {
+                        Observers.handled(obs, ctx.envelopeAt(frame, bus, event), MEMORY, s,
+                                EventBusObserver.Handling.ACK, start, null);
+                    }
                 } catch (Throwable t) {
-                    failures.onLocalFailure(s, ctx.envelopeAt(frame, bus, event), info, t);
+                    failures.onLocalFailure(s, ctx.envelopeAt(frame, bus, event), info, t, start);
                 }
             }
         } finally {
@@ -100,12 +109,15 @@ final class LocalDispatch {
         ts.countDelivered(subs.length);
         DispatchContext ctx = ts.ctx;
         ctx.push(envelope);
+        EventBusObserver[] obs = bus.observers;
         try {
             for (Subscriber s : subs) {
+                long start = Observers.start(obs);
                 try {
                     ConsumeChain.invoke(consumeInterceptors, s, envelope);
+                    Observers.handled(obs, envelope, MEMORY, s, EventBusObserver.Handling.ACK, start, null);
                 } catch (Throwable t) {
-                    failures.onLocalFailure(s, envelope, info, t);
+                    failures.onLocalFailure(s, envelope, info, t, start);
                 }
             }
         } finally {

@@ -24,5 +24,10 @@ public interface PublishInterceptor {
         Envelope<?> envelope();
 
         CompletableFuture<Void> proceed(Envelope<?> envelope);
+
+        /** The name of the transport the event is routed to, e.g. {@code memory} or {@code kafka}; null if unknown. */
+        default String transport() {
+            return null;
+        }
     }
 }

@@ -130,6 +130,19 @@ final class Publisher {
     /** Runs the publish interceptors; the last link sends (or collects into {@code batch} when not null). */
     private CompletableFuture<Void> intercepted(Envelope<?> envelope, Route route, PublishOptions options,
                                                 List<TransportMessage> batch) {
+        EventBusObserver[] obs = bus.observers;
+        if (obs.length != 0 && batch == null) {
+            long start = System.nanoTime();
+            CompletableFuture<Void> sent;
+            try {
+                sent = interceptors.length == 0 ? terminal(envelope, route, options, null)
+                        : new PublishChain(0, envelope, route, options, null).run();
+            } catch (RuntimeException | Error e) {
+                Observers.report(obs, envelope, route.transportName, System.nanoTime() - start, e);
+                throw e;
+            }
+            return Observers.published(obs, envelope, route.transportName, start, sent);
+        }
         if (interceptors.length == 0) {
             return terminal(envelope, route, options, batch);
         }
@@ -205,6 +218,11 @@ final class Publisher {
         @Override
         public Envelope<?> envelope() {
             return envelope;
+        }
+
+        @Override
+        public String transport() {
+            return route.transportName;
         }
 
         @Override

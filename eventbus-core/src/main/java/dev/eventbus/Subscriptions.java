@@ -115,7 +115,7 @@ final class Subscriptions {
             SubscriptionKey k = e.getKey();
             GroupSubscription existing = subscriptions.get(k);
             if (existing == null) {
-                GroupDispatcher dispatcher = new GroupDispatcher(bus, k.group, k.stream);
+                GroupDispatcher dispatcher = new GroupDispatcher(bus, k.group, k.stream, k.transport);
                 SubscriptionRequest req = new SubscriptionRequest(k.group, k.stream, e.getValue(),
                         concurrency.get(k), orderedByKey);
                 TransportSubscription sub = transports.get(k.transport).subscribe(req, dispatcher);
