@@ -5,14 +5,18 @@ import dev.eventbus.EventBus;
 import dev.eventbus.EventBusConfig;
 import dev.eventbus.PublishInterceptor;
 import dev.eventbus.Upcaster;
+import dev.eventbus.jdbc.JdbcConfig;
+import dev.eventbus.jdbc.JdbcEventStore;
 import dev.eventbus.jdbc.JdbcTransport;
 import dev.eventbus.jdbc.Outbox;
+import dev.eventbus.jdbc.SchemaMode;
 import dev.eventbus.spi.Transport;
 import dev.eventbus.spring.internal.DataSourceTransportFactory;
 import dev.eventbus.spring.internal.EventBusSettings;
 import dev.eventbus.spring.internal.RelayLifecycle;
 import dev.eventbus.spring.internal.SpringInbox;
 import dev.eventbus.spring.internal.SubscriberBeans;
+import dev.eventbus.spring.internal.TransactionBoundDataSource;
 import org.springframework.beans.factory.ObjectProvider;
 import org.springframework.boot.autoconfigure.AutoConfiguration;
 import org.springframework.boot.autoconfigure.condition.ConditionalOnBooleanProperty;
@@ -26,6 +30,7 @@ import org.springframework.core.env.ConfigurableEnvironment;
 import org.springframework.transaction.PlatformTransactionManager;
 
 import java.time.Duration;
+import java.util.Locale;
 import java.util.Map;
 import javax.sql.DataSource;
 
@@ -140,6 +145,38 @@ public class EventBusAutoConfiguration {
             Outbox outbox = Outbox.builder(dataSource).bus(bus).config(settings.all()).build();
             RelayLifecycle r = relay.getIfAvailable();
             return new TransactionalOutbox(outbox, dataSource, r == null ? null : r::wakeUp);
+        }
+
+        /**
+         * The event store, opt-in ({@code eventbus.spring.event-store.enabled=true}): inside a Spring transaction an
+         * {@code append} (its stream row, events and outbox rows) uses the transaction's connection and commits or
+         * rolls back with it; outside one it commits on its own, as {@link JdbcEventStore#append} does.
+         */
+        @Bean
+        @ConditionalOnClass(name = "dev.eventbus.jdbc.JdbcEventStore")
+        @ConditionalOnBooleanProperty(name = "eventbus.spring.event-store.enabled")
+        @ConditionalOnMissingBean
+        JdbcEventStore eventBusEventStore(DataSource dataSource, EventBus bus, EventBusSettings settings,
+                                          ObjectProvider<RelayLifecycle> relay) {
+            RelayLifecycle r = relay.getIfAvailable();
+            DataSource joined = new TransactionBoundDataSource(dataSource, r == null ? null : r::wakeUp);
+            // The outbox reads the dialect, table prefix and schema mode from the same keys as the starter's.
+            Outbox outbox = Outbox.builder(joined).bus(bus).config(settings.all()).build();
+            JdbcEventStore.Builder b = JdbcEventStore.builder(joined).bus(bus).outbox(outbox).dialect(outbox.dialect());
+            String prefix = settings.get(JdbcConfig.TABLE_PREFIX);
+            if (prefix != null && !prefix.isBlank()) {
+                b.tablePrefix(prefix.trim());
+            }
+            String mode = settings.get(JdbcConfig.CREATE_SCHEMA);
+            if (mode != null && !mode.isBlank()) {
+                try {
+                    b.schemaMode(SchemaMode.valueOf(mode.trim().toUpperCase(Locale.ROOT)));
+                } catch (IllegalArgumentException e) {
+                    throw new IllegalArgumentException(JdbcConfig.CREATE_SCHEMA + " must be embedded, always or never,"
+                            + " was '" + mode + "'", e);
+                }
+            }
+            return b.build();
         }
 
         @Bean(destroyMethod = "close")

@@ -32,6 +32,8 @@ public class EventBusSpringProperties {
 
     private final Outbox outbox = new Outbox();
     private final Inbox inbox = new Inbox();
+    private final EventStore eventStore = new EventStore();
+    private final Metrics metrics = new Metrics();
     private final Health health = new Health();
 
     public boolean isEnabled() {
@@ -64,6 +66,14 @@ public class EventBusSpringProperties {
 
     public Inbox getInbox() {
         return inbox;
+    }
+
+    public EventStore getEventStore() {
+        return eventStore;
+    }
+
+    public Metrics getMetrics() {
+        return metrics;
     }
 
     public Health getHealth() {
@@ -108,6 +118,37 @@ public class EventBusSpringProperties {
     public static class Inbox {
         /** Wrap every subscriber invocation in an inbox transaction on the application's DataSource. */
         private boolean enabled = false;
+
+        public boolean isEnabled() {
+            return enabled;
+        }
+
+        public void setEnabled(boolean enabled) {
+            this.enabled = enabled;
+        }
+    }
+
+    /** The JDBC event store on the application's DataSource. */
+    public static class EventStore {
+        /**
+         * Create a JdbcEventStore bean on the application's DataSource, joining the current Spring transaction
+         * (tables: eventbus.jdbc.table-prefix; created as eventbus.jdbc.create-schema says).
+         */
+        private boolean enabled = false;
+
+        public boolean isEnabled() {
+            return enabled;
+        }
+
+        public void setEnabled(boolean enabled) {
+            this.enabled = enabled;
+        }
+    }
+
+    /** Micrometer meters of the bus, the outbox relay and the inbox (needs eventbus-micrometer and a MeterRegistry). */
+    public static class Metrics {
+        /** Bind the bus's, the outbox relay's and the inbox's meters to the application's MeterRegistry. */
+        private boolean enabled = true;
 
         public boolean isEnabled() {
             return enabled;

@@ -1,6 +1,9 @@
 package dev.eventbus.spring;
 
 import dev.eventbus.EventBus;
+import dev.eventbus.jdbc.JdbcEventStore;
+import dev.eventbus.store.ExpectedVersion;
+import dev.eventbus.store.RecordedEvent;
 import dev.eventbus.spring.TestSupport.Inventory;
 import dev.eventbus.spring.TestSupport.OrderPlaced;
 import org.junit.jupiter.api.Test;
@@ -45,6 +48,27 @@ abstract class JdbcTest {
             if (fail) {
                 throw new IllegalStateException("payment declined for " + orderId);
             }
+        }
+    }
+
+    /** A service whose @Transactional method writes a business row and appends to the event store. */
+    public static class LedgerService {
+        private final JdbcTemplate jdbc;
+        private final JdbcEventStore store;
+
+        public LedgerService(JdbcTemplate jdbc, JdbcEventStore store) {
+            this.jdbc = jdbc;
+            this.store = store;
+        }
+
+        @Transactional
+        public long place(String table, String orderId, boolean fail) {
+            jdbc.update("INSERT INTO " + table + " (id) VALUES (?)", orderId);
+            long v = store.append("order-" + orderId, ExpectedVersion.noStream(), List.of(new OrderPlaced(orderId, 7)));
+            if (fail) {
+                throw new IllegalStateException("payment declined for " + orderId);
+            }
+            return v;
         }
     }
 
@@ -131,6 +155,64 @@ abstract class JdbcTest {
                     .isInstanceOf(IllegalStateException.class).hasMessageContaining("@Transactional");
             assertThat(count(context, "SELECT COUNT(*) FROM " + prefix + "outbox")).isZero();
         });
+    }
+
+    @Test
+    void anEventStoreAppendCommitsWithTheBusinessRowAndIsRelayed() {
+        String prefix = TestSupport.unique("sbs");
+        runner(prefix, "eventbus.spring.event-store.enabled=true").withBean(LedgerService.class).run(context -> {
+            assertThat(context).hasNotFailed().hasSingleBean(JdbcEventStore.class);
+            String orders = createOrders(context, prefix);
+            LedgerService ledger = context.getBean(LedgerService.class);
+            JdbcEventStore store = context.getBean(JdbcEventStore.class);
+
+            assertThat(ledger.place(orders, "s-commit", false)).isEqualTo(1);
+
+            assertThat(count(context, "SELECT COUNT(*) FROM " + orders)).isEqualTo(1);
+            assertThat(count(context, "SELECT COUNT(*) FROM " + prefix + "store_event")).isEqualTo(1);
+            assertThat(count(context, "SELECT COUNT(*) FROM " + prefix + "outbox")).isEqualTo(1);
+            List<RecordedEvent<?>> read = store.read("order-s-commit", 1);
+            assertThat(read).hasSize(1);
+            assertThat(read.get(0).event()).isEqualTo(new OrderPlaced("s-commit", 7));
+            // Its outbox row is relayed like any other: the subscriber gets the stored event once.
+            Inventory inventory = context.getBean(Inventory.class);
+            TestSupport.await("the relay delivering the appended event", Duration.ofSeconds(30),
+                    () -> inventory.count("s-commit") == 1);
+            // Outside a transaction an append commits on its own.
+            store.append("order-s-commit", ExpectedVersion.exactly(1), List.of(new OrderPlaced("s-commit", 8)));
+            assertThat(store.streamVersion("order-s-commit")).isEqualTo(2);
+        });
+    }
+
+    @Test
+    void aRolledBackTransactionLeavesNeitherTheBusinessRowNorTheStoredEventsNorTheirOutboxRows() {
+        String prefix = TestSupport.unique("sbr");
+        runner(prefix, "eventbus.spring.event-store.enabled=true").withBean(LedgerService.class).run(context -> {
+            assertThat(context).hasNotFailed();
+            String orders = createOrders(context, prefix);
+            LedgerService ledger = context.getBean(LedgerService.class);
+
+            assertThatThrownBy(() -> ledger.place(orders, "s-rollback", true)).hasMessageContaining("payment declined");
+
+            assertThat(count(context, "SELECT COUNT(*) FROM " + orders)).isZero();
+            assertThat(count(context, "SELECT COUNT(*) FROM " + prefix + "store_event")).isZero();
+            assertThat(count(context, "SELECT COUNT(*) FROM " + prefix + "store_stream")).isZero();
+            assertThat(count(context, "SELECT COUNT(*) FROM " + prefix + "outbox")).isZero();
+            assertThat(context.getBean(JdbcEventStore.class).streamVersion("order-s-rollback")).isZero();
+            // The stream is still new: the same append now succeeds.
+            assertThat(ledger.place(orders, "s-rollback", false)).isEqualTo(1);
+            Inventory inventory = context.getBean(Inventory.class);
+            TestSupport.await("the committed append relayed", Duration.ofSeconds(30),
+                    () -> inventory.count("s-rollback") >= 1);
+            Thread.sleep(500); // more relay rounds: the rolled-back attempt never shows up
+            assertThat(inventory.count("s-rollback")).isEqualTo(1);
+        });
+    }
+
+    @Test
+    void theEventStoreIsOptIn() {
+        String prefix = TestSupport.unique("sbx");
+        runner(prefix).run(context -> assertThat(context).hasNotFailed().doesNotHaveBean(JdbcEventStore.class));
     }
 
     static String createOrders(ApplicationContext context, String prefix) {

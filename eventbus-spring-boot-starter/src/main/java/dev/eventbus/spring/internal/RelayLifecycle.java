@@ -5,7 +5,10 @@ import dev.eventbus.jdbc.OutboxRelay;
 import org.springframework.context.SmartLifecycle;
 
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.function.Consumer;
 import javax.sql.DataSource;
 
 /**
@@ -25,6 +28,8 @@ public final class RelayLifecycle implements SmartLifecycle {
     private final Map<String, String> config;
     private final Duration closeTimeout;
     private volatile OutboxRelay relay;
+    private final List<Consumer<OutboxRelay>> onStart = new CopyOnWriteArrayList<>();
+    private final List<Consumer<OutboxRelay>> onStop = new CopyOnWriteArrayList<>();
 
     public RelayLifecycle(DataSource dataSource, EventBus bus, String target, Map<String, String> config,
                           Duration closeTimeout) {
@@ -39,6 +44,7 @@ public final class RelayLifecycle implements SmartLifecycle {
     public synchronized void start() {
         if (relay == null) {
             relay = OutboxRelay.builder(dataSource, bus.transport(target)).config(config).build();
+            onStart.forEach(l -> l.accept(relay));
         }
     }
 
@@ -48,6 +54,19 @@ public final class RelayLifecycle implements SmartLifecycle {
         relay = null;
         if (r != null) {
             r.close(closeTimeout);
+            onStop.forEach(l -> l.accept(r));
+        }
+    }
+
+    /**
+     * Calls {@code started} with each relay this lifecycle starts (at once with the running one, if any) and
+     * {@code stopped} with it after it closed (the metrics binding).
+     */
+    public synchronized void listen(Consumer<OutboxRelay> started, Consumer<OutboxRelay> stopped) {
+        onStart.add(started);
+        onStop.add(stopped);
+        if (relay != null) {
+            started.accept(relay);
         }
     }
 

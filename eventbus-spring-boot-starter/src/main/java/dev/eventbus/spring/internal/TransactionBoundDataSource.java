@@ -2,6 +2,8 @@ package dev.eventbus.spring.internal;
 
 import org.springframework.jdbc.datasource.DataSourceUtils;
 import org.springframework.jdbc.datasource.DelegatingDataSource;
+import org.springframework.transaction.support.TransactionSynchronization;
+import org.springframework.transaction.support.TransactionSynchronizationManager;
 
 import java.lang.reflect.InvocationHandler;
 import java.lang.reflect.InvocationTargetException;
@@ -18,10 +20,21 @@ import javax.sql.DataSource;
  *
  * <p>Thread-safe.
  */
-final class TransactionBoundDataSource extends DelegatingDataSource {
+public final class TransactionBoundDataSource extends DelegatingDataSource {
 
-    TransactionBoundDataSource(DataSource target) {
+    private final Runnable afterCommit;
+
+    public TransactionBoundDataSource(DataSource target) {
+        this(target, null);
+    }
+
+    /**
+     * @param afterCommit run after each Spring transaction that took a connection from here commits (wakes the outbox
+     *                    relay); may be null
+     */
+    public TransactionBoundDataSource(DataSource target, Runnable afterCommit) {
         super(target);
+        this.afterCommit = afterCommit;
     }
 
     @Override
@@ -30,6 +43,14 @@ final class TransactionBoundDataSource extends DelegatingDataSource {
         Connection c = DataSourceUtils.getConnection(target);
         if (!DataSourceUtils.isConnectionTransactional(c, target)) {
             return c; // not in a Spring transaction: the caller owns it, as with the plain DataSource
+        }
+        if (afterCommit != null && TransactionSynchronizationManager.isSynchronizationActive()) {
+            TransactionSynchronizationManager.registerSynchronization(new TransactionSynchronization() {
+                @Override
+                public void afterCommit() {
+                    afterCommit.run();
+                }
+            });
         }
         InvocationHandler h = (proxy, method, args) -> {
             switch (method.getName()) {
