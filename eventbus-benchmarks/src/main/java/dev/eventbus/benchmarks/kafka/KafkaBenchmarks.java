@@ -175,8 +175,27 @@ public final class KafkaBenchmarks {
         return "bench-" + what + "-" + UUID.randomUUID().toString().substring(0, 6) + ".";
     }
 
+    /**
+     * Creates the topic and waits until every partition's leader answers ListOffsets, as the transport does before
+     * its first send: otherwise the raw and peer producers' first requests can meet the broker's NOT_LEADER then
+     * OUT_OF_ORDER_SEQUENCE stall on a fresh partition (KAFKA-15591, brokers before 4.5) and measure that instead.
+     */
     private void createTopic(String topic) throws Exception {
         admin.createTopics(List.of(new NewTopic(topic, PARTITIONS, (short) 1))).all().get(30, TimeUnit.SECONDS);
+        Map<org.apache.kafka.common.TopicPartition, org.apache.kafka.clients.admin.OffsetSpec> probe = new java.util.HashMap<>();
+        for (int p = 0; p < PARTITIONS; p++) {
+            probe.put(new org.apache.kafka.common.TopicPartition(topic, p), org.apache.kafka.clients.admin.OffsetSpec.latest());
+        }
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (true) {
+            try {
+                admin.listOffsets(probe).all().get(30, TimeUnit.SECONDS);
+                return;
+            } catch (java.util.concurrent.ExecutionException e) {
+                check(System.nanoTime() < deadline, "partitions of " + topic + " not writable: " + e.getCause());
+                Thread.sleep(20);
+            }
+        }
     }
 
     private static EventBus bus(KafkaConfig config) {
@@ -575,20 +594,28 @@ public final class KafkaBenchmarks {
                 + "from intended send time to handler%n", rate, seconds);
         List<Histogram> raws = new ArrayList<>();
         List<Histogram> buses = new ArrayList<>();
+        List<Histogram> sdks = new ArrayList<>();
         int rounds = Math.max(1, pairs - 1);
         for (int p = 0; p < rounds; p++) {
             Histogram r = rawLatency(rate, seconds);
             Histogram b = busLatency(rate, seconds);
+            Histogram c = sdkLatency(rate, seconds);
             raws.add(r);
             buses.add(b);
-            System.out.printf("  round %d: raw %s | bus %s%n", p + 1, percentiles(r), percentiles(b));
+            sdks.add(c);
+            System.out.printf("  round %d: raw %s | bus %s | CloudEvents SDK %s%n", p + 1, percentiles(r), percentiles(b),
+                    percentiles(c));
         }
         Histogram r = new Histogram(3);
         raws.forEach(r::add);
         Histogram b = new Histogram(3);
         buses.forEach(b::add);
+        Histogram c = new Histogram(3);
+        sdks.forEach(c::add);
         report.add(String.format(Locale.ROOT, "latency at %,.0f/s: raw %s", rate, percentiles(r)));
         report.add(String.format(Locale.ROOT, "latency at %,.0f/s: bus %s", rate, percentiles(b)));
+        report.add(String.format(Locale.ROOT, "latency at %,.0f/s: CloudEvents SDK %s (bus p99 %.2fx of it)", rate,
+                percentiles(c), (double) b.getValueAtPercentile(99) / c.getValueAtPercentile(99)));
     }
 
     private static String percentiles(Histogram h) {
@@ -634,6 +661,61 @@ public final class KafkaBenchmarks {
             openLoop(rate, seconds, (i, at) -> bus.publish(event, PublishOptions.builder().key("o-" + (i % KEYS))
                     .header(BenchEvent.SENT_HEADER, Long.toString(at)).build()));
             finished.await(30, TimeUnit.SECONDS);
+        }
+        return h;
+    }
+
+    /**
+     * The CloudEvents SDK side: events built with its builder (the intended send time as the {@code sentat}
+     * extension, so a {@code ce_sentat} header as ours), one poll loop with its deserializer decoding the data.
+     */
+    private Histogram sdkLatency(double rate, int seconds) throws Exception {
+        KafkaConfig config = config(prefix("lat-sdk"));
+        String topic = config.topic(BenchEvent.STREAM);
+        createTopic(topic);
+        Histogram h = new Histogram(TimeUnit.SECONDS.toNanos(60), 3);
+        long warmUpEnd = System.nanoTime() + TimeUnit.SECONDS.toNanos(2);
+        long end = warmUpEnd + TimeUnit.SECONDS.toNanos(seconds);
+        BenchEvent event = BenchEvent.ofSize("o-1", 0, 100);
+        java.util.Map<String, Object> cp = new java.util.HashMap<>();
+        config.consumerProperties("sdk-lat-" + UUID.randomUUID()).forEach((k, v) -> cp.put(String.valueOf(k), v));
+        cp.put("key.deserializer", org.apache.kafka.common.serialization.StringDeserializer.class.getName());
+        cp.put("value.deserializer", io.cloudevents.kafka.CloudEventDeserializer.class.getName());
+        com.fasterxml.jackson.databind.ObjectMapper mapper = new com.fasterxml.jackson.databind.ObjectMapper();
+        Thread consumer = new Thread(() -> {
+            try (KafkaConsumer<String, io.cloudevents.CloudEvent> c = new KafkaConsumer<>(cp)) {
+                c.subscribe(List.of(topic));
+                long lastSeen = 0;
+                while (lastSeen < end) {
+                    for (ConsumerRecord<String, io.cloudevents.CloudEvent> r : c.poll(Duration.ofMillis(50))) {
+                        long now = System.nanoTime();
+                        io.cloudevents.CloudEvent ce = r.value();
+                        BenchEvent e = mapper.readValue(ce.getData().toBytes(), BenchEvent.class);
+                        long at = Long.parseLong(String.valueOf(ce.getExtension(BenchEvent.SENT_HEADER)));
+                        lastSeen = at;
+                        if (at >= warmUpEnd && at < end && e.seq() >= 0) {
+                            h.recordValue(Math.max(0, now - at));
+                        }
+                    }
+                    if (!c.assignment().isEmpty()) {
+                        ready.add(Thread.currentThread());
+                    }
+                }
+            } catch (java.io.IOException e) {
+                throw new IllegalStateException(e);
+            }
+        }, "sdk-latency-consumer");
+        consumer.setDaemon(true);
+        consumer.start();
+        awaitAssigned(consumer);
+        try (KafkaProducer<String, io.cloudevents.CloudEvent> producer = KafkaPeers.sdkProducer(config)) {
+            openLoop(rate, seconds, (i, at) -> {
+                String key = "o-" + (i % KEYS);
+                io.cloudevents.CloudEvent ce = io.cloudevents.core.builder.CloudEventBuilder.v1(KafkaPeers.cloudEvent(event))
+                        .withSubject(key).withExtension(BenchEvent.SENT_HEADER, Long.toString(at)).build();
+                producer.send(new ProducerRecord<>(topic, key, ce));
+            });
+            consumer.join(TimeUnit.SECONDS.toMillis(seconds + 30L));
         }
         return h;
     }
