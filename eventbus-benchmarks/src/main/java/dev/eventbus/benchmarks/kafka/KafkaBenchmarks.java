@@ -41,7 +41,9 @@ import java.util.concurrent.locks.LockSupport;
 /**
  * The Kafka transport through the bus against raw kafka-clients, in one run, on one broker, with the same client
  * {@code Properties} (the transport's effective producer and consumer configuration), alternated A B A B after a
- * warm-up of both (see {@code shared/BENCHMARKS.md}).
+ * warm-up of both (see {@code shared/BENCHMARKS.md}). In the same rounds, the peers a user would pick instead
+ * ({@link KafkaPeers}): the CloudEvents Java SDK (publish, consume, latency) and Spring for Apache Kafka (publish,
+ * and a listener container with 1 thread and with as many as the bus's workers).
  *
  * <ul>
  *   <li><b>Publish</b> (100 B and 1 KB events): raw = {@code KafkaProducer.send} of records byte-identical to ours
