@@ -20,7 +20,7 @@ import java.util.concurrent.TimeUnit;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
- * Issue 18: a brokers older than 4.5 (KAFKA-15591, also KAFKA-14312/19880) can answer NOT_LEADER_OR_FOLLOWER to the
+ * Issue 18: a broker older than 4.5 (KAFKA-15591, also KAFKA-14312/19880) can answer NOT_LEADER_OR_FOLLOWER to the
  * first produce request into a partition it has not finished creating while appending the next request, after
  * which the idempotent producer's resend gets OUT_OF_ORDER_SEQUENCE_NUMBER until its delivery timeout. The
  * transport creates topics on first send, so it must not produce before the partitions take writes. Many fresh
