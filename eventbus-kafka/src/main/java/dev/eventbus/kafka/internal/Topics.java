@@ -3,7 +3,12 @@ package dev.eventbus.kafka.internal;
 import dev.eventbus.EventBusException;
 import dev.eventbus.kafka.KafkaConfig;
 import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.ListOffsetsOptions;
 import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.admin.OffsetSpec;
+import org.apache.kafka.clients.admin.TopicDescription;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.TopicPartitionInfo;
 import org.apache.kafka.common.KafkaFuture;
 import org.apache.kafka.common.errors.RetriableException;
 import org.apache.kafka.common.errors.TopicExistsException;
@@ -11,6 +16,7 @@ import org.apache.kafka.common.errors.UnknownTopicOrPartitionException;
 
 import java.util.ArrayList;
 import java.util.Collection;
+import java.util.HashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
@@ -23,7 +29,8 @@ import java.util.concurrent.TimeoutException;
 
 /**
  * Makes sure topics exist before they are used: looks them up once, creates the missing ones when
- * {@code create-topics} allows it, or fails naming them. Known topics are remembered, so the check costs one map
+ * {@code create-topics} allows it, or fails naming them; before a topic is first used, waits until each
+ * partition's leader takes requests (see {@link #awaitWritable}). Known topics are remembered, so the check costs one map
  * look-up after the first use. Thread-safe; blocks on the admin client for the first use of a topic.
  */
 public final class Topics {
@@ -67,13 +74,13 @@ public final class Topics {
             return;
         }
         List<String> missing = new ArrayList<>();
+        List<TopicDescription> existing = new ArrayList<>();
         try {
-            Map<String, KafkaFuture<org.apache.kafka.clients.admin.TopicDescription>> found =
+            Map<String, KafkaFuture<TopicDescription>> found =
                     admin.describeTopics(unknown).topicNameValues();
             for (String t : unknown) {
                 try {
-                    found.get(t).get(timeoutMs, TimeUnit.MILLISECONDS);
-                    known.add(t);
+                    existing.add(found.get(t).get(timeoutMs, TimeUnit.MILLISECONDS));
                 } catch (ExecutionException e) {
                     if (e.getCause() instanceof UnknownTopicOrPartitionException) {
                         missing.add(t);
@@ -81,6 +88,11 @@ public final class Topics {
                         throw e;
                     }
                 }
+            }
+            // A topic found may have been created a moment ago by another instance: same probe as for our own.
+            awaitWritable(existing, timeoutMs);
+            for (TopicDescription d : existing) {
+                known.add(d.name());
             }
             if (missing.isEmpty()) {
                 return;
@@ -105,7 +117,7 @@ public final class Topics {
                     }
                 }
             }
-            awaitLeaders(missing, timeoutMs);
+            awaitWritable(awaitLeaders(missing, timeoutMs), timeoutMs);
             known.addAll(missing);
         } catch (ExecutionException e) {
             Throwable c = e.getCause();
@@ -123,16 +135,55 @@ public final class Topics {
     }
 
     /**
-     * Waits until every partition of freshly created topics has a leader. Producing into a partition whose first
-     * leader election is still settling was seen to leave the idempotent producer retrying forever with
-     * OUT_OF_ORDER_SEQUENCE_NUMBER (the broker had appended the batch its NOT_LEADER answer made us resend).
+     * Waits until the leader of every partition (that has one) takes requests for it, by asking each for its end
+     * offset, which the broker answers only once it acts as the partition's leader, exactly as for a produce
+     * request. Brokers before Kafka 4.5 (KAFKA-15591, also KAFKA-14312, KAFKA-19880) publish a new partition in
+     * their metadata before their replica manager leads it: an idempotent producer's first request then gets
+     * NOT_LEADER_OR_FOLLOWER while its next one, a moment later, is appended (a partition without producer state
+     * accepted any first sequence), so the resend of the first gets OUT_OF_ORDER_SEQUENCE_NUMBER until the
+     * delivery timeout fails it (reproduced by {@code KafkaFreshTopicTest}: 14 of 24 fresh topics, even after
+     * describeTopics showed every leader). The admin client retries NOT_LEADER itself; this loop also retries any
+     * other retriable error until the deadline.
      */
-    private void awaitLeaders(List<String> topics, long timeoutMs)
+    private void awaitWritable(Collection<TopicDescription> topics, long timeoutMs)
+            throws ExecutionException, InterruptedException, TimeoutException {
+        Map<TopicPartition, OffsetSpec> probe = new HashMap<>();
+        for (TopicDescription d : topics) {
+            for (TopicPartitionInfo p : d.partitions()) {
+                if (p.leader() != null && !p.leader().isEmpty()) {
+                    probe.put(new TopicPartition(d.name(), p.partition()), OffsetSpec.latest());
+                }
+            }
+        }
+        if (probe.isEmpty()) {
+            return;
+        }
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMs);
+        while (true) {
+            long left = Math.max(1, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime()));
+            try {
+                admin.listOffsets(probe, new ListOffsetsOptions().timeoutMs((int) Math.min(left, Integer.MAX_VALUE)))
+                        .all().get(left, TimeUnit.MILLISECONDS);
+                return;
+            } catch (ExecutionException e) {
+                if (!(e.getCause() instanceof RetriableException) || System.nanoTime() - deadline > 0) {
+                    throw e;
+                }
+            }
+            Thread.sleep(20);
+        }
+    }
+
+    /**
+     * Waits until every partition of freshly created topics has a leader and in-sync replicas, and returns their
+     * descriptions.
+     */
+    private List<TopicDescription> awaitLeaders(List<String> topics, long timeoutMs)
             throws ExecutionException, InterruptedException, TimeoutException {
         long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMs);
         while (true) {
             boolean ready = true;
-            Map<String, org.apache.kafka.clients.admin.TopicDescription> described;
+            Map<String, TopicDescription> described;
             try {
                 described = admin.describeTopics(topics).allTopicNames().get(timeoutMs, TimeUnit.MILLISECONDS);
             } catch (ExecutionException e) {
@@ -142,15 +193,15 @@ public final class Topics {
                 described = Map.of(); // created but not yet in the metadata the broker answers from
                 ready = false;
             }
-            for (org.apache.kafka.clients.admin.TopicDescription d : described.values()) {
-                for (org.apache.kafka.common.TopicPartitionInfo p : d.partitions()) {
+            for (TopicDescription d : described.values()) {
+                for (TopicPartitionInfo p : d.partitions()) {
                     if (p.leader() == null || p.leader().isEmpty() || p.isr().isEmpty()) {
                         ready = false;
                     }
                 }
             }
             if (ready) {
-                return;
+                return new ArrayList<>(described.values());
             }
             if (System.nanoTime() - deadline > 0) {
                 throw new TimeoutException("partitions of " + topics + " have no leader yet");
