@@ -37,11 +37,18 @@ final class GroupDispatcher implements MessageHandler {
     private final EventBus bus;
     private final String group;
     private final String stream;
+    /** Bad input is dead-lettered and counted one by one, but logged at most once per 10 s per group. */
+    private final RateLimitedLog badInput = new RateLimitedLog(log, 10_000);
 
     GroupDispatcher(EventBus bus, String group, String stream) {
         this.bus = bus;
         this.group = group;
         this.stream = stream;
+    }
+
+    @Override
+    public boolean knowsType(String type) {
+        return bus.types.byName(type) != null;
     }
 
     @Override
@@ -138,7 +145,8 @@ final class GroupDispatcher implements MessageHandler {
                                 deadCause = t;
                                 deadReason = retriable
                                         ? s.id + " gave up after " + attempt + " attempt" + (attempt == 1 ? "" : "s")
-                                        : s.id + " threw fatal " + t.getClass().getName() + " (not retried)";
+                                                + FailureHandling.causeOf(t)
+                                        : s.id + " threw fatal " + FailureHandling.describe(t) + " (not retried)";
                             }
                             break;
                         }
@@ -185,7 +193,7 @@ final class GroupDispatcher implements MessageHandler {
 
     private Outcome malformed(Delivery delivery, String reason, Throwable cause) {
         bus.counters.deadLettered.increment();
-        log.warn("group '{}' on '{}' dead-lettered message {} from {}: {}", group, stream,
+        badInput.warn("group '{}' on '{}' dead-lettered message {} from {}: {}", group, stream,
                 delivery.message().id(), delivery.origin(), reason);
         Map<String, String> h = FailureHandling.failureHeaders(cause, parseAttempts(
                 delivery.message().header(MessageHeaders.ATTEMPTS)), null, reason, delivery.origin());

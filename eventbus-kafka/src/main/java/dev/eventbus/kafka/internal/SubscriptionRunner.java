@@ -210,7 +210,8 @@ public final class SubscriptionRunner implements KafkaSubscription {
 
     private void setTypes(Set<String> types) {
         if (types == null || types.isEmpty()) {
-            filter = new CloudEventsBinding.Filter(DeadLetterRecords.H_REPLAY_GROUP, groupBytes, null, null);
+            filter = new CloudEventsBinding.Filter(DeadLetterRecords.H_REPLAY_GROUP, groupBytes, null, null,
+                    handler::knowsType);
             return;
         }
         byte[][] t = new byte[types.size()][];
@@ -218,7 +219,8 @@ public final class SubscriptionRunner implements KafkaSubscription {
         for (String s : types) {
             t[i++] = CloudEventsBinding.utf8(s);
         }
-        filter = new CloudEventsBinding.Filter(DeadLetterRecords.H_REPLAY_GROUP, groupBytes, t, Set.copyOf(types));
+        filter = new CloudEventsBinding.Filter(DeadLetterRecords.H_REPLAY_GROUP, groupBytes, t, Set.copyOf(types),
+                handler::knowsType);
     }
 
     int laneOf(ConsumerRecord<byte[], byte[]> r, int partitionLane) {
@@ -332,6 +334,14 @@ public final class SubscriptionRunner implements KafkaSubscription {
             if (message == CloudEventsBinding.SKIPPED) {
                 w.done = true; // another group's replay, or a type nobody here wants: decided without decoding
                 return;
+            }
+            if (!ps.retry) {
+                // The main topic: retries come from the retry topic (or memory), so bookkeeping headers here are
+                // forged, except on a dead letter the bus replayed for this group (it keeps who still has to run).
+                TransportMessage plain = message.withoutBookkeeping();
+                if (plain != message && w.record.headers().lastHeader(DeadLetterRecords.H_REPLAY_GROUP) == null) {
+                    message = plain;
+                }
             }
             if (w.extraHeaders != null) {
                 message = message.withHeaders(w.extraHeaders);
