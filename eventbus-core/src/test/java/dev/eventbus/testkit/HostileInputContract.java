@@ -86,7 +86,7 @@ public abstract class HostileInputContract {
             got.add(e);
         }
 
-        boolean has(String id) {
+        public boolean has(String id) {
             return got.stream().anyMatch(e -> e.id().equals(id));
         }
     }
