@@ -97,6 +97,9 @@ public record TransportMessage(String stream, String key, Map<String, String> he
      * transports call this there. Returns this instance when there is nothing to strip (the common case).
      */
     public TransportMessage withoutBookkeeping() {
+        if (headers instanceof dev.eventbus.internal.ArrayHeaderMap a && !a.hasNameStartingWith("eventbus-")) {
+            return this; // the hot path: names only, without decoding a transport's lazily decoded values
+        }
         Map<String, String> removed = null;
         for (String k : headers.keySet()) {
             if (k.startsWith("eventbus-")) {
