@@ -59,7 +59,12 @@ final class BusSetup {
                 : cfg.get(EventBusConfig.DEFAULT_STREAM, "events");
         this.typeSerializers = Map.copyOf(b.typeSerializers);
         this.eventTypes = new LinkedHashMap<>(b.eventTypes);
-        this.serializer = b.serializer != null ? b.serializer : new JsonSerializer(JsonSerializer.defaultMapper(), b.upcasters);
+        boolean failOnNulls = b.jsonFailOnNullComponents != null ? b.jsonFailOnNullComponents
+                : cfg.getBoolean(EventBusConfig.JSON_FAIL_ON_NULL_COMPONENTS, false);
+        boolean failOnUnknown = b.jsonFailOnUnknownProperties != null ? b.jsonFailOnUnknownProperties
+                : cfg.getBoolean(EventBusConfig.JSON_FAIL_ON_UNKNOWN_PROPERTIES, false);
+        this.serializer = b.serializer != null ? b.serializer
+                : new JsonSerializer(JsonSerializer.defaultMapper(failOnNulls, failOnUnknown), b.upcasters);
         if (b.serializer != null && !b.upcasters.isEmpty()) {
             throw new IllegalStateException("upcasters are applied by the default JsonSerializer; with a custom "
                     + "serializer, apply them inside it (JsonSerializer(mapper, upcasters))");

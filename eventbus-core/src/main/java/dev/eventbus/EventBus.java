@@ -473,6 +473,8 @@ public final class EventBus extends FastPath implements AutoCloseable {
         Duration blockTimeout;
         Boolean serializeInMemory;
         UnknownTypePolicy unknownTypes;
+        Boolean jsonFailOnNullComponents;
+        Boolean jsonFailOnUnknownProperties;
         String defaultStream;
         int concurrency;
         Boolean orderedByKey;
@@ -599,6 +601,25 @@ public final class EventBus extends FastPath implements AutoCloseable {
 
         public Builder unknownTypes(UnknownTypePolicy policy) {
             this.unknownTypes = Objects.requireNonNull(policy, "policy");
+            return this;
+        }
+
+        /**
+         * The default JSON serializer dead-letters events whose record components or creator properties are null
+         * or missing. Default false ({@link EventBusConfig#JSON_FAIL_ON_NULL_COMPONENTS}). Ignored with a custom
+         * {@link #serializer(Serializer)}.
+         */
+        public Builder jsonFailOnNullComponents(boolean on) {
+            this.jsonFailOnNullComponents = on;
+            return this;
+        }
+
+        /**
+         * The default JSON serializer dead-letters events with properties their class does not have. Default false
+         * ({@link EventBusConfig#JSON_FAIL_ON_UNKNOWN_PROPERTIES}). Ignored with a custom serializer.
+         */
+        public Builder jsonFailOnUnknownProperties(boolean on) {
+            this.jsonFailOnUnknownProperties = on;
             return this;
         }
 

@@ -60,6 +60,13 @@ public final class EventBusConfig {
     public static final String RETRY_JITTER = "eventbus.retry.jitter";
     /** {@code dead-letter} (default) or {@code ignore}: messages of a type no class is registered for. */
     public static final String UNKNOWN_TYPES = "eventbus.unknown-types";
+    /**
+     * {@code true} to dead-letter a JSON event whose record components or creator properties are {@code null} or
+     * missing (and {@code null} for primitives). Default false.
+     */
+    public static final String JSON_FAIL_ON_NULL_COMPONENTS = "eventbus.json.fail-on-null-components";
+    /** {@code true} to dead-letter a JSON event with properties its class does not have. Default false. */
+    public static final String JSON_FAIL_ON_UNKNOWN_PROPERTIES = "eventbus.json.fail-on-unknown-properties";
     /** Default concurrency of a consumer group's subscription. Default 4. */
     public static final String CONSUMER_CONCURRENCY = "eventbus.consumer.concurrency";
     /**
@@ -96,6 +103,8 @@ public final class EventBusConfig {
         d.put(RETRY_MAX_DELAY, "longest retry wait (default: 5m)");
         d.put(RETRY_JITTER, "retry wait spread 0..1 (default: 0.2)");
         d.put(UNKNOWN_TYPES, "dead-letter or ignore (default: dead-letter)");
+        d.put(JSON_FAIL_ON_NULL_COMPONENTS, "dead-letter JSON events with null/missing record components (default: false)");
+        d.put(JSON_FAIL_ON_UNKNOWN_PROPERTIES, "dead-letter JSON events with unknown properties (default: false)");
         d.put(CONSUMER_CONCURRENCY, "default subscription concurrency (default: 4)");
         d.put(CONSUMER_ORDERED_BY_KEY, "keep per-key order on consumption (default: true)");
         d.put(CLOSE_TIMEOUT, "close() drain timeout (default: 30s)");

@@ -64,7 +64,7 @@ final class FailureHandling {
                     more ? EventBusObserver.Handling.RETRY : EventBusObserver.Handling.DEAD, start, failure);
             if (!more) {
                 String reason = retriable ? "gave up after " + attempt + " attempt" + (attempt == 1 ? "" : "s")
-                        : "fatal " + failure.getClass().getName() + " (not retried)";
+                        + causeOf(failure) : "fatal " + describe(failure) + " (not retried)";
                 deadLetterLocal(s, envelope, info, failure, attempt, firstFailure, reason);
                 return;
             }
@@ -122,6 +122,27 @@ final class FailureHandling {
         route.local.addDeadLetter(s.group, m.withHeaders(h), reason);
         log.warn("event {} ({}) dead-lettered for {} in group '{}': {}", envelope.id(), envelope.type(), s.id,
                 s.group, reason);
+    }
+
+    /** Longest exception message copied into a dead letter's reason; the full one is in the failure headers. */
+    static final int MAX_REASON_MESSAGE = 300;
+
+    /** {@code ": <class>: <message>"} for a reason sentence, the message cut to {@link #MAX_REASON_MESSAGE}. */
+    static String causeOf(Throwable t) {
+        return t == null ? "" : ": " + describe(t);
+    }
+
+    /** The exception's class and message, the message truncated (a reason must stay a readable line). */
+    static String describe(Throwable t) {
+        String msg = t.getMessage();
+        if (msg == null) {
+            return t.getClass().getName();
+        }
+        msg = msg.replace('\n', ' ').replace('\r', ' ');
+        if (msg.length() > MAX_REASON_MESSAGE) {
+            msg = msg.substring(0, MAX_REASON_MESSAGE) + "... (" + msg.length() + " chars)";
+        }
+        return t.getClass().getName() + ": " + msg;
     }
 
     /** Tells the exception handler; a handler that throws is logged, never propagated. */

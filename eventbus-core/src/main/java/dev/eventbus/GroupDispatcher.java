@@ -38,12 +38,19 @@ final class GroupDispatcher implements MessageHandler {
     private final String group;
     private final String stream;
     private final String transport;
+    /** Bad input is dead-lettered and counted one by one, but logged at most once per 10 s per group. */
+    private final RateLimitedLog badInput = new RateLimitedLog(log, 10_000);
 
     GroupDispatcher(EventBus bus, String group, String stream, String transport) {
         this.bus = bus;
         this.group = group;
         this.stream = stream;
         this.transport = transport;
+    }
+
+    @Override
+    public boolean knowsType(String type) {
+        return bus.types.byName(type) != null;
     }
 
     @Override
@@ -146,7 +153,8 @@ final class GroupDispatcher implements MessageHandler {
                                 deadCause = t;
                                 deadReason = retriable
                                         ? s.id + " gave up after " + attempt + " attempt" + (attempt == 1 ? "" : "s")
-                                        : s.id + " threw fatal " + t.getClass().getName() + " (not retried)";
+                                                + FailureHandling.causeOf(t)
+                                        : s.id + " threw fatal " + FailureHandling.describe(t) + " (not retried)";
                             }
                             break;
                         }
@@ -193,7 +201,7 @@ final class GroupDispatcher implements MessageHandler {
 
     private Outcome malformed(Delivery delivery, String reason, Throwable cause) {
         bus.counters.deadLettered.increment();
-        log.warn("group '{}' on '{}' dead-lettered message {} from {}: {}", group, stream,
+        badInput.warn("group '{}' on '{}' dead-lettered message {} from {}: {}", group, stream,
                 delivery.message().id(), delivery.origin(), reason);
         Map<String, String> h = FailureHandling.failureHeaders(cause, parseAttempts(
                 delivery.message().header(MessageHeaders.ATTEMPTS)), null, reason, delivery.origin());

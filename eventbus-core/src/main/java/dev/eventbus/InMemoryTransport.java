@@ -157,6 +157,8 @@ public final class InMemoryTransport implements Transport {
     @Override
     public CompletableFuture<Void> send(TransportMessage message) {
         Objects.requireNonNull(message, "message");
+        // The main path: bookkeeping headers here can only be forged (retries and replays come by other paths).
+        message = message.withoutBookkeeping();
         if (closed) {
             return CompletableFuture.failedFuture(new IllegalStateException("the in-memory transport is closed"));
         }

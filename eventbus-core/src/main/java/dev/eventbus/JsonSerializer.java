@@ -20,7 +20,11 @@ import java.util.Objects;
 /**
  * The default {@link Serializer}: JSON through Jackson, with records, {@code java.time} (as ISO-8601 strings) and
  * {@link Upcaster} chains. Default typing is never enabled, so the bytes cannot choose a class to instantiate.
- * Unknown JSON properties are ignored, so adding a field is a compatible change.
+ * Unknown JSON properties are ignored by default, so adding a field is a compatible change; a number too large for
+ * its {@code double}/{@code float} field (which would read as Infinity: JSON has none) is always rejected. Stricter
+ * reading (null or missing record components, unknown properties) is opt-in: {@link #defaultMapper(boolean, boolean)}
+ * or the keys {@link EventBusConfig#JSON_FAIL_ON_NULL_COMPONENTS} and {@link EventBusConfig#JSON_FAIL_ON_UNKNOWN_PROPERTIES}.
+ * A message that fails them is dead-lettered with the reason.
  *
  * <p>Thread-safe; share one instance.
  */
@@ -65,14 +69,84 @@ public final class JsonSerializer implements Serializer {
         this.upcasters = byType;
     }
 
-    /** The mapper this library uses by default: java.time as ISO strings, unknown properties ignored. */
+    /**
+     * The mapper this library uses by default: java.time as ISO strings, unknown properties ignored, null and
+     * missing record components accepted, non-finite {@code double}/{@code float} values rejected.
+     */
     public static ObjectMapper defaultMapper() {
+        return defaultMapper(false, false);
+    }
+
+    /**
+     * The default mapper, optionally stricter.
+     *
+     * @param failOnNullComponents    reject a JSON {@code null} or a missing property for a record component or
+     *                                creator parameter (and {@code null} for a primitive)
+     * @param failOnUnknownProperties reject properties the class does not have (another shape of object)
+     */
+    public static ObjectMapper defaultMapper(boolean failOnNullComponents, boolean failOnUnknownProperties) {
         return JsonMapper.builder()
                 .addModule(new JavaTimeModule())
+                .addModule(finiteNumbers())
                 .disable(SerializationFeature.WRITE_DATES_AS_TIMESTAMPS)
-                .disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES)
+                .configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, failOnUnknownProperties)
+                .configure(DeserializationFeature.FAIL_ON_NULL_CREATOR_PROPERTIES, failOnNullComponents)
+                .configure(DeserializationFeature.FAIL_ON_MISSING_CREATOR_PROPERTIES, failOnNullComponents)
+                .configure(DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES, failOnNullComponents)
                 .disable(DeserializationFeature.ADJUST_DATES_TO_CONTEXT_TIME_ZONE)
                 .build();
+    }
+
+    /**
+     * Deserializers for {@code double}, {@code Double}, {@code float} and {@code Float} that reject what JSON
+     * cannot say: Infinity (a number too large for the field, e.g. {@code 1e999999999}) and NaN (from a string).
+     */
+    private static com.fasterxml.jackson.databind.Module finiteNumbers() {
+        com.fasterxml.jackson.databind.module.SimpleModule m =
+                new com.fasterxml.jackson.databind.module.SimpleModule("eventbus-finite-numbers");
+        m.addDeserializer(Double.class, new FiniteDouble(Double.class, null));
+        m.addDeserializer(double.class, new FiniteDouble(Double.TYPE, 0.0d));
+        m.addDeserializer(Float.class, new FiniteFloat(Float.class, null));
+        m.addDeserializer(float.class, new FiniteFloat(Float.TYPE, 0.0f));
+        return m;
+    }
+
+    private static final class FiniteDouble
+            extends com.fasterxml.jackson.databind.deser.std.NumberDeserializers.DoubleDeserializer {
+        FiniteDouble(Class<Double> cls, Double nullValue) {
+            super(cls, nullValue);
+        }
+
+        @Override
+        public Double deserialize(com.fasterxml.jackson.core.JsonParser p,
+                                  com.fasterxml.jackson.databind.DeserializationContext ctxt) throws IOException {
+            Double v = super.deserialize(p, ctxt);
+            if (v != null && !Double.isFinite(v)) {
+                throw com.fasterxml.jackson.databind.exc.InvalidFormatException.from(p,
+                        "number out of range for a double (" + v + "): JSON has no Infinity or NaN",
+                        p.getText(), Double.class);
+            }
+            return v;
+        }
+    }
+
+    private static final class FiniteFloat
+            extends com.fasterxml.jackson.databind.deser.std.NumberDeserializers.FloatDeserializer {
+        FiniteFloat(Class<Float> cls, Float nullValue) {
+            super(cls, nullValue);
+        }
+
+        @Override
+        public Float deserialize(com.fasterxml.jackson.core.JsonParser p,
+                                 com.fasterxml.jackson.databind.DeserializationContext ctxt) throws IOException {
+            Float v = super.deserialize(p, ctxt);
+            if (v != null && !Float.isFinite(v)) {
+                throw com.fasterxml.jackson.databind.exc.InvalidFormatException.from(p,
+                        "number out of range for a float (" + v + "): JSON has no Infinity or NaN",
+                        p.getText(), Float.class);
+            }
+            return v;
+        }
     }
 
     /** This serializer with more upcasters. */

@@ -52,6 +52,16 @@ public abstract class ArrayHeaderMap extends AbstractMap<String, String> {
         return -1;
     }
 
+    /** Whether a header name starts with {@code prefix}; reads names only (values may be decoded lazily). */
+    public final boolean hasNameStartingWith(String prefix) {
+        for (int i = 0; i < size; i++) {
+            if (names[i].startsWith(prefix)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     @Override
     public final void forEach(BiConsumer<? super String, ? super String> action) {
         for (int i = 0; i < size; i++) {

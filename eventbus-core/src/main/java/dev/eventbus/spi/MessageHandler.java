@@ -22,4 +22,14 @@ public interface MessageHandler {
      * @return what to do with the message; never null
      */
     Outcome handle(Delivery delivery);
+
+    /**
+     * Whether the handler's bus knows this event type (a class is registered for it), asked by transports that
+     * skip types the group does not subscribe to without decoding them: a known type the group does not want may
+     * be skipped, an unknown one must be handed to {@link #handle} so it follows the bus's unknown-type policy
+     * (dead letter by default) instead of disappearing. Cheap and thread-safe; the default knows every type.
+     */
+    default boolean knowsType(String type) {
+        return true;
+    }
 }

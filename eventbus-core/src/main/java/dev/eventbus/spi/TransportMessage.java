@@ -89,6 +89,29 @@ public record TransportMessage(String stream, String key, Map<String, String> he
         return withHeaders(removed).withDeliverAt(null);
     }
 
+    /**
+     * The message without the bus's bookkeeping headers (every {@code eventbus-*} header: attempts, first failure,
+     * pending subscribers, dead-letter details). Those headers are trusted only on the bus's own retry, delay and
+     * replay paths; a message arriving on a stream's main path can only carry them forged (a producer outside the
+     * bus: {@code eventbus-pending: nobody} would otherwise acknowledge it for every subscriber undelivered), so
+     * transports call this there. Returns this instance when there is nothing to strip (the common case).
+     */
+    public TransportMessage withoutBookkeeping() {
+        if (headers instanceof dev.eventbus.internal.ArrayHeaderMap a && !a.hasNameStartingWith("eventbus-")) {
+            return this; // the hot path: names only, without decoding a transport's lazily decoded values
+        }
+        Map<String, String> removed = null;
+        for (String k : headers.keySet()) {
+            if (k.startsWith("eventbus-")) {
+                if (removed == null) {
+                    removed = new LinkedHashMap<>();
+                }
+                removed.put(k, null);
+            }
+        }
+        return removed == null ? this : withHeaders(removed);
+    }
+
     /** A copy that goes to another stream. */
     public TransportMessage withStream(String newStream) {
         return new TransportMessage(newStream, key, headers, body, deliverAt, priority);

@@ -97,8 +97,22 @@ final class CursorCommitter {
         }
     }
 
+    /** When the next unreadable-row WARN may be logged, and how many were suppressed since the last one. */
+    private long nextUnreadableLog;
+    private long unreadableSuppressed;
+
     private CursorWrite writeFor(LogEntry e, int partition, long now) {
         if (e.undecodable != null) {
+            // Dead-lettered one by one, logged at most every 10 s (a flood of bad rows must not flood the log).
+            if (now >= nextUnreadableLog) {
+                log.warn("group '{}' on '{}' dead-lettered unreadable log row {}: {}{}", st.request.group(),
+                        st.request.stream(), e.origin, e.undecodable, unreadableSuppressed == 0 ? ""
+                                : " (" + unreadableSuppressed + " similar lines suppressed)");
+                nextUnreadableLog = now + 10_000;
+                unreadableSuppressed = 0;
+            } else {
+                unreadableSuppressed++;
+            }
             return new CursorWrite(Kind.INSERT_DEAD, 0, partition,
                     deadMessage(e.message, e.undecodable, Map.of(), e.origin, now), 0, now, e.undecodable);
         }

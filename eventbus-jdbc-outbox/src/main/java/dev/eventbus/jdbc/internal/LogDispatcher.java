@@ -39,6 +39,11 @@ final class LogDispatcher {
         this.closing = closing;
     }
 
+    /** Whether the bus knows the type (see {@link dev.eventbus.spi.MessageHandler#knowsType}). */
+    boolean knowsType(String type) {
+        return handler.knowsType(type);
+    }
+
     /** Hands a log row to its key's lane; the poller learns the outcome through {@link LogEntry#done}. */
     void dispatch(LogEntry e) {
         lanes.submit(e.message.key(), () -> {
@@ -48,7 +53,9 @@ final class LogDispatcher {
                     return; // never started: stays unacknowledged and is redelivered
                 }
                 try {
-                    Outcome o = handler.handle(new Delivery(e.message, 1, e.origin));
+                    // A log row is the main path: retries and replays come as retry rows, so bookkeeping
+                    // headers on a log row can only be forged by whoever wrote it; they are dropped.
+                    Outcome o = handler.handle(new Delivery(e.message.withoutBookkeeping(), 1, e.origin));
                     if (o == null) {
                         throw new NullPointerException("handler returned a null outcome");
                     }

@@ -92,8 +92,11 @@ final class LogFetcher {
                     TransportMessage m = e.message;
                     if (e.undecodable != null) {
                         e.done = true;
-                    } else if (!wanted.isEmpty() && m.type() != null && !wanted.contains(m.type())) {
-                        e.outcome = Outcome.ack(); // no subscriber here wants it
+                    } else if (!wanted.isEmpty() && m.type() != null && !wanted.contains(m.type())
+                            && dispatcher.knowsType(m.type())) {
+                        // A type the bus knows but no subscriber here wants; an unknown type goes to the handler,
+                        // which applies the bus's unknown-type policy (dead letter by default).
+                        e.outcome = Outcome.ack();
                         e.done = true;
                     } else if (m.deliverAt() != null && m.deliverAt().toEpochMilli() > now) {
                         e.deferUntil = m.deliverAt().toEpochMilli();

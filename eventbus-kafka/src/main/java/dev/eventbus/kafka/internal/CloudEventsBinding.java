@@ -364,8 +364,11 @@ public final class CloudEventsBinding {
      * @param group        this consumer's group, UTF-8
      * @param types        the wanted types, UTF-8, or null for every type
      * @param typeNames    the same as strings (for structured records, whose type is inside the value)
+     * @param known        whether the bus knows a type: only known types are skipped, an unknown one is decoded
+     *                     and handed on so it follows the bus's unknown-type policy
      */
-    public record Filter(String replayHeader, byte[] group, byte[][] types, java.util.Set<String> typeNames) {
+    public record Filter(String replayHeader, byte[] group, byte[][] types, java.util.Set<String> typeNames,
+                         java.util.function.Predicate<String> known) {
         boolean wants(byte[] type) {
             for (byte[] t : types) {
                 if (java.util.Arrays.equals(t, type)) {
@@ -419,8 +422,8 @@ public final class CloudEventsBinding {
         }
         boolean typeChecked = false;
         if (filter.types != null && type != null) {
-            if (!filter.wants(type)) {
-                return SKIPPED; // a type nobody here subscribes to: decided without decoding
+            if (!filter.wants(type) && filter.known.test(string(type))) {
+                return SKIPPED; // a known type nobody here subscribes to: decided without decoding
             }
             typeChecked = true;
         }
@@ -433,7 +436,8 @@ public final class CloudEventsBinding {
             m = TransportMessage.of(stream, key, new HeaderMap(names, raw, n), body);
         }
         java.util.Set<String> wanted = filter.typeNames;
-        if (!typeChecked && wanted != null && m.type() != null && !wanted.contains(m.type())) {
+        if (!typeChecked && wanted != null && m.type() != null && !wanted.contains(m.type())
+                && filter.known.test(m.type())) {
             return SKIPPED; // a structured record of a type nobody here wants
         }
         return m;

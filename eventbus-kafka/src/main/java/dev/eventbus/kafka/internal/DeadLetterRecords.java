@@ -82,6 +82,30 @@ public final class DeadLetterRecords {
         return new ProducerRecord<>(deadLetterTopic, null, r.key(), r.value(), headers);
     }
 
+    /** Dead letter header: the size in bytes of a body that was left out because the whole record was too large. */
+    public static final String DLQ_BODY_DROPPED = "eventbus-dlq-body-dropped";
+
+    /**
+     * {@code dead} without its value (an empty one) for a record too large to write whole: the headers, the reason
+     * (saying the body was dropped and why), the original size in {@link #DLQ_BODY_DROPPED} and the origin stay.
+     */
+    static ProducerRecord<byte[], byte[]> withoutBody(ProducerRecord<byte[], byte[]> dead,
+                                                       ConsumerRecord<byte[], byte[]> original, Exception why) {
+        int size = original.value() == null ? 0 : original.value().length;
+        String reason = CloudEventsBinding.header(dead.headers(), MessageHeaders.DLQ_REASON);
+        RecordHeaders h = new RecordHeaders();
+        for (Header x : dead.headers()) {
+            if (!x.key().equals(MessageHeaders.DLQ_REASON)) {
+                h.add(x);
+            }
+        }
+        h.add(CloudEventsBinding.encodeHeader(MessageHeaders.DLQ_REASON, (reason == null ? "" : reason + "; ")
+                + "the body (" + size + " bytes) was dropped: the record was too large for the dead-letter topic ("
+                + truncate(String.valueOf(why.getMessage())) + ")"));
+        h.add(CloudEventsBinding.encodeHeader(DLQ_BODY_DROPPED, Integer.toString(size)));
+        return new ProducerRecord<>(dead.topic(), null, dead.key(), new byte[0], h);
+    }
+
     /**
      * The record's headers without the transport's internal ones (except those in {@code keepInternal}, never the
      * replay target) and without those about to be set.

@@ -210,7 +210,8 @@ public final class SubscriptionRunner implements KafkaSubscription {
 
     private void setTypes(Set<String> types) {
         if (types == null || types.isEmpty()) {
-            filter = new CloudEventsBinding.Filter(DeadLetterRecords.H_REPLAY_GROUP, groupBytes, null, null);
+            filter = new CloudEventsBinding.Filter(DeadLetterRecords.H_REPLAY_GROUP, groupBytes, null, null,
+                    handler::knowsType);
             return;
         }
         byte[][] t = new byte[types.size()][];
@@ -218,7 +219,8 @@ public final class SubscriptionRunner implements KafkaSubscription {
         for (String s : types) {
             t[i++] = CloudEventsBinding.utf8(s);
         }
-        filter = new CloudEventsBinding.Filter(DeadLetterRecords.H_REPLAY_GROUP, groupBytes, t, Set.copyOf(types));
+        filter = new CloudEventsBinding.Filter(DeadLetterRecords.H_REPLAY_GROUP, groupBytes, t, Set.copyOf(types),
+                handler::knowsType);
     }
 
     int laneOf(ConsumerRecord<byte[], byte[]> r, int partitionLane) {
@@ -325,6 +327,7 @@ public final class SubscriptionRunner implements KafkaSubscription {
             try {
                 message = CloudEventsBinding.fromRecord(stream, w.record, filter);
             } catch (CloudEventsBinding.MalformedRecordException e) {
+                warnMalformed(w, e);
                 sends = hold(ps);
                 settlesLater = deadLetter(w, null, Outcome.dead("malformed record: " + e.getMessage(), e, Map.of()));
                 return;
@@ -332,6 +335,14 @@ public final class SubscriptionRunner implements KafkaSubscription {
             if (message == CloudEventsBinding.SKIPPED) {
                 w.done = true; // another group's replay, or a type nobody here wants: decided without decoding
                 return;
+            }
+            if (!ps.retry) {
+                // The main topic: retries come from the retry topic (or memory), so bookkeeping headers here are
+                // forged, except on a dead letter the bus replayed for this group (it keeps who still has to run).
+                TransportMessage plain = message.withoutBookkeeping();
+                if (plain != message && w.record.headers().lastHeader(DeadLetterRecords.H_REPLAY_GROUP) == null) {
+                    message = plain;
+                }
             }
             if (w.extraHeaders != null) {
                 message = message.withHeaders(w.extraHeaders);
@@ -387,6 +398,24 @@ public final class SubscriptionRunner implements KafkaSubscription {
     }
 
     /** @return true when the outcome settles in a producer callback */
+    /** When the next malformed-record WARN may be logged (nanoTime), and how many were suppressed meanwhile. */
+    private final java.util.concurrent.atomic.AtomicLong nextMalformedLog = new java.util.concurrent.atomic.AtomicLong();
+    private final java.util.concurrent.atomic.AtomicLong malformedSuppressed = new java.util.concurrent.atomic.AtomicLong();
+
+    /** Malformed records are dead-lettered one by one but logged at most every 10 s: a flood must not flood the log. */
+    private void warnMalformed(Work w, RuntimeException e) {
+        long now = System.nanoTime();
+        long due = nextMalformedLog.get();
+        if ((due != 0 && now - due < 0) || !nextMalformedLog.compareAndSet(due, now + 10_000_000_000L)) {
+            malformedSuppressed.incrementAndGet();
+            return;
+        }
+        long suppressed = malformedSuppressed.getAndSet(0);
+        log.warn("group '{}' on '{}' dead-lettered malformed record {}: {}{}", group, stream,
+                DeadLetterRecords.origin(w.record), e.getMessage(),
+                suppressed == 0 ? "" : " (" + suppressed + " similar lines suppressed)");
+    }
+
     private boolean retry(Work w, Outcome outcome) {
         if (retryTopic == null) {
             retryInMemory(w, outcome);
@@ -427,14 +456,22 @@ public final class SubscriptionRunner implements KafkaSubscription {
 
     /** @return true when the outcome settles in a producer callback */
     private boolean deadLetter(Work w, TransportMessage message, Outcome outcome) {
+        return deadLetter(w, message, outcome, null);
+    }
+
+    /** @param tooLarge null; or why the whole record could not be written, and the dead letter goes without body */
+    private boolean deadLetter(Work w, TransportMessage message, Outcome outcome, Exception tooLarge) {
         ProducerRecord<byte[], byte[]> rec = DeadLetterRecords.of(deadLetterTopic, group, stream, w, outcome);
+        if (tooLarge != null) {
+            rec = DeadLetterRecords.withoutBody(rec, w.record, tooLarge);
+        }
         try {
             producer.send(rec, (md, e) -> {
                 try {
                     if (e == null) {
                         w.done = true;
                     } else {
-                        deadLetterFailed(w, message, outcome, e);
+                        deadLetterFailed(w, message, outcome, e, tooLarge != null);
                     }
                 } finally {
                     settle(w.partition);
@@ -442,14 +479,23 @@ public final class SubscriptionRunner implements KafkaSubscription {
             });
             return true;
         } catch (RuntimeException e) {
-            deadLetterFailed(w, message, outcome, e);
+            deadLetterFailed(w, message, outcome, e, tooLarge != null);
             return false;
         }
     }
 
-    private void deadLetterFailed(Work w, TransportMessage message, Outcome outcome, Exception e) {
-        log.error("could not write {} to dead-letter topic '{}'; trying again in 1 s (its offset is not committed "
-                + "meanwhile)", DeadLetterRecords.origin(w.record), deadLetterTopic, e);
+    private void deadLetterFailed(Work w, TransportMessage message, Outcome outcome, Exception e,
+                                  boolean wasWithoutBody) {
+        // A record too large for the producer never fits: retrying it whole would pin the partition's offset
+        // forever. It is written once more without its body (headers, reason, size, origin), and consumption moves on.
+        Exception tooLarge = !wasWithoutBody && isTooLarge(e) ? e : null;
+        if (tooLarge != null) {
+            log.warn("dead letter of {} ({} bytes) is too large for dead-letter topic '{}'; writing it without its "
+                    + "body: {}", DeadLetterRecords.origin(w.record), bodySize(w.record), deadLetterTopic, e.toString());
+        } else {
+            log.error("could not write {} to dead-letter topic '{}'; trying again in 1 s (its offset is not "
+                    + "committed meanwhile)", DeadLetterRecords.origin(w.record), deadLetterTopic, e);
+        }
         try {
             scheduler.schedule(() -> {
                 PartitionState ps = w.partition;
@@ -457,17 +503,32 @@ public final class SubscriptionRunner implements KafkaSubscription {
                 boolean later = false;
                 try {
                     if (!closing && !ps.revoked) {
-                        later = deadLetter(w, message, outcome);
+                        later = deadLetter(w, message, outcome, tooLarge != null ? tooLarge
+                                : wasWithoutBody ? e : null);
                     }
                 } finally {
                     if (!later) {
                         settle(ps);
                     }
                 }
-            }, 1, TimeUnit.SECONDS);
+            }, tooLarge != null ? 0 : 1000, TimeUnit.MILLISECONDS);
         } catch (RejectedExecutionException closed) {
             // closing: the record stays undecided and is delivered again later
         }
+    }
+
+    private static boolean isTooLarge(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof org.apache.kafka.common.errors.RecordTooLargeException
+                    || t instanceof org.apache.kafka.common.errors.RecordBatchTooLargeException) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private static int bodySize(org.apache.kafka.clients.consumer.ConsumerRecord<byte[], byte[]> r) {
+        return r.value() == null ? 0 : r.value().length;
     }
 
     // ------------------------------------------------------------------------------------------------ closing

@@ -150,10 +150,10 @@ class CloudEventsBindingTest {
     void theFilteredReadSkipsOtherGroupsReplaysAndUnwantedTypesInBothModes() {
         byte[] g = "billing".getBytes(StandardCharsets.UTF_8);
         CloudEventsBinding.Filter placedOnly = new CloudEventsBinding.Filter("eventbus-kafka-replay-group", g,
-                new byte[][] {"order.placed".getBytes(StandardCharsets.UTF_8)}, java.util.Set.of("order.placed"));
+                new byte[][] {"order.placed".getBytes(StandardCharsets.UTF_8)}, java.util.Set.of("order.placed"), t -> true);
         CloudEventsBinding.Filter shippedOnly = new CloudEventsBinding.Filter("eventbus-kafka-replay-group", g,
-                new byte[][] {"order.shipped".getBytes(StandardCharsets.UTF_8)}, java.util.Set.of("order.shipped"));
-        CloudEventsBinding.Filter any = new CloudEventsBinding.Filter("eventbus-kafka-replay-group", g, null, null);
+                new byte[][] {"order.shipped".getBytes(StandardCharsets.UTF_8)}, java.util.Set.of("order.shipped"), t -> true);
+        CloudEventsBinding.Filter any = new CloudEventsBinding.Filter("eventbus-kafka-replay-group", g, null, null, t -> true);
         TransportMessage m = message("application/json", "{}".getBytes(StandardCharsets.UTF_8));
         for (boolean structured : new boolean[] {false, true}) {
             ProducerRecord<byte[], byte[]> r = new CloudEventsBinding(structured).toRecord("orders", null, m);

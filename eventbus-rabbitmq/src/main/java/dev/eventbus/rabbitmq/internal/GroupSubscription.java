@@ -57,6 +57,8 @@ public final class GroupSubscription implements TransportSubscription {
     final String workQueue;
     final String deadLetterQueue;
     final String shardExchange;
+    /** The stream's exchange: messages from it arrive on the main path, never from the bus's retry or replay. */
+    private final String mainExchange;
     private final Semaphore permits;
     private final AtomicInteger inFlight = new AtomicInteger();
     private final List<ChannelConsumer> consumers = new CopyOnWriteArrayList<>();
@@ -78,6 +80,7 @@ public final class GroupSubscription implements TransportSubscription {
         this.workQueue = names.workQueue(stream, group);
         this.deadLetterQueue = names.deadLetterQueue(stream, group);
         this.shardExchange = names.shardExchange(stream, group);
+        this.mainExchange = names.exchange(stream);
         this.permits = ordered ? new Semaphore(request.concurrency()) : null;
         this.onClose = onClose;
         this.settler = new OutcomeSettler(this);
@@ -230,7 +233,15 @@ public final class GroupSubscription implements TransportSubscription {
                 return;
             }
             TransportMessage message = WireMapping.message(stream, props, body);
-            int attempt = WireMapping.attempt(props, env.isRedeliver());
+            int attempt;
+            if (mainExchange.equals(env.getExchange())) {
+                // Published to the stream: retries (wait queues) and replays reach the queue by other exchanges,
+                // so bookkeeping headers and the attempt counter here can only be forged; they are ignored.
+                message = message.withoutBookkeeping();
+                attempt = env.isRedeliver() ? 2 : 1;
+            } else {
+                attempt = WireMapping.attempt(props, env.isRedeliver());
+            }
             String origin = consumer.queue + "#" + env.getDeliveryTag();
             Outcome outcome = null;
             boolean permitted = false;
