@@ -1,16 +1,13 @@
 package dev.eventbus.store;
 
 import dev.eventbus.EventBusException;
-import dev.eventbus.internal.DaemonThreadFactory;
+import dev.eventbus.internal.Poller;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.time.Duration;
 import java.util.List;
 import java.util.Objects;
-import java.util.concurrent.Executors;
-import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.TimeUnit;
 
 /**
  * Runs a {@link Projection} over an in-memory read model: tails {@link EventStore#readAll} by position and applies
@@ -39,7 +36,7 @@ public final class Projector<M> implements AutoCloseable {
     private volatile M model;
     private volatile long position;
     private volatile boolean rebuilding;
-    private ScheduledExecutorService poller;
+    private Poller poller;
 
     private Projector(EventStore store, Projection<M> projection) {
         this.store = Objects.requireNonNull(store, "store");
@@ -130,16 +127,7 @@ public final class Projector<M> implements AutoCloseable {
         if (poller != null) {
             throw new IllegalStateException("projector '" + projection.name() + "' is already started");
         }
-        long ms = Math.max(1, interval.toMillis());
-        poller = Executors.newSingleThreadScheduledExecutor(new DaemonThreadFactory("eventbus-projector-"
-                + projection.name()));
-        poller.scheduleWithFixedDelay(() -> {
-            try {
-                catchUp();
-            } catch (RuntimeException e) {
-                log.warn("projection '{}' stopped at position {}: {}", projection.name(), position, e.toString());
-            }
-        }, 0, ms, TimeUnit.MILLISECONDS);
+        poller = new Poller("projector-" + projection.name(), interval, log, this::catchUp);
         return this;
     }
 
@@ -147,12 +135,7 @@ public final class Projector<M> implements AutoCloseable {
     @Override
     public synchronized void close() {
         if (poller != null) {
-            poller.shutdown();
-            try {
-                poller.awaitTermination(10, TimeUnit.SECONDS);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
+            poller.close();
             poller = null;
         }
     }

@@ -1,7 +1,7 @@
 package dev.eventbus.jdbc;
 
 import dev.eventbus.EventBusException;
-import dev.eventbus.internal.DaemonThreadFactory;
+import dev.eventbus.internal.Poller;
 import dev.eventbus.jdbc.internal.Jdbc;
 import dev.eventbus.store.ProjectionStatus;
 import dev.eventbus.store.RecordedEvent;
@@ -16,9 +16,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
-import java.util.concurrent.Executors;
-import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
@@ -52,7 +49,7 @@ public final class JdbcProjector implements AutoCloseable {
     private final int batchSize;
     private final String table;
     private final AtomicBoolean rebuilding = new AtomicBoolean();
-    private ScheduledExecutorService poller;
+    private Poller poller;
 
     private JdbcProjector(JdbcEventStore store, JdbcProjection projection, int batchSize) {
         this.store = store;
@@ -311,16 +308,7 @@ public final class JdbcProjector implements AutoCloseable {
         if (poller != null) {
             throw new IllegalStateException("projector '" + projection.name() + "' is already started");
         }
-        long ms = Math.max(1, interval.toMillis());
-        poller = Executors.newSingleThreadScheduledExecutor(new DaemonThreadFactory("eventbus-projector-"
-                + projection.name()));
-        poller.scheduleWithFixedDelay(() -> {
-            try {
-                catchUp();
-            } catch (RuntimeException e) {
-                log.warn("projection '{}' failed, retrying in {} ms: {}", projection.name(), ms, e.toString());
-            }
-        }, 0, ms, TimeUnit.MILLISECONDS);
+        poller = new Poller("projector-" + projection.name(), interval, log, this::catchUp);
         return this;
     }
 
@@ -328,14 +316,7 @@ public final class JdbcProjector implements AutoCloseable {
     @Override
     public synchronized void close() {
         if (poller != null) {
-            poller.shutdown();
-            try {
-                if (!poller.awaitTermination(10, TimeUnit.SECONDS)) {
-                    poller.shutdownNow();
-                }
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
+            poller.close();
             poller = null;
         }
     }
