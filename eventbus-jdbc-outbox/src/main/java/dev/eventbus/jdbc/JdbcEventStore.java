@@ -8,6 +8,7 @@ import dev.eventbus.PublishOptions;
 import dev.eventbus.Serializer;
 import dev.eventbus.jdbc.internal.HeaderCodec;
 import dev.eventbus.jdbc.internal.Jdbc;
+import dev.eventbus.jdbc.internal.OneStatementAppend;
 import dev.eventbus.jdbc.internal.StoreSchema;
 import dev.eventbus.spi.MessageHeaders;
 import dev.eventbus.spi.TransportMessage;
@@ -92,6 +93,8 @@ public final class JdbcEventStore implements EventStore {
     private final String readAll;
     private final String lockHead;
     private final String unsequenced;
+    /** PostgreSQL only: the whole append in one statement (null elsewhere: MariaDB and H2 have no DML in CTEs). */
+    private final OneStatementAppend oneStatement;
 
     private JdbcEventStore(Builder b, JdbcDialect dialect, Outbox outbox) {
         this.dataSource = b.dataSource;
@@ -107,6 +110,7 @@ public final class JdbcEventStore implements EventStore {
         this.unsequenced = "SELECT id FROM " + prefix + "store_event WHERE position IS NULL ORDER BY id LIMIT ?";
         this.readAll = "SELECT " + COLUMNS + " FROM " + prefix + "store_event WHERE position >= ? ORDER BY position"
                 + " LIMIT ?";
+        this.oneStatement = dialect == JdbcDialect.POSTGRESQL ? new OneStatementAppend(prefix, outbox.table()) : null;
     }
 
     /** A builder; {@link Builder#bus} is required. */
@@ -148,6 +152,14 @@ public final class JdbcEventStore implements EventStore {
     public long append(String streamId, ExpectedVersion expected, List<?> events) {
         List<TransportMessage> messages = encode(streamId, expected, events);
         try (Connection c = dataSource.getConnection()) {
+            if (inOneStatement(messages)) {
+                // One statement is a transaction of its own in auto-commit mode: the stream row, the events and
+                // their outbox rows commit together, in one round trip (no BEGIN, no COMMIT).
+                if (!c.getAutoCommit()) {
+                    c.setAutoCommit(true);
+                }
+                return appendInOneStatement(c, streamId, expected, messages);
+            }
             c.setAutoCommit(false);
             try {
                 long v = appendMessages(c, streamId, expected, messages);
@@ -198,8 +210,37 @@ public final class JdbcEventStore implements EventStore {
         return out;
     }
 
+    private boolean inOneStatement(List<TransportMessage> messages) {
+        return oneStatement != null && messages.size() <= OneStatementAppend.MAX_EVENTS;
+    }
+
+    private long appendInOneStatement(Connection c, String streamId, ExpectedVersion expected,
+                                      List<TransportMessage> messages) throws SQLException {
+        OneStatementAppend.Expectation kind = expected.isAny() ? OneStatementAppend.Expectation.ANY
+                : expected.version() == 0 ? OneStatementAppend.Expectation.NO_STREAM
+                : OneStatementAppend.Expectation.EXACT;
+        long v;
+        try {
+            v = oneStatement.run(c, streamId, kind, expected.isAny() ? 0 : expected.version(), messages,
+                    System.currentTimeMillis());
+        } catch (SQLException e) {
+            if (Jdbc.isDuplicate(e)) {
+                // The stream row should have caught it; the unique key is the backstop.
+                throw new ConcurrencyException(streamId, expected, versionAfterDuplicate(c, streamId));
+            }
+            throw e;
+        }
+        if (v < 0) { // nothing was written; the transaction is still usable
+            throw new ConcurrencyException(streamId, expected, reportedVersion(c, streamId));
+        }
+        return v;
+    }
+
     private long appendMessages(Connection c, String streamId, ExpectedVersion expected,
                                 List<TransportMessage> messages) throws SQLException {
+        if (inOneStatement(messages)) {
+            return appendInOneStatement(c, streamId, expected, messages);
+        }
         int n = messages.size();
         long newVersion;
         if (expected.isAny()) {
@@ -246,7 +287,7 @@ public final class JdbcEventStore implements EventStore {
         } catch (SQLException e) {
             if (Jdbc.isDuplicate(e)) {
                 // The stream row should have caught it; the unique key is the backstop.
-                throw new ConcurrencyException(streamId, expected, -1);
+                throw new ConcurrencyException(streamId, expected, versionAfterDuplicate(c, streamId));
             }
             throw e;
         }
@@ -333,6 +374,23 @@ public final class JdbcEventStore implements EventStore {
             try (ResultSet rs = ps.executeQuery()) {
                 return rs.next() ? rs.getLong(1) : 0;
             }
+        }
+    }
+
+    /**
+     * After a duplicate (stream, version), which only a stream row out of step with its events causes (a row
+     * deleted or restored by hand): the stream's highest stored version, or -1 when the transaction cannot read any
+     * more (PostgreSQL aborts a transaction at its first error; in auto-commit mode it can).
+     */
+    private long versionAfterDuplicate(Connection c, String streamId) {
+        try (PreparedStatement ps = c.prepareStatement("SELECT MAX(version) FROM " + prefix
+                + "store_event WHERE stream_id = ?")) {
+            ps.setString(1, streamId);
+            try (ResultSet rs = ps.executeQuery()) {
+                return rs.next() ? rs.getLong(1) : 0;
+            }
+        } catch (SQLException e) {
+            return -1;
         }
     }
 

@@ -169,6 +169,130 @@ abstract class EventStoreTests {
                 + "store_event e ON o.event_id = e.event_id AND o.msg_key = e.stream_id")).isEqualTo(5);
     }
 
+    /**
+     * The outbox rows an append writes (on PostgreSQL by the store's own one-statement append) are the rows
+     * {@link Outbox#publishMessages} would write for the same messages, in version order, so the relay publishes
+     * exactly what was stored.
+     */
+    @Test
+    void theOutboxRowsOfAnAppendAreTheRowsTheOutboxWouldWrite() throws Exception {
+        JdbcEventStore store = store();
+        store.append("o-1", ExpectedVersion.noStream(), List.of(new Opened("ann"), new Deposited(1)));
+        store.append("o-1", ExpectedVersion.exactly(2), List.of(new Deposited(2)));
+        store.append("o-1", ExpectedVersion.any(), List.of(new Deposited(3), new Deposited(4), new Deposited(5)));
+        String o = testPrefix + "outbox";
+        String e = testPrefix + "store_event";
+        assertThat(count("SELECT COUNT(*) FROM " + o)).isEqualTo(6);
+        assertThat(count("SELECT COUNT(*) FROM " + o + " x JOIN " + e + " y ON x.event_id = y.event_id"
+                + " AND x.msg_key = y.stream_id AND x.stream = y.bus_stream AND x.event_type = y.event_type"
+                + " AND x.headers = y.headers AND x.body = y.body AND x.created_at = y.created_at"
+                + " WHERE x.status = 'pending' AND x.priority = 0 AND x.deliver_at IS NULL AND x.attempts = 0"
+                + " AND x.key_hash = " + dev.eventbus.jdbc.internal.Partitioner.hash("o-1"))).isEqualTo(6);
+        // Outbox ids follow the versions (the relay publishes a key's rows in id order).
+        List<Long> versions = new ArrayList<>();
+        try (Connection c = dataSource().getConnection(); Statement st = c.createStatement();
+             ResultSet rs = st.executeQuery("SELECT y.version FROM " + o + " x JOIN " + e
+                     + " y ON x.event_id = y.event_id ORDER BY x.id")) {
+            while (rs.next()) {
+                versions.add(rs.getLong(1));
+            }
+        }
+        assertThat(versions).containsExactly(1L, 2L, 3L, 4L, 5L, 6L);
+        // The same columns as a message published through the outbox itself.
+        EventBus bus = bus(EventBus.builder());
+        dev.eventbus.spi.TransportMessage m = bus.messageFor(new Deposited(9),
+                dev.eventbus.PublishOptions.builder().key("o-1").build());
+        try (Connection c = dataSource().getConnection()) {
+            c.setAutoCommit(false);
+            store.outbox().publish(m, c);
+            c.commit();
+        }
+        assertThat(count("SELECT COUNT(*) FROM " + o + " x JOIN " + o + " y ON x.key_hash = y.key_hash"
+                + " AND x.status = y.status AND x.stream = y.stream AND x.msg_key = y.msg_key"
+                + " AND x.priority = y.priority AND x.attempts = y.attempts AND x.deliver_at IS NULL"
+                + " AND y.deliver_at IS NULL WHERE x.event_id = '" + m.id() + "' AND y.event_id <> x.event_id"))
+                .isEqualTo(6);
+    }
+
+    /**
+     * Appends of more events than one statement takes ({@code OneStatementAppend.MAX_EVENTS} on PostgreSQL) go
+     * through the statement-per-table path with the same guarantees.
+     */
+    @Test
+    void aLargeAppendKeepsEveryGuarantee() throws Exception {
+        JdbcEventStore store = store();
+        List<Object> many = new ArrayList<>();
+        for (int i = 0; i < 600; i++) {
+            many.add(new Deposited(i));
+        }
+        assertThat(store.append("big", ExpectedVersion.noStream(), many)).isEqualTo(600);
+        assertThatThrownBy(() -> store.append("big", ExpectedVersion.exactly(599), many))
+                .isInstanceOfSatisfying(ConcurrencyException.class, e -> assertThat(e.actual()).isEqualTo(600));
+        assertThat(store.append("big", ExpectedVersion.exactly(600), many)).isEqualTo(1200);
+        assertThat(store.append("big", ExpectedVersion.any(), many)).isEqualTo(1800);
+        assertThat(store.read("big", 1)).extracting(RecordedEvent::version)
+                .containsExactlyElementsOf(java.util.stream.LongStream.rangeClosed(1, 1800).boxed().toList());
+        assertThat(count("SELECT COUNT(*) FROM " + testPrefix + "outbox")).isEqualTo(1800);
+        assertThat(store.readAll(1, 2000)).extracting(RecordedEvent::position)
+                .containsExactlyElementsOf(java.util.stream.LongStream.rangeClosed(1, 1800).boxed().toList());
+    }
+
+    /**
+     * A conflict inside the caller's transaction writes nothing, names the actual version, and (the version check
+     * being a conditional write, not a failed statement) leaves the transaction usable until the caller rolls back.
+     */
+    @Test
+    void aConflictInTheCallersTransactionWritesNothingAndNamesTheActualVersion() throws Exception {
+        JdbcEventStore store = store();
+        store.append("c-1", ExpectedVersion.noStream(), List.of(new Opened("ann"), new Deposited(1)));
+        try (Connection c = dataSource().getConnection()) {
+            c.setAutoCommit(false);
+            for (ExpectedVersion wrong : List.of(ExpectedVersion.exactly(1), ExpectedVersion.exactly(3),
+                    ExpectedVersion.noStream())) {
+                assertThatThrownBy(() -> store.append("c-1", wrong, List.of(new Deposited(5)), c))
+                        .isInstanceOfSatisfying(ConcurrencyException.class, e -> {
+                            assertThat(e.streamId()).isEqualTo("c-1");
+                            assertThat(e.expected()).isEqualTo(wrong);
+                            assertThat(e.actual()).isEqualTo(2);
+                        });
+            }
+            assertThat(store.read("c-1", 1, c)).hasSize(2);
+            c.rollback();
+        }
+        assertThat(count("SELECT COUNT(*) FROM " + testPrefix + "outbox")).isEqualTo(2);
+        assertThat(store.streamVersion("c-1")).isEqualTo(2);
+    }
+
+    /**
+     * The unique key on (stream, version) backs the stream row up: when the row is out of step with the events (here
+     * deleted by hand), an append that would duplicate a version fails with the concurrency exception naming the
+     * highest stored version, and writes nothing.
+     */
+    @Test
+    void theUniqueKeyCatchesAConflictTheStreamRowMissesAndNamesTheStoredVersion() throws Exception {
+        JdbcEventStore store = store();
+        store.append("u-1", ExpectedVersion.noStream(), List.of(new Opened("ann"), new Deposited(1),
+                new Deposited(2)));
+        try (Connection c = dataSource().getConnection(); Statement st = c.createStatement()) {
+            if (!c.getAutoCommit()) {
+                c.setAutoCommit(true);
+            }
+            st.executeUpdate("DELETE FROM " + testPrefix + "store_stream WHERE stream_id = 'u-1'");
+        }
+        assertThatThrownBy(() -> store.append("u-1", ExpectedVersion.noStream(), List.of(new Opened("bob"))))
+                .isInstanceOfSatisfying(ConcurrencyException.class, e -> {
+                    assertThat(e.streamId()).isEqualTo("u-1");
+                    assertThat(e.expected()).isEqualTo(ExpectedVersion.noStream());
+                    assertThat(e.actual()).isEqualTo(3);
+                });
+        assertThatThrownBy(() -> store.append("u-1", ExpectedVersion.any(), List.of(new Deposited(3),
+                new Deposited(4))))
+                .isInstanceOfSatisfying(ConcurrencyException.class, e -> assertThat(e.actual()).isEqualTo(3));
+        assertThat(store.read("u-1", 1)).hasSize(3);
+        assertThat(count("SELECT COUNT(*) FROM " + testPrefix + "outbox")).isEqualTo(3);
+        assertThat(store.streamVersion("u-1")).isZero(); // the failed appends left no stream row either
+    }
+
     @Test
     void anAppendJoinsTheCallersTransaction() throws Exception {
         JdbcEventStore store = store();

@@ -3,7 +3,12 @@ package dev.eventbus.benchmarks.store;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.eventbus.EventBus;
 import dev.eventbus.EventType;
+import dev.eventbus.PublishOptions;
 import dev.eventbus.jdbc.JdbcEventStore;
+import dev.eventbus.jdbc.Outbox;
+import dev.eventbus.jdbc.internal.HeaderCodec;
+import dev.eventbus.spi.MessageHeaders;
+import dev.eventbus.spi.TransportMessage;
 import dev.eventbus.jdbc.SchemaMode;
 import dev.eventbus.store.ExpectedVersion;
 import dev.eventbus.store.RecordedEvent;
@@ -17,6 +22,7 @@ import org.axonframework.eventsourcing.eventstore.jdbc.PostgresEventTableFactory
 import org.axonframework.serialization.json.JacksonSerializer;
 
 import java.io.PrintWriter;
+import java.lang.management.ManagementFactory;
 import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Proxy;
 import java.sql.Connection;
@@ -36,12 +42,18 @@ import javax.sql.DataSource;
 
 /**
  * The event store on the local PostgreSQL against Axon Framework's {@code JdbcEventStorageEngine} (4.13) and plain
- * {@code INSERT}s of the same rows, in one run, alternated A B C per round (median of the rounds):
- * append throughput with 1 and 10 events per transaction from 4 threads (each on its own streams, exact expected
- * version), and loading a 1,000-event stream into objects.
+ * {@code INSERT}s of the same rows, in one run, the order rotated each round (every round printed, then the
+ * medians): append throughput with 1 and 10 events per transaction from 4 threads (each on its own streams, exact
+ * expected version), and loading a 1,000-event stream into objects. Each append run also reports the CPU time per
+ * event (this JVM plus the 4 PostgreSQL backends, read from /proc: the figure that holds on a loaded machine) and
+ * the round trips per transaction (counted on the driver's sockets by {@link CountingSocketFactory}).
  *
  * <p>Our append writes each event twice (the store row and its outbox row, so it is also published) and moves the
- * stream's version row; Axon's writes one row; the plain anchor writes one row per event with one batch INSERT.
+ * stream's version row; Axon's writes one row (its engine as its builder documents it, without Spring: a
+ * connection provider, no transaction manager, Jackson, its PostgreSQL table factory; the harness brackets each
+ * append in a transaction, as a unit of work would); the plain anchor writes the same event and outbox rows as ours
+ * into tables from the same DDL with one batch {@code INSERT} per table, in one transaction, without the version
+ * check.
  *
  * <pre>{@code
  * mvn -q -ntp -pl eventbus-benchmarks -am -DskipTests package
@@ -74,23 +86,39 @@ public final class EventStoreBenchmark {
         int load(String stream) throws Exception;
     }
 
+    /** One run's figures: events per second, CPU per event (this JVM + the 4 server backends), round trips per tx. */
+    record Run(double eventsPerSecond, double cpuMicrosPerEvent, double roundTripsPerTx) {
+    }
+
     public static void main(String[] args) throws Exception {
         int rounds = args.length > 0 ? Integer.parseInt(args[0]) : 3;
         String url = System.getenv().getOrDefault("EVENTBUS_TEST_POSTGRES_URL",
                 "jdbc:postgresql://127.0.0.1:5432/test?user=postgres");
         url = url.startsWith("jdbc:") ? url : "jdbc:" + url;
+        // The benchmark's own connections count round trips; the store never relies on URL flags.
+        String countingUrl = url + (url.contains("?") ? "&" : "?") + "socketFactory="
+                + CountingSocketFactory.class.getName();
         String p = "bench_es_" + UUID.randomUUID().toString().substring(0, 6) + "_";
-        ThreadConnections ds = new ThreadConnections(url);
+        ThreadConnections ds = new ThreadConnections(countingUrl);
         try (EventBus bus = EventBus.builder().service("bench").eventType(Deposited.class).build()) {
             JdbcEventStore store = JdbcEventStore.builder(ds).bus(bus).tablePrefix(p).schemaMode(SchemaMode.ALWAYS)
                     .build();
             JdbcEventStorageEngine axon = axon(ds, p);
-            try (Connection c = ds.getConnection(); Statement s = c.createStatement()) {
-                s.execute("CREATE TABLE " + p + "plain (id BIGSERIAL PRIMARY KEY, stream_id VARCHAR(200) NOT NULL,"
-                        + " version BIGINT NOT NULL, event_id VARCHAR(64) NOT NULL, event_type VARCHAR(255) NOT NULL,"
-                        + " body BYTEA NOT NULL, created_at BIGINT NOT NULL, UNIQUE (stream_id, version))");
-            }
+            // The plain anchor writes the same rows (event row + outbox row per event, same bytes) into tables made
+            // by the same DDL (same columns and indexes), in one transaction per append, with plain batch INSERTs.
+            // It skips what makes an append an append: the stream's version check.
+            JdbcEventStore plainTables = JdbcEventStore.builder(ds).bus(bus).tablePrefix(p + "pl_")
+                    .schemaMode(SchemaMode.ALWAYS).build();
+            Outbox plainOutbox = plainTables.outbox();
             Appender ours = (stream, version, events) -> store.append(stream, ExpectedVersion.exactly(version), events);
+            // The same append joining a transaction of the caller's, as an application does it with its own SQL.
+            Appender oursInTx = (stream, version, events) -> {
+                try (Connection c = ds.getConnection()) {
+                    c.setAutoCommit(false);
+                    store.append(stream, ExpectedVersion.exactly(version), events, c);
+                    c.commit();
+                }
+            };
             Appender axonAppender = (stream, version, events) -> {
                 Connection c = ds.keptOpen();
                 c.setAutoCommit(false);
@@ -102,48 +130,82 @@ public final class EventStoreBenchmark {
                 c.commit();
                 c.setAutoCommit(true);
             };
-            String plainSql = "INSERT INTO " + p + "plain (stream_id, version, event_id, event_type, body, created_at)"
-                    + " VALUES (?, ?, ?, ?, ?, ?)";
+            String plainSql = "INSERT INTO " + p + "pl_store_event (stream_id, version, event_id, event_type,"
+                    + " bus_stream, headers, body, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
             Appender plain = (stream, version, events) -> {
-                Connection c = ds.keptOpen();
-                c.setAutoCommit(false);
-                try (PreparedStatement ps = c.prepareStatement(plainSql)) {
-                    long now = System.currentTimeMillis();
-                    for (int i = 0; i < events.size(); i++) {
-                        ps.setString(1, stream);
-                        ps.setLong(2, version + i + 1);
-                        ps.setString(3, UUID.randomUUID().toString());
-                        ps.setString(4, "bench.deposited");
-                        ps.setBytes(5, JSON.writeValueAsBytes(events.get(i)));
-                        ps.setLong(6, now);
-                        ps.addBatch();
-                    }
-                    ps.executeBatch();
+                List<TransportMessage> messages = new ArrayList<>(events.size());
+                for (Deposited e : events) {
+                    messages.add(bus.messageFor(e, PublishOptions.builder().key(stream).build()));
                 }
-                c.commit();
-                c.setAutoCommit(true);
+                try (Connection c = ds.getConnection()) {
+                    c.setAutoCommit(false);
+                    try (PreparedStatement ps = c.prepareStatement(plainSql)) {
+                        long now = System.currentTimeMillis();
+                        for (int i = 0; i < messages.size(); i++) {
+                            TransportMessage m = messages.get(i);
+                            ps.setString(1, stream);
+                            ps.setLong(2, version + i + 1);
+                            ps.setString(3, m.id());
+                            ps.setString(4, m.type());
+                            ps.setString(5, m.stream());
+                            ps.setString(6, HeaderCodec.encode(m.headers(), MessageHeaders.ID, MessageHeaders.TYPE));
+                            ps.setBytes(7, m.body());
+                            ps.setLong(8, now);
+                            ps.addBatch();
+                        }
+                        ps.executeBatch();
+                    }
+                    plainOutbox.publishMessages(messages, c);
+                    c.commit();
+                }
             };
 
-            System.out.printf("event store benchmark on %s, %d threads, %d rounds (A B C alternated)%n", url, THREADS,
-                    rounds);
+            List<String> names = List.of("ours", "axon", "plain", "ours-in-tx");
+            List<Appender> appenders = List.of(ours, axonAppender, plain, oursInTx);
+            int m = names.size();
+            System.out.printf("event store benchmark on %s, %d threads, %d rounds, the order of %s rotated each"
+                    + " round%n", url, THREADS, rounds, names);
+            System.out.println("per run: events/s | CPU us per event (this JVM + the 4 PostgreSQL backends)"
+                    + " | round trips per transaction. ours = append in its own transaction, ours-in-tx = append"
+                    + " joining the caller's transaction (+ the caller's commit)");
             for (int perTx : new int[] {1, 10}) {
                 int txPerThread = perTx == 1 ? 400 : 100;
-                // warm-up, then the measured rounds
-                run("warm-up", ours, perTx, txPerThread / 4, "w" + perTx);
-                run("warm-up", axonAppender, perTx, txPerThread / 4, "w" + perTx);
-                run("warm-up", plain, perTx, txPerThread / 4, "w" + perTx);
-                double[][] rates = new double[3][rounds];
+                for (int k = 0; k < m; k++) {
+                    run("warm-up", appenders.get(k), perTx, txPerThread / 4, names.get(k) + "w" + perTx, ds);
+                }
+                Run[][] runs = new Run[m][rounds];
                 for (int r = 0; r < rounds; r++) {
                     String tag = "r" + perTx + "_" + r;
-                    rates[0][r] = run("ours", ours, perTx, txPerThread, tag);
-                    rates[1][r] = run("axon", axonAppender, perTx, txPerThread, tag);
-                    rates[2][r] = run("plain", plain, perTx, txPerThread, tag);
+                    double load = loadAverage();
+                    for (int j = 0; j < m; j++) {
+                        int k = (j + r) % m;
+                        runs[k][r] = run(names.get(k), appenders.get(k), perTx, txPerThread, tag, ds);
+                    }
+                    StringBuilder line = new StringBuilder(String.format("append %2d/tx round %d (load %.1f -> %.1f):",
+                            perTx, r + 1, load, loadAverage()));
+                    for (int k = 0; k < m; k++) {
+                        line.append(' ').append(names.get(k)).append(' ').append(fmt(runs[k][r])).append(';');
+                    }
+                    line.append(String.format(" ours/axon %.2fx (CPU %.2fx), ours/plain %.2fx (CPU %.2fx),"
+                                    + " ours-in-tx/axon %.2fx, ours-in-tx/plain %.2fx",
+                            runs[0][r].eventsPerSecond() / runs[1][r].eventsPerSecond(),
+                            runs[1][r].cpuMicrosPerEvent() / runs[0][r].cpuMicrosPerEvent(),
+                            runs[0][r].eventsPerSecond() / runs[2][r].eventsPerSecond(),
+                            runs[2][r].cpuMicrosPerEvent() / runs[0][r].cpuMicrosPerEvent(),
+                            runs[3][r].eventsPerSecond() / runs[1][r].eventsPerSecond(),
+                            runs[3][r].eventsPerSecond() / runs[2][r].eventsPerSecond()));
+                    System.out.println(line);
                 }
-                double o = median(rates[0]);
-                double a = median(rates[1]);
-                double pl = median(rates[2]);
-                System.out.printf("append %2d event(s)/tx: ours %.0f ev/s, axon %.0f ev/s, plain INSERT %.0f ev/s;"
-                        + " ours/axon = %.2fx, ours/plain = %.2fx%n", perTx, o, a, pl, o / a, o / pl);
+                double o = median(runs[0], Run::eventsPerSecond);
+                double a = median(runs[1], Run::eventsPerSecond);
+                double pl = median(runs[2], Run::eventsPerSecond);
+                double ot = median(runs[3], Run::eventsPerSecond);
+                System.out.printf("append %2d event(s)/tx, medians: ours %.0f ev/s, axon %.0f ev/s, plain INSERT %.0f"
+                        + " ev/s, ours-in-tx %.0f ev/s; ours/axon = %.2fx (target >= 2x), ours/plain = %.2fx (target"
+                        + " >= 0.77x), ours-in-tx/axon = %.2fx, ours-in-tx/plain = %.2fx; CPU per event axon/ours ="
+                        + " %.2fx, plain/ours = %.2fx%n", perTx, o, a, pl, ot, o / a, o / pl, ot / a, ot / pl,
+                        median(runs[1], Run::cpuMicrosPerEvent) / median(runs[0], Run::cpuMicrosPerEvent),
+                        median(runs[2], Run::cpuMicrosPerEvent) / median(runs[0], Run::cpuMicrosPerEvent));
             }
 
             // Loading one 1,000-event stream into objects.
@@ -175,7 +237,7 @@ public final class EventStoreBenchmark {
                 Connection c = ds.keptOpen();
                 int n = 0;
                 try (PreparedStatement ps = c.prepareStatement("SELECT version, event_id, event_type, body FROM " + p
-                        + "plain WHERE stream_id = ? ORDER BY version")) {
+                        + "pl_store_event WHERE stream_id = ? ORDER BY version")) {
                     ps.setString(1, stream);
                     try (ResultSet rs = ps.executeQuery()) {
                         while (rs.next()) {
@@ -185,7 +247,8 @@ public final class EventStoreBenchmark {
                 }
                 return n;
             };
-            for (Loader l : List.of(oursLoad, axonLoad, plainLoad)) {
+            List<Loader> loaders = List.of(oursLoad, axonLoad, plainLoad);
+            for (Loader l : loaders) {
                 for (int i = 0; i < 10; i++) {
                     if (l.load("load-1") != 1000) {
                         throw new IllegalStateException("a loader did not read 1,000 events");
@@ -193,32 +256,47 @@ public final class EventStoreBenchmark {
                 }
             }
             double[][] loads = new double[3][rounds];
-            List<Loader> loaders = List.of(oursLoad, axonLoad, plainLoad);
             for (int r = 0; r < rounds; r++) {
-                for (int k = 0; k < 3; k++) {
+                double load = loadAverage();
+                for (int j = 0; j < 3; j++) {
+                    int k = (j + r) % 3;
                     long t0 = System.nanoTime();
                     for (int i = 0; i < 20; i++) {
                         loaders.get(k).load("load-1");
                     }
                     loads[k][r] = 20 / ((System.nanoTime() - t0) / 1e9);
                 }
+                System.out.printf("load round %d (load %.1f): ours %.1f loads/s, axon %.1f, plain SELECT+Jackson %.1f;"
+                        + " ours/axon %.2fx, ours/plain %.2fx%n", r + 1, load, loads[0][r], loads[1][r], loads[2][r],
+                        loads[0][r] / loads[1][r], loads[0][r] / loads[2][r]);
             }
             double o = median(loads[0]);
             double a = median(loads[1]);
             double pl = median(loads[2]);
-            System.out.printf("load 1,000-event stream: ours %.1f loads/s, axon %.1f, plain SELECT+Jackson %.1f;"
-                    + " ours/axon = %.2fx, ours/plain = %.2fx%n", o, a, pl, o / a, o / pl);
+            System.out.printf("load 1,000-event stream, medians: ours %.1f loads/s, axon %.1f, plain SELECT+Jackson"
+                    + " %.1f; ours/axon = %.2fx (target >= 1x), ours/plain = %.2fx%n", o, a, pl, o / a, o / pl);
         } finally {
             try (Connection c = DriverManager.getConnection(url); Statement s = c.createStatement()) {
-                for (String t : List.of("store_event", "store_stream", "store_head", "store_snapshot",
-                        "store_projection", "outbox", "outbox_lease", "outbox_relay", "plain", "axon_events",
-                        "axon_snapshots")) {
-                    s.execute("DROP TABLE IF EXISTS " + p + t + " CASCADE");
+                for (String prefix : List.of(p, p + "pl_")) {
+                    for (String t : List.of("store_event", "store_stream", "store_head", "store_snapshot",
+                            "store_projection", "outbox", "outbox_lease", "outbox_relay", "axon_events",
+                            "axon_snapshots")) {
+                        s.execute("DROP TABLE IF EXISTS " + prefix + t + " CASCADE");
+                    }
+                    s.execute("DROP VIEW IF EXISTS " + prefix + "outbox_status CASCADE");
                 }
-                s.execute("DROP VIEW IF EXISTS " + p + "outbox_status CASCADE");
             }
             ds.closeAll();
         }
+    }
+
+    private static String fmt(Run r) {
+        return String.format("%.0f ev/s | %.0f us | %.2f RT", r.eventsPerSecond(), r.cpuMicrosPerEvent(),
+                r.roundTripsPerTx());
+    }
+
+    private static double loadAverage() {
+        return ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage();
     }
 
     private static JdbcEventStorageEngine axon(ThreadConnections ds, String p) throws SQLException {
@@ -236,9 +314,12 @@ public final class EventStoreBenchmark {
         return engine;
     }
 
-    /** Events per second over {@code txPerThread} transactions on each of the 4 threads. */
-    private static double run(String name, Appender appender, int perTx, int txPerThread, String tag)
-            throws InterruptedException {
+    /**
+     * {@code txPerThread} transactions on each of the 4 threads: events per second, CPU per event (this process
+     * plus the server backends of the 4 connections) and round trips per transaction.
+     */
+    private static Run run(String name, Appender appender, int perTx, int txPerThread, String tag,
+                           ThreadConnections ds) throws InterruptedException {
         CountDownLatch start = new CountDownLatch(1);
         CountDownLatch done = new CountDownLatch(THREADS);
         AtomicReference<Throwable> failure = new AtomicReference<>();
@@ -261,14 +342,32 @@ public final class EventStoreBenchmark {
                 }
             });
         }
+        long cpu0 = processCpuNanos() + ds.backendCpuNanos();
+        long trips0 = CountingSocketFactory.ROUND_TRIPS.get();
         long t0 = System.nanoTime();
         start.countDown();
         done.await();
         double seconds = (System.nanoTime() - t0) / 1e9;
+        long trips = CountingSocketFactory.ROUND_TRIPS.get() - trips0;
+        long cpu = processCpuNanos() + ds.backendCpuNanos() - cpu0;
         if (failure.get() != null) {
             throw new IllegalStateException(name + " failed", failure.get());
         }
-        return THREADS * txPerThread * perTx / seconds;
+        long events = (long) THREADS * txPerThread * perTx;
+        return new Run(events / seconds, cpu / 1e3 / events, (double) trips / (THREADS * txPerThread));
+    }
+
+    private static long processCpuNanos() {
+        return ((com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean())
+                .getProcessCpuTime();
+    }
+
+    private static double median(Run[] runs, java.util.function.ToDoubleFunction<Run> f) {
+        double[] xs = new double[runs.length];
+        for (int i = 0; i < runs.length; i++) {
+            xs[i] = f.applyAsDouble(runs[i]);
+        }
+        return median(xs);
     }
 
     private static double median(double[] xs) {
@@ -281,6 +380,7 @@ public final class EventStoreBenchmark {
     static final class ThreadConnections implements DataSource {
         private final String url;
         private final List<Connection> all = new ArrayList<>();
+        private final List<Integer> backends = new ArrayList<>();
         private final ThreadLocal<Connection> mine = new ThreadLocal<>();
 
         ThreadConnections(String url) {
@@ -301,8 +401,14 @@ public final class EventStoreBenchmark {
             Connection c = mine.get();
             if (c == null) {
                 c = DriverManager.getConnection(url);
+                int pid;
+                try (Statement s = c.createStatement(); ResultSet rs = s.executeQuery("SELECT pg_backend_pid()")) {
+                    rs.next();
+                    pid = rs.getInt(1);
+                }
                 synchronized (all) {
                     all.add(c);
+                    backends.add(pid);
                 }
                 mine.set(c);
             }
@@ -322,6 +428,28 @@ public final class EventStoreBenchmark {
                             throw e.getCause();
                         }
                     });
+        }
+
+        /**
+         * CPU time the server processes of these connections used so far, from /proc (the server is local; 0 when
+         * /proc cannot be read, which makes the CPU figures client-only).
+         */
+        long backendCpuNanos() {
+            List<Integer> pids;
+            synchronized (all) {
+                pids = new ArrayList<>(backends);
+            }
+            long ticks = 0;
+            for (int pid : pids) {
+                try {
+                    String stat = java.nio.file.Files.readString(java.nio.file.Path.of("/proc/" + pid + "/stat"));
+                    String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+                    ticks += Long.parseLong(f[11]) + Long.parseLong(f[12]); // utime, stime (fields 14 and 15)
+                } catch (java.io.IOException | RuntimeException e) {
+                    return 0;
+                }
+            }
+            return ticks * 10_000_000L; // USER_HZ is 100 on Linux
         }
 
         void closeAll() {
