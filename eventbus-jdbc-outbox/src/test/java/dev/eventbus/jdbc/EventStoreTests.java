@@ -185,7 +185,7 @@ abstract class EventStoreTests {
         assertThat(count("SELECT COUNT(*) FROM " + o)).isEqualTo(6);
         assertThat(count("SELECT COUNT(*) FROM " + o + " x JOIN " + e + " y ON x.event_id = y.event_id"
                 + " AND x.msg_key = y.stream_id AND x.stream = y.bus_stream AND x.event_type = y.event_type"
-                + " AND x.headers = y.headers AND x.body = y.body AND x.created_at = y.created_at"
+                + " AND x.headers = y.headers AND x.body = y.body"
                 + " WHERE x.status = 'pending' AND x.priority = 0 AND x.deliver_at IS NULL AND x.attempts = 0"
                 + " AND x.key_hash = " + dev.eventbus.jdbc.internal.Partitioner.hash("o-1"))).isEqualTo(6);
         // Outbox ids follow the versions (the relay publishes a key's rows in id order).
