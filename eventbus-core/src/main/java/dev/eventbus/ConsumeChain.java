@@ -2,6 +2,8 @@ package dev.eventbus;
 
 import dev.eventbus.internal.DuplicateCounter;
 
+import java.util.Map;
+
 /**
  * The consume chain for one subscriber invocation: the bus's consume interceptors in order, then the subscriber
  * (OkHttp style: each link calls {@link #proceed()} at most once). One per invocation, on the invoking thread.
@@ -11,31 +13,46 @@ final class ConsumeChain implements ConsumeInterceptor.Chain, DuplicateCounter {
     private final Subscriber subscriber;
     private final Envelope<?> envelope;
     private final int index;
+    /** The transport's facts about the delivery ({@link dev.eventbus.spi.Delivery#attributes()}). */
+    private final Map<String, String> attributes;
     private boolean proceeded;
 
     ConsumeChain(ConsumeInterceptor[] interceptors, Subscriber subscriber, Envelope<?> envelope) {
-        this(interceptors, subscriber, envelope, 0);
+        this(interceptors, subscriber, envelope, 0, Map.of());
     }
 
-    private ConsumeChain(ConsumeInterceptor[] interceptors, Subscriber subscriber, Envelope<?> envelope, int index) {
+    private ConsumeChain(ConsumeInterceptor[] interceptors, Subscriber subscriber, Envelope<?> envelope, int index,
+                         Map<String, String> attributes) {
         this.interceptors = interceptors;
         this.subscriber = subscriber;
         this.envelope = envelope;
         this.index = index;
+        this.attributes = attributes;
     }
 
     /** Calls {@code s} with {@code envelope} through {@code interceptors} (directly when there are none). */
     static void invoke(ConsumeInterceptor[] interceptors, Subscriber s, Envelope<?> envelope) throws Throwable {
+        invoke(interceptors, s, envelope, Map.of());
+    }
+
+    /** As above, for a transport's delivery with its {@code attributes}. */
+    static void invoke(ConsumeInterceptor[] interceptors, Subscriber s, Envelope<?> envelope,
+                       Map<String, String> attributes) throws Throwable {
         if (interceptors.length == 0) {
             s.invoke(envelope.event(), envelope);
         } else {
-            new ConsumeChain(interceptors, s, envelope).proceed();
+            new ConsumeChain(interceptors, s, envelope, 0, attributes).proceed();
         }
     }
 
     @Override
     public Envelope<?> envelope() {
         return envelope;
+    }
+
+    @Override
+    public Map<String, String> deliveryAttributes() {
+        return attributes;
     }
 
     @Override
@@ -63,7 +80,7 @@ final class ConsumeChain implements ConsumeInterceptor.Chain, DuplicateCounter {
         }
         proceeded = true;
         if (index < interceptors.length) {
-            interceptors[index].intercept(new ConsumeChain(interceptors, subscriber, envelope, index + 1));
+            interceptors[index].intercept(new ConsumeChain(interceptors, subscriber, envelope, index + 1, attributes));
             return;
         }
         try {

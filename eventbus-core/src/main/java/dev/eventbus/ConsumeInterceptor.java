@@ -24,6 +24,15 @@ public interface ConsumeInterceptor {
         /** The subscriber's id, stable across restarts: {@code com.acme.Inventory#onPlaced(OrderPlaced)}. */
         String subscriberId();
 
+        /**
+         * Where the transport found the message, named after the OpenTelemetry messaging semantic conventions
+         * (partition, offset and key on Kafka, routing key on RabbitMQ: see {@code dev.eventbus.spi.Delivery}).
+         * Empty for in-memory dispatch and for transports that expose nothing. Never null, read-only.
+         */
+        default java.util.Map<String, String> deliveryAttributes() {
+            return java.util.Map.of();
+        }
+
         /** Runs the rest of the chain. At most once; a second call throws {@link IllegalStateException}. */
         void proceed() throws Exception;
     }

@@ -128,7 +128,8 @@ final class GroupDispatcher implements MessageHandler {
                 while (true) {
                     long start = Observers.start(obs);
                     try {
-                        ConsumeChain.invoke(bus.consumeInterceptors, s, envelope.withAttempt(attempt));
+                        ConsumeChain.invoke(bus.consumeInterceptors, s, envelope.withAttempt(attempt),
+                                delivery.attributes());
                         bus.counters.delivered.increment();
                         Observers.handled(obs, envelope.withAttempt(attempt), transport, s,
                                 EventBusObserver.Handling.ACK, start, null);

@@ -6,12 +6,14 @@ import dev.eventbus.EventBus;
 import dev.eventbus.EventBusObserver;
 import dev.eventbus.PublishInterceptor;
 import dev.eventbus.Registration;
+import dev.eventbus.spi.Delivery;
 import dev.eventbus.spi.MessageHeaders;
 import io.opentelemetry.api.OpenTelemetry;
 import io.opentelemetry.api.common.AttributeKey;
 import io.opentelemetry.api.common.Attributes;
 import io.opentelemetry.api.trace.Span;
 import io.opentelemetry.api.trace.SpanBuilder;
+import io.opentelemetry.api.trace.SpanContext;
 import io.opentelemetry.api.trace.SpanKind;
 import io.opentelemetry.api.trace.StatusCode;
 import io.opentelemetry.api.trace.Tracer;
@@ -76,6 +78,8 @@ public final class EventBusTracing {
     static final AttributeKey<String> CONVERSATION_ID = AttributeKey.stringKey("messaging.message.conversation_id");
     static final AttributeKey<String> CONSUMER_GROUP = AttributeKey.stringKey("messaging.consumer.group.name");
     static final AttributeKey<String> KAFKA_KEY = AttributeKey.stringKey("messaging.kafka.message.key");
+    static final AttributeKey<String> PARTITION_ID = AttributeKey.stringKey(Delivery.PARTITION_ID);
+    static final AttributeKey<Long> KAFKA_OFFSET = AttributeKey.longKey(Delivery.KAFKA_OFFSET);
     static final AttributeKey<String> RABBITMQ_ROUTING_KEY =
             AttributeKey.stringKey("messaging.rabbitmq.destination.routing_key");
     static final AttributeKey<String> ERROR_TYPE = AttributeKey.stringKey("error.type");
@@ -196,7 +200,7 @@ public final class EventBusTracing {
         Envelope<?> e = chain.envelope();
         Context parent = propagator.extract(Context.current(), e, EnvelopeGetter.INSTANCE);
         String stream = e.stream();
-        Span span = tracer.spanBuilder("process " + stream)
+        SpanBuilder b = tracer.spanBuilder("process " + stream)
                 .setParent(parent)
                 .setSpanKind(SpanKind.CONSUMER)
                 .setAttribute(OPERATION_TYPE, "process")
@@ -207,8 +211,15 @@ public final class EventBusTracing {
                 .setAttribute(EVENT_TYPE, e.type())
                 .setAttribute(CONSUMER_GROUP, chain.group())
                 .setAttribute(SUBSCRIBER, chain.subscriberId())
-                .setAttribute(ATTEMPT, (long) e.attempt())
-                .startSpan();
+                .setAttribute(ATTEMPT, (long) e.attempt());
+        // The semantic conventions' creation-context link, besides the parent: it survives a parent-based
+        // sampler or a processor that re-parents, and names the send a retried or replayed attempt belongs to.
+        SpanContext creation = Span.fromContext(parent).getSpanContext();
+        if (creation.isValid()) {
+            b.addLink(creation);
+        }
+        deliveryAttributes(b, chain.deliveryAttributes());
+        Span span = b.startSpan();
         Throwable failure = null;
         try (Scope ignored = parent.with(span).makeCurrent()) {
             chain.proceed();
@@ -223,6 +234,27 @@ public final class EventBusTracing {
                 pending.get().push(new Pending(span, e.id(), chain.subscriberId()));
             } else {
                 span.end();
+            }
+        }
+    }
+
+    /**
+     * The transport's facts about the delivery (partition, offset and key on Kafka, routing key on RabbitMQ), named
+     * after the semantic conventions already; the offset is an int attribute there.
+     */
+    private static void deliveryAttributes(SpanBuilder b, Map<String, String> where) {
+        if (where.isEmpty()) {
+            return;
+        }
+        for (Map.Entry<String, String> a : where.entrySet()) {
+            if (Delivery.KAFKA_OFFSET.equals(a.getKey())) {
+                try {
+                    b.setAttribute(KAFKA_OFFSET, Long.parseLong(a.getValue()));
+                } catch (NumberFormatException ignored) {
+                    b.setAttribute(a.getKey(), a.getValue());
+                }
+            } else {
+                b.setAttribute(a.getKey(), a.getValue());
             }
         }
     }
@@ -258,11 +290,6 @@ public final class EventBusTracing {
             Span span = p.span;
             span.setAttribute(MESSAGING_SYSTEM, transport);
             span.setAttribute(OUTCOME, outcome.name().toLowerCase(java.util.Locale.ROOT));
-            if ("kafka".equals(transport) && envelope.subject() != null) {
-                span.setAttribute(KAFKA_KEY, envelope.subject());
-            } else if ("rabbitmq".equals(transport)) {
-                span.setAttribute(RABBITMQ_ROUTING_KEY, envelope.type());
-            }
             if (outcome == Handling.DEAD) {
                 span.addEvent("dead_letter", Attributes.of(ATTEMPT, (long) envelope.attempt()));
             } else if (outcome == Handling.RETRY) {

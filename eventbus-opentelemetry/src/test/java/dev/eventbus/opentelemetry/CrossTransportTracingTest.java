@@ -4,6 +4,7 @@ import com.rabbitmq.client.Channel;
 import com.rabbitmq.client.Connection;
 import com.rabbitmq.client.ConnectionFactory;
 import dev.eventbus.EventBus;
+import dev.eventbus.Event;
 import dev.eventbus.EventType;
 import dev.eventbus.kafka.KafkaConfig;
 import dev.eventbus.kafka.testing.TestKafkaBroker;
@@ -19,6 +20,10 @@ import io.opentelemetry.sdk.testing.exporter.InMemorySpanExporter;
 import io.opentelemetry.sdk.trace.SdkTracerProvider;
 import io.opentelemetry.sdk.trace.data.SpanData;
 import io.opentelemetry.sdk.trace.export.SimpleSpanProcessor;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.junit.jupiter.api.Test;
 
 import java.io.BufferedReader;
@@ -46,7 +51,11 @@ class CrossTransportTracingTest {
             "amqp://guest:guest@localhost:5672/");
 
     @EventType(name = "xtrace.order-placed", stream = "xtrace-orders")
-    record OrderPlaced(String orderId) {
+    record OrderPlaced(String orderId) implements Event {
+        @Override
+        public String eventKey() {
+            return orderId; // the Kafka record key
+        }
     }
 
     @EventType(name = "xtrace.order-billed", stream = "xtrace-billing")
@@ -88,6 +97,7 @@ class CrossTransportTracingTest {
 
             List<SpanData> spans = exporter.getFinishedSpanItems();
             assertThat(spans).hasSize(4);
+            ConsumerRecord<byte[], byte[]> kafkaWhere = theOnlyRecord(kafkaPrefix + "xtrace-orders");
             SpanData sendA = one(spans, "send xtrace-orders", SpanKind.PRODUCER);
             SpanData processB = one(spans, "process xtrace-orders", SpanKind.CONSUMER);
             SpanData sendB = one(spans, "send xtrace-billing", SpanKind.PRODUCER);
@@ -109,6 +119,47 @@ class CrossTransportTracingTest {
             assertThat(processC.getAttributes().get(EventBusTracing.MESSAGING_SYSTEM)).isEqualTo("rabbitmq");
             assertThat(processC.getAttributes().get(EventBusTracing.CONSUMER_GROUP)).isEqualTo("shipping");
             assertThat(processC.getAttributes().get(EventBusTracing.OUTCOME)).isEqualTo("ack");
+
+            // Where each delivery was found, from the transports themselves (Delivery.attributes()).
+            assertThat(processB.getAttributes().get(EventBusTracing.KAFKA_KEY)).isEqualTo("o-1");
+            assertThat(processB.getAttributes().get(EventBusTracing.PARTITION_ID))
+                    .isEqualTo(Integer.toString(kafkaWhere.partition()));
+            assertThat(processB.getAttributes().get(EventBusTracing.KAFKA_OFFSET))
+                    .isEqualTo(kafkaWhere.offset());
+            assertThat(sendA.getAttributes().get(EventBusTracing.KAFKA_KEY)).isEqualTo("o-1");
+            assertThat(processC.getAttributes().get(EventBusTracing.RABBITMQ_ROUTING_KEY))
+                    .isEqualTo("xtrace.order-billed");
+            assertThat(processC.getAttributes().get(EventBusTracing.PARTITION_ID)).isNull();
+            assertThat(processB.getAttributes().get(EventBusTracing.RABBITMQ_ROUTING_KEY)).isNull();
+
+            // Links: each process span links to its creation context (the send), and only to it.
+            assertThat(processB.getLinks()).extracting(l -> l.getSpanContext().getSpanId())
+                    .containsExactly(sendA.getSpanId());
+            assertThat(processC.getLinks()).extracting(l -> l.getSpanContext().getSpanId())
+                    .containsExactly(sendB.getSpanId());
+            assertThat(sendA.getLinks()).isEmpty();
+            assertThat(sendB.getLinks()).isEmpty();
+        }
+    }
+
+    /** The record A wrote, read back with a plain consumer: where it really is. */
+    private static ConsumerRecord<byte[], byte[]> theOnlyRecord(String topic) {
+        Map<String, Object> props = Map.of("bootstrap.servers", TestKafkaBroker.bootstrapServers(),
+                "key.deserializer", ByteArrayDeserializer.class.getName(),
+                "value.deserializer", ByteArrayDeserializer.class.getName());
+        try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(props)) {
+            List<TopicPartition> partitions = consumer.partitionsFor(topic).stream()
+                    .map(p -> new TopicPartition(topic, p.partition())).toList();
+            consumer.assign(partitions);
+            consumer.seekToBeginning(partitions);
+            List<ConsumerRecord<byte[], byte[]>> records = new ArrayList<>();
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (records.isEmpty() && System.nanoTime() < deadline) {
+                consumer.poll(Duration.ofMillis(200)).forEach(records::add);
+            }
+            consumer.poll(Duration.ofMillis(200)).forEach(records::add);
+            assertThat(records).as("records on %s", topic).hasSize(1);
+            return records.get(0);
         }
     }
 

@@ -105,6 +105,11 @@ class OutboxTracingTest {
             assertThat(processC.getParentSpanId()).isEqualTo(sendB.getSpanId());
             assertThat(spans).extracting(SpanData::getTraceId).containsOnly(root.getTraceId());
             assertThat(processB.getAttributes().get(EventBusTracing.MESSAGING_SYSTEM)).isEqualTo("jdbc");
+            assertThat(processB.getLinks()).as("the creation-context link survives the relay")
+                    .extracting(l -> l.getSpanContext().getSpanId()).containsExactly(stored.getSpanId());
+            assertThat(processC.getLinks()).extracting(l -> l.getSpanContext().getSpanId())
+                    .containsExactly(sendB.getSpanId());
+            assertThat(List.of(root, stored, sendB)).allSatisfy(s -> assertThat(s.getLinks()).isEmpty());
             assertThat(seen.get("b").getSpanId()).isEqualTo(processB.getSpanId());
             assertThat(seen.get("c").getSpanId()).isEqualTo(processC.getSpanId());
         }

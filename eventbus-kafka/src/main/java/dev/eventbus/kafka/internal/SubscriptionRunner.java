@@ -349,7 +349,8 @@ public final class SubscriptionRunner implements KafkaSubscription {
             }
             Outcome outcome;
             try {
-                outcome = handler.handle(new Delivery(message, w.attempt, ps.origin + w.record.offset()));
+                outcome = handler.handle(new Delivery(message, w.attempt, ps.origin + w.record.offset(),
+                        new RecordAttributes(w.record, message.key())));
                 if (outcome == null) {
                     throw new NullPointerException("the handler returned a null outcome");
                 }

@@ -253,7 +253,8 @@ public final class GroupSubscription implements TransportSubscription {
                         return;
                     }
                 }
-                outcome = handler.handle(new Delivery(message, attempt, origin));
+                outcome = handler.handle(new Delivery(message, attempt, origin,
+                        Map.of(Delivery.RABBITMQ_ROUTING_KEY, env.getRoutingKey())));
                 if (outcome == null) {
                     throw new NullPointerException("handler returned a null outcome");
                 }
