@@ -290,6 +290,28 @@ public final class EventBus extends FastPath implements AutoCloseable {
         return deadLetters;
     }
 
+    /**
+     * Moves consumer group {@code group} back (or forward) to {@code from} on every stream its subscribers on this
+     * bus read, so it handles those events again: after a bug fix, to repair a read model, to feed a new consumer.
+     * Blocks until the new positions are durable and the group's running subscriptions here continue from them.
+     * What happens to other instances of the group, to messages in flight and to waiting retries depends on the
+     * transport: see "Replay" in the core README. Handlers must tolerate seeing an event again (the JDBC inbox).
+     *
+     * @return what was moved where, one entry per partition
+     * @throws IllegalArgumentException    when {@code group} has no subscription on this bus
+     * @throws ReplayNotSupportedException when one of the group's transports cannot replay (RabbitMQ, in memory):
+     *                                     nothing was moved
+     * @throws IllegalStateException       when the bus is closed, or the transport cannot move partitions that
+     *                                     other instances of the group hold (Kafka)
+     * @throws EventBusException           when the broker or database fails
+     */
+    public ReplayResult replay(String group, ReplayFrom from) {
+        Objects.requireNonNull(group, "group");
+        Objects.requireNonNull(from, "from");
+        checkOpen("replay");
+        return Replays.replay(subscriptions, transports, group, from);
+    }
+
     /** Counters since the bus was built. Cheap; safe to poll. */
     public Stats stats() {
         return new Stats(published(), delivered(), counters.failures.sum(),

@@ -220,6 +220,19 @@ public final class InMemoryTransport implements Transport {
         return new MemoryDeadLetters(broker);
     }
 
+    /**
+     * Always refuses: a message is gone once every group handled it, so there is nothing to move back to.
+     *
+     * @throws ReplayNotSupportedException always, saying what to use instead
+     */
+    @Override
+    public ReplayResult replay(String group, String stream, ReplayFrom from) {
+        throw new ReplayNotSupportedException(name(), "it keeps no message once its groups handled it. To handle"
+                + " events again, keep them: the jdbc transport (on an H2 file in tests and small services) and"
+                + " the kafka transport replay; an EventStore projection can rebuild(); dead letters replay through"
+                + " bus.deadLetters()");
+    }
+
     @Override
     public void close(Duration timeout) {
         if (closed) {

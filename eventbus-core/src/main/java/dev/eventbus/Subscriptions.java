@@ -134,6 +134,25 @@ final class Subscriptions {
         }
     }
 
+    /** The (transport name, stream) pairs {@code group} is subscribed to now, sorted; for {@link Replays}. */
+    synchronized List<Map.Entry<String, String>> streamsOf(String group) {
+        List<Map.Entry<String, String>> out = new ArrayList<>();
+        for (SubscriptionKey k : subscriptions.keySet()) {
+            if (k.group.equals(group)) {
+                out.add(Map.entry(k.transport, k.stream));
+            }
+        }
+        out.sort(Map.Entry.<String, String>comparingByKey().thenComparing(Map.Entry.comparingByValue()));
+        return out;
+    }
+
+    /** The groups with a transport subscription now, sorted; for messages. */
+    synchronized Set<String> groups() {
+        Set<String> out = new TreeSet<>();
+        subscriptions.keySet().forEach(k -> out.add(k.group));
+        return out;
+    }
+
     /** Closes every transport subscription, each within what is left until {@code deadline} (nanoTime). */
     synchronized void closeAll(long deadline) {
         for (GroupSubscription s : subscriptions.values()) {

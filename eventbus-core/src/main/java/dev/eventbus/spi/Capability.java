@@ -21,5 +21,7 @@ public enum Capability {
     /** {@link Transport#deadLetters()} can list and replay dead letters. */
     DEAD_LETTER_STORE,
     /** A message handed to a subscription that closed (or crashed) without acknowledging it is redelivered. */
-    REDELIVERY_AFTER_CRASH
+    REDELIVERY_AFTER_CRASH,
+    /** {@link Transport#replay} moves a consumer group back (or forward) to a time or a position. */
+    REPLAY
 }

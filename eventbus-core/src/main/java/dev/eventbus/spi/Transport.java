@@ -1,6 +1,9 @@
 package dev.eventbus.spi;
 
 import dev.eventbus.DeadLetter;
+import dev.eventbus.ReplayFrom;
+import dev.eventbus.ReplayNotSupportedException;
+import dev.eventbus.ReplayResult;
 
 import java.time.Duration;
 import java.util.List;
@@ -70,6 +73,27 @@ public interface Transport extends AutoCloseable {
      */
     default DeadLetterStore deadLetters() {
         throw new UnsupportedOperationException("the " + name() + " transport cannot list dead letters");
+    }
+
+    /**
+     * Moves {@code group}'s position on {@code stream} to {@code from}, when the transport declares
+     * {@link Capability#REPLAY}: the group then handles every message from there on again. What the bus's
+     * {@link dev.eventbus.EventBus#replay(String, ReplayFrom)} calls for each stream a group reads.
+     *
+     * <p>Contract: the new position is durable when this returns (committed offsets, cursor rows), and running
+     * subscriptions of the group in this transport continue from it: messages they had in flight are not
+     * acknowledged past it (a handler already running finishes, and its message is handled again when it lies
+     * after the new position). Retries already waiting (a retry topic, a retry table) and dead letters are not
+     * moved. Where the transport cannot move partitions that other instances hold, it refuses with an
+     * {@link IllegalStateException} before moving anything. Blocks on the broker or database.
+     *
+     * @return one move per partition
+     * @throws ReplayNotSupportedException when the transport has no {@link Capability#REPLAY}: always, and without
+     *                                     side effect (the default)
+     * @throws dev.eventbus.EventBusException when the broker or database fails
+     */
+    default ReplayResult replay(String group, String stream, ReplayFrom from) {
+        throw new ReplayNotSupportedException(name(), "it keeps no messages once they are consumed");
     }
 
     /**

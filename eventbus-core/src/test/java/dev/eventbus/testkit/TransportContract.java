@@ -1,6 +1,9 @@
 package dev.eventbus.testkit;
 
 import dev.eventbus.DeadLetter;
+import dev.eventbus.ReplayFrom;
+import dev.eventbus.ReplayNotSupportedException;
+import dev.eventbus.ReplayResult;
 import dev.eventbus.spi.Capability;
 import dev.eventbus.spi.Delivery;
 import dev.eventbus.spi.MessageHeaders;
@@ -463,6 +466,48 @@ public abstract class TransportContract {
                     .containsExactlyElementsOf(batch.stream().map(m -> new String(m.body(), StandardCharsets.UTF_8)).toList());
         } else {
             assertThat(got).hasSize(20);
+        }
+    }
+
+    /**
+     * With {@link Capability#REPLAY}, a group moved back to the beginning handles every message again, in order per
+     * key, exactly once more; without it, {@link Transport#replay} refuses with a {@link ReplayNotSupportedException}
+     * naming the transport and nothing is delivered again.
+     */
+    @Test
+    void replayFromTheBeginningHandlesEveryMessageAgainOrIsRefused() {
+        Transport t = transport();
+        String s = stream();
+        String g = group("g");
+        Recorder rec = new Recorder();
+        subscribedAndReady(t, t.subscribe(request(g, s, 2), rec));
+        List<String> sent = new ArrayList<>();
+        for (int i = 0; i < 12; i++) {
+            join(t.send(message(s, "k" + (i % 3), "m" + i)));
+            sent.add("m" + i);
+        }
+        List<Recorder.Received> first = rec.awaitCount(12, timeout());
+        if (!t.capabilities().contains(Capability.REPLAY)) {
+            assertThatThrownBy(() -> t.replay(g, s, ReplayFrom.beginning()))
+                    .isInstanceOf(ReplayNotSupportedException.class)
+                    .hasMessageContaining("the " + t.name() + " transport cannot replay");
+            assertThat(rec.after(Duration.ofMillis(300))).hasSize(12);
+            return;
+        }
+        ReplayResult result = t.replay(g, s, ReplayFrom.beginning());
+        assertThat(result.moves()).isNotEmpty().allSatisfy(m -> {
+            assertThat(m.transport()).isEqualTo(t.name());
+            assertThat(m.stream()).isEqualTo(s);
+        });
+        List<Recorder.Received> all = rec.awaitCount(24, timeout());
+        assertThat(rec.after(Duration.ofMillis(500))).as("each message exactly once more").hasSize(24);
+        List<Recorder.Received> again = all.subList(12, 24);
+        assertThat(again).extracting(Recorder.Received::body).containsExactlyInAnyOrderElementsOf(sent);
+        for (String key : List.of("k0", "k1", "k2")) {
+            assertThat(again.stream().filter(r -> key.equals(r.key())).map(Recorder.Received::body).toList())
+                    .as("order of key %s", key)
+                    .containsExactlyElementsOf(first.stream().filter(r -> key.equals(r.key()))
+                            .map(Recorder.Received::body).toList());
         }
     }
 

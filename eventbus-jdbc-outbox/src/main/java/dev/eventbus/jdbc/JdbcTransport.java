@@ -2,6 +2,9 @@ package dev.eventbus.jdbc;
 
 import dev.eventbus.ConfigException;
 import dev.eventbus.EventBusException;
+import dev.eventbus.ReplayFrom;
+import dev.eventbus.ReplayResult;
+import dev.eventbus.jdbc.internal.CursorReplay;
 import dev.eventbus.jdbc.internal.DriverManagerDataSource;
 import dev.eventbus.jdbc.internal.H2Durability;
 import dev.eventbus.jdbc.internal.Jdbc;
@@ -26,11 +29,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.sql.Connection;
-import java.sql.PreparedStatement;
-import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.time.Duration;
-import java.time.Instant;
 import java.util.Collections;
 import java.util.EnumSet;
 import java.util.List;
@@ -62,7 +62,8 @@ import javax.sql.DataSource;
  *   <li>Committed but not yet visible events are never skipped: appenders take sequence numbers by updating
  *       the stream's row, whose lock they hold until commit, so sequence order is commit order and a consumer
  *       reading up to the committed head can never later find a smaller sequence appear behind its cursor.</li>
- *   <li>{@link #replayFrom(String, String, Instant)} moves a group's cursors back (or forward).</li>
+ *   <li>{@link #replay(String, String, ReplayFrom)} moves a group's cursors back (or forward) to a time or a
+ *       sequence number, while it runs.</li>
  * </ul>
  *
  * <h2>Resources</h2>
@@ -80,7 +81,7 @@ public final class JdbcTransport implements Transport, dev.eventbus.spi.HealthCh
     private static final Set<Capability> CAPABILITIES = Collections.unmodifiableSet(EnumSet.of(
             Capability.DURABLE, Capability.COMPETING_CONSUMERS, Capability.PER_KEY_ORDER,
             Capability.DELAYED_DELIVERY, Capability.TRANSACTIONAL_BATCH, Capability.DEAD_LETTER_STORE,
-            Capability.REDELIVERY_AFTER_CRASH));
+            Capability.REDELIVERY_AFTER_CRASH, Capability.REPLAY));
 
     private final LogStore store;
     private final LogAppender appender;
@@ -238,69 +239,42 @@ public final class JdbcTransport implements Transport, dev.eventbus.spi.HealthCh
     }
 
     /**
-     * Moves every cursor of {@code group} on {@code stream} so that the group next reads the first event
-     * appended at or after {@code time} (to the end of the log when there is none). Instances holding the
-     * partitions notice at their next heartbeat and start over from there, dropping what they had in flight.
+     * Moves {@code group}'s cursors on {@code stream} (every partition, or those {@code from} names) and returns
+     * where each was and is now; positions are sequence numbers, the one read next. {@link ReplayFrom#time} finds the
+     * first event appended at or after the time (a scan of the stream's rows: an operator's action, not a hot path);
+     * a time after the last event, or a position past it, means the end. The new positions are committed when this
+     * returns. Every instance holding the group's partitions, here or elsewhere, notices the changed cursor epoch at
+     * its next heartbeat ({@link JdbcConfig#HEARTBEAT_INTERVAL}; this transport's own subscriptions at once) and
+     * starts those partitions over from there: messages it had in flight are not committed, and are handled again
+     * when they lie after the new position. Retries waiting in the retry table and dead letters are not moved.
      *
-     * @return the sequence number the group will read next
-     * @throws EventBusException when the database fails
+     * @throws IllegalArgumentException when the group has never read the stream here (no cursor rows), or a named
+     *                                  partition does not exist
+     * @throws EventBusException        when the database fails
      */
-    public long replayFrom(String group, String stream, Instant time) {
+    @Override
+    public ReplayResult replay(String group, String stream, ReplayFrom from) {
+        Objects.requireNonNull(group, "group");
+        Objects.requireNonNull(stream, "stream");
+        Objects.requireNonNull(from, "from");
+        if (closed) {
+            throw new IllegalStateException("the jdbc transport is closed");
+        }
+        List<ReplayResult.Move> moves;
         try (Connection c = store.dataSource.getConnection()) {
-            long seq;
-            try (PreparedStatement ps = c.prepareStatement("SELECT MIN(seq) FROM " + store.settings.log()
-                    + " WHERE stream = ? AND created_at >= ?")) {
-                ps.setString(1, stream);
-                ps.setLong(2, time.toEpochMilli());
-                try (ResultSet rs = ps.executeQuery()) {
-                    rs.next();
-                    seq = rs.getLong(1);
-                    if (rs.wasNull()) {
-                        seq = store.head(c, stream) + 1;
-                    }
-                }
-            }
-            return moveCursors(c, group, stream, seq - 1) + 1;
+            moves = CursorReplay.move(store, c, name(), group, stream, from);
         } catch (SQLException e) {
             throw new EventBusException("cannot replay group '" + group + "' on '" + stream + "': " + e.getMessage(),
                     e, Jdbc.isTransient(e));
         }
-    }
-
-    /**
-     * Moves every cursor of {@code group} on {@code stream} so that the group next reads the events after
-     * sequence number {@code afterSeq} (0: from the beginning of what is retained).
-     *
-     * @return {@code afterSeq}
-     * @throws EventBusException when the database fails
-     */
-    public long replayAfter(String group, String stream, long afterSeq) {
-        try (Connection c = store.dataSource.getConnection()) {
-            return moveCursors(c, group, stream, Math.max(0, afterSeq));
-        } catch (SQLException e) {
-            throw new EventBusException("cannot replay group '" + group + "' on '" + stream + "': " + e.getMessage(),
-                    e, Jdbc.isTransient(e));
-        }
-    }
-
-    private long moveCursors(Connection c, String group, String stream, long position) throws SQLException {
-        int partitions = store.partitionsOf(c, stream);
-        new dev.eventbus.jdbc.internal.PartitionLeases(store.dialect, store.settings.cursor(),
-                store.settings.member(), group, stream, "replay", partitions, store.settings.lease().toMillis())
-                .ensureRows(c, position, System.currentTimeMillis());
-        Jdbc.inTransaction(c, x -> {
-            try (PreparedStatement ps = x.prepareStatement("UPDATE " + store.settings.cursor()
-                    + " SET position = ?, epoch = epoch + 1, updated_at = ? WHERE group_name = ? AND stream = ?")) {
-                ps.setLong(1, position);
-                ps.setLong(2, System.currentTimeMillis());
-                ps.setString(3, group);
-                ps.setString(4, stream);
-                return ps.executeUpdate();
+        log.info("group '{}' on stream '{}' replays from {}: {}", group, stream, from, moves);
+        for (LogSubscription s : subscriptions) {
+            if (s.reads(group, stream)) {
+                s.heartbeatNow();
             }
-        });
-        log.info("group '{}' on stream '{}' will read on after sequence {}", group, stream, position);
+        }
         Wakeups.wake(store.database, stream);
-        return position;
+        return new ReplayResult(group, from, moves);
     }
 
     /** Runs log retention now (it also runs every {@link JdbcConfig#RETENTION_INTERVAL}); returns rows deleted. */

@@ -1,6 +1,8 @@
 package dev.eventbus.jdbc;
 
 import dev.eventbus.DeadLetter;
+import dev.eventbus.ReplayFrom;
+import dev.eventbus.ReplayResult;
 import dev.eventbus.spi.MessageHeaders;
 import dev.eventbus.spi.Outcome;
 import dev.eventbus.spi.SubscriptionRequest;
@@ -32,6 +34,7 @@ import java.util.concurrent.TimeUnit;
 import javax.sql.DataSource;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /** What the JDBC transport does beyond the shared contract, on a real database. */
 abstract class JdbcTransportTests {
@@ -140,17 +143,130 @@ abstract class JdbcTransportTests {
         }
         rec.awaitCount(10, Duration.ofSeconds(20));
 
-        assertThat(t.replayFrom("g", s, middle)).isEqualTo(6);
+        ReplayResult r = t.replay("g", s, ReplayFrom.time(middle));
+        assertThat(r.moves()).hasSize(8).allSatisfy(m -> {
+            assertThat(m.newPosition()).as("the first late event's sequence").isEqualTo(6);
+            assertThat(m.transport()).isEqualTo("jdbc");
+        });
         List<Recorder.Received> again = rec.awaitCount(15, Duration.ofSeconds(20));
         assertThat(again.subList(10, 15)).extracting(Recorder.Received::body)
                 .containsExactly("late-0", "late-1", "late-2", "late-3", "late-4");
 
-        t.replayAfter("g", s, 0);
+        t.replay("g", s, ReplayFrom.beginning());
         List<Recorder.Received> all = rec.awaitCount(25, Duration.ofSeconds(20));
         assertThat(all.subList(15, 25)).extracting(Recorder.Received::body).startsWith("early-0", "early-1")
                 .endsWith("late-4");
         assertThat(rec.after(Duration.ofMillis(300))).hasSize(25);
+
+        assertThat(t.replay("g", s, ReplayFrom.time(Instant.now().plusSeconds(60))).moves())
+                .as("a time after the last event: the end").allSatisfy(m -> assertThat(m.newPosition()).isEqualTo(11));
+        t.replay("g", s, ReplayFrom.position(9));
+        assertThat(rec.awaitCount(27, Duration.ofSeconds(20)).subList(25, 27)).extracting(Recorder.Received::body)
+                .containsExactly("late-3", "late-4");
+        assertThat(rec.after(Duration.ofMillis(300))).hasSize(27);
         sub.close();
+    }
+
+    @Test
+    void replayByPartitionMovesOnlyThePartitionsNamedAndReportsWhereTheyWere() throws Exception {
+        String s = stream("replay-part");
+        JdbcTransport t = transport();
+        Recorder rec = new Recorder();
+        TransportSubscription sub = t.subscribe(request("g", s, 1), rec);
+        t.send(message(s, "k", "m0", "t")).join();
+        int partition = partitionOf(s, 1);
+        for (int i = 1; i < 4; i++) {
+            t.send(message(s, "k", "m" + i, "t")).join();
+        }
+        rec.awaitCount(4, Duration.ofSeconds(20));
+        Thread.sleep(200); // the cursor commit
+        ReplayResult r = t.replay("g", s, ReplayFrom.positions(Map.of(partition, 3L)));
+        assertThat(r.moves()).containsExactly(new ReplayResult.Move("jdbc", s, partition, 5, 3));
+        rec.awaitCount(6, Duration.ofSeconds(20));
+        assertThat(rec.after(Duration.ofMillis(300))).extracting(Recorder.Received::body)
+                .containsExactly("m0", "m1", "m2", "m3", "m2", "m3");
+        sub.close();
+
+        assertThatThrownBy(() -> t.replay("g", s, ReplayFrom.positions(Map.of(8, 1L))))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("no partition 8");
+        assertThatThrownBy(() -> t.replay("nobody", s, ReplayFrom.beginning()))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("group 'nobody' has never read stream '" + s + "'");
+    }
+
+    /** An event of the bus-level replay test, on the bus's default stream. */
+    public record Tick(String key, int n) implements dev.eventbus.Event {
+        @Override
+        public String eventKey() {
+            return key;
+        }
+    }
+
+    /**
+     * The bus's replay on the JDBC transport: events published over time, all handled, then the group moved back to
+     * a time in the middle re-handles exactly the events from that time on, in order per key, once.
+     */
+    @Test
+    void theBusReplaysAGroupFromATimeOnTheJdbcTransport() throws Exception {
+        String s = stream("bus-replay");
+        JdbcTransport t = transport();
+        List<String> got = new java.util.concurrent.CopyOnWriteArrayList<>();
+        try (dev.eventbus.EventBus bus = dev.eventbus.EventBus.builder().service("svc").transport(t)
+                .defaultStream(s).build()) {
+            bus.subscribe(Tick.class, "readers", e -> got.add(e.key() + e.n()));
+            for (int i = 0; i < 10; i++) {
+                bus.publish(new Tick(i % 2 == 0 ? "a" : "b", i)).join();
+            }
+            awaitSize(got, 10);
+            Thread.sleep(30);
+            Instant middle = Instant.now();
+            Thread.sleep(30);
+            List<String> late = new ArrayList<>();
+            for (int i = 10; i < 20; i++) {
+                String key = i % 2 == 0 ? "a" : "b";
+                bus.publish(new Tick(key, i)).join();
+                late.add(key + i);
+            }
+            awaitSize(got, 20);
+
+            ReplayResult r = bus.replay("readers", ReplayFrom.time(middle));
+            assertThat(r.moves()).hasSize(8).allSatisfy(m -> {
+                assertThat(m.stream()).isEqualTo(s);
+                assertThat(m.newPosition()).isEqualTo(11);
+            });
+            awaitSize(got, 30);
+            Thread.sleep(500);
+            assertThat(got).hasSize(30);
+            List<String> again = got.subList(20, 30);
+            assertThat(again).containsExactlyInAnyOrderElementsOf(late);
+            for (String key : List.of("a", "b")) {
+                assertThat(again.stream().filter(x -> x.startsWith(key)).toList())
+                        .containsExactlyElementsOf(late.stream().filter(x -> x.startsWith(key)).toList());
+            }
+        }
+    }
+
+    static void awaitSize(List<?> list, int n) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (list.size() < n) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("expected " + n + " but got " + list.size() + ": " + list);
+            }
+            Thread.sleep(10);
+        }
+    }
+
+    int partitionOf(String stream, long seq) throws SQLException {
+        try (Connection c = dataSource().getConnection();
+             PreparedStatement ps = c.prepareStatement("SELECT partition_no FROM " + prefix()
+                     + "log WHERE stream = ? AND seq = ?")) {
+            ps.setString(1, stream);
+            ps.setLong(2, seq);
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                return rs.getInt(1);
+            }
+        }
     }
 
     /**
@@ -171,7 +287,7 @@ abstract class JdbcTransportTests {
             t.send(message(s, "k", "m-" + i, "t")).join();
         }
         rec.awaitCount(5, Duration.ofSeconds(20));
-        t.replayAfter("g", s, 0);
+        t.replay("g", s, ReplayFrom.beginning());
         rec.awaitCount(10, Duration.ofSeconds(20));
         assertThat(rec.after(Duration.ofMillis(1_000))).extracting(Recorder.Received::body)
                 .containsExactly("m-0", "m-1", "m-2", "m-3", "m-4", "m-0", "m-1", "m-2", "m-3", "m-4");

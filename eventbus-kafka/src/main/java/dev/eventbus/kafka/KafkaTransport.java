@@ -2,9 +2,12 @@ package dev.eventbus.kafka;
 
 import dev.eventbus.ConfigException;
 import dev.eventbus.EventBusException;
+import dev.eventbus.ReplayFrom;
+import dev.eventbus.ReplayResult;
 import dev.eventbus.kafka.internal.ClientIds;
 import dev.eventbus.kafka.internal.CloudEventsBinding;
 import dev.eventbus.kafka.internal.DeadLetterTopics;
+import dev.eventbus.kafka.internal.GroupReplay;
 import dev.eventbus.kafka.internal.NamedThreads;
 import dev.eventbus.kafka.internal.SubscriptionRunner;
 import dev.eventbus.kafka.internal.Topics;
@@ -124,7 +127,8 @@ public final class KafkaTransport implements Transport, dev.eventbus.spi.HealthC
         this.scheduler = new ScheduledThreadPoolExecutor(1, new NamedThreads("eventbus-kafka-scheduler"));
         this.scheduler.setRemoveOnCancelPolicy(true);
         EnumSet<Capability> caps = EnumSet.of(Capability.DURABLE, Capability.COMPETING_CONSUMERS,
-                Capability.PER_KEY_ORDER, Capability.DEAD_LETTER_STORE, Capability.REDELIVERY_AFTER_CRASH);
+                Capability.PER_KEY_ORDER, Capability.DEAD_LETTER_STORE, Capability.REDELIVERY_AFTER_CRASH,
+                Capability.REPLAY);
         if (config.transactionalId() != null) {
             caps.add(Capability.TRANSACTIONAL_BATCH);
             this.transactions = Executors.newSingleThreadExecutor(new NamedThreads("eventbus-kafka-tx"));
@@ -369,6 +373,46 @@ public final class KafkaTransport implements Transport, dev.eventbus.spi.HealthC
     public DeadLetterStore deadLetters() {
         used = true;
         return deadLetters;
+    }
+
+    /**
+     * Moves consumer group {@code group} on {@code stream}'s topic to {@code from} (offsets by time through
+     * {@code ListOffsets}, like {@code offsetsForTimes}; a time after the last record is the end offset), so it
+     * handles the records from there on again. Blocks until the new offsets are committed.
+     *
+     * <ul>
+     *   <li>Partitions held by this transport's running subscriptions of the group: their poll threads seek and
+     *       commit, and the subscriptions continue from there. Records they had queued are not started; a handler
+     *       already running finishes, and its record is handled again when it lies after the new offset.</li>
+     *   <li>A group with no members: its committed offsets are altered through the admin client; it starts there
+     *       when it next runs.</li>
+     *   <li>Partitions held by other instances of the group: refused with an {@link IllegalStateException} before
+     *       anything moves (their consumers keep their positions in memory and would commit over a change made from
+     *       here). Close the group's subscriptions there, replay, start them again.</li>
+     * </ul>
+     * Records waiting in the group's retry topic and dead letters are not moved.
+     *
+     * @throws IllegalStateException    when other instances hold partitions of the topic, or the transport is closed
+     * @throws IllegalArgumentException when {@code from} names a partition the topic does not have
+     * @throws EventBusException        when the broker fails or a rebalance does not settle within
+     *                                  {@link KafkaConfig#TOPIC_TIMEOUT} (retriable)
+     */
+    @Override
+    public ReplayResult replay(String group, String stream, ReplayFrom from) {
+        Objects.requireNonNull(group, "group");
+        Objects.requireNonNull(stream, "stream");
+        Objects.requireNonNull(from, "from");
+        if (closed) {
+            throw new IllegalStateException("the kafka transport is closed");
+        }
+        String topic = config.topic(stream);
+        List<SubscriptionRunner> local = new ArrayList<>();
+        for (SubscriptionRunner r : subscriptions) {
+            if (r.group().equals(group) && r.topic().equals(topic) && !r.isClosed()) {
+                local.add(r);
+            }
+        }
+        return new GroupReplay(admin, config, name()).replay(group, stream, topic, from, local);
     }
 
     /**

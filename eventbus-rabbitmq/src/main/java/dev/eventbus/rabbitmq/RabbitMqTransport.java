@@ -5,6 +5,9 @@ import com.rabbitmq.client.Channel;
 import com.rabbitmq.client.Connection;
 import com.rabbitmq.client.ConnectionFactory;
 import dev.eventbus.EventBusException;
+import dev.eventbus.ReplayFrom;
+import dev.eventbus.ReplayNotSupportedException;
+import dev.eventbus.ReplayResult;
 import dev.eventbus.rabbitmq.internal.Connections;
 import dev.eventbus.rabbitmq.internal.DeadLetterQueues;
 import dev.eventbus.rabbitmq.internal.GroupSubscription;
@@ -166,6 +169,21 @@ public final class RabbitMqTransport implements Transport, dev.eventbus.spi.Heal
     @Override
     public Set<Capability> capabilities() {
         return capabilities;
+    }
+
+    /**
+     * Always refuses, without touching the broker: a RabbitMQ queue deletes a message once its consumer acknowledges
+     * it, so there is no consumed history to move a group back to.
+     *
+     * @throws ReplayNotSupportedException always, saying what to use instead
+     */
+    @Override
+    public ReplayResult replay(String group, String stream, ReplayFrom from) {
+        throw new ReplayNotSupportedException(name(), "RabbitMQ queues delete a message once it is acknowledged, so"
+                + " group '" + group + "' cannot be moved back on '" + stream + "'. Instead: replay what failed with"
+                + " bus.deadLetters().replay(...) (the group's dead-letter queue); route streams whose history must be"
+                + " handled again to the kafka or jdbc transport (eventbus.route.stream." + stream + "=jdbc), which"
+                + " replay; or keep the events in an EventStore and rebuild() the projection");
     }
 
     @Override

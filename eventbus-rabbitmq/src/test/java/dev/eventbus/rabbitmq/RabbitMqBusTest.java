@@ -8,6 +8,8 @@ import dev.eventbus.Envelope;
 import dev.eventbus.EventBus;
 import dev.eventbus.EventType;
 import dev.eventbus.PublishOptions;
+import dev.eventbus.ReplayFrom;
+import dev.eventbus.ReplayNotSupportedException;
 import dev.eventbus.RetryPolicy;
 import dev.eventbus.Subscribe;
 import org.junit.jupiter.api.AfterAll;
@@ -26,6 +28,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.BooleanSupplier;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /** The bus over the RabbitMQ transport, against the real server. */
 class RabbitMqBusTest {
@@ -67,6 +70,30 @@ class RabbitMqBusTest {
             b.retryPolicy(retry);
         }
         return b.build();
+    }
+
+    /** A replay is refused with what to use instead, before anything reaches the broker; the group goes on. */
+    @Test
+    void replayIsRefusedSayingQueuesKeepNoConsumedMessagesAndWhatToUseInstead() throws Exception {
+        List<String> got = new CopyOnWriteArrayList<>();
+        try (EventBus bus = bus("replay-" + support.prefix(), null)) {
+            bus.subscribe(OrderShipped.class, "shipping", e -> got.add(e.orderId()));
+            bus.publish(new OrderShipped("o-1")).join();
+            await(() -> got.size() == 1, "the first event");
+
+            assertThatThrownBy(() -> bus.replay("shipping", ReplayFrom.time(Instant.now().minusSeconds(60))))
+                    .isInstanceOf(ReplayNotSupportedException.class)
+                    .hasMessageContaining("the rabbitmq transport cannot replay")
+                    .hasMessageContaining("RabbitMQ queues delete a message once it is acknowledged")
+                    .hasMessageContaining("bus.deadLetters().replay")
+                    .hasMessageContaining("kafka or jdbc transport")
+                    .satisfies(e -> assertThat(((ReplayNotSupportedException) e).isRetriable()).isFalse());
+
+            bus.publish(new OrderShipped("o-2")).join();
+            await(() -> got.size() == 2, "the next event");
+            Thread.sleep(300);
+            assertThat(got).as("nothing handled again").containsExactly("o-1", "o-2");
+        }
     }
 
     @Test

@@ -50,6 +50,8 @@ public final class LogSubscription implements TransportSubscription {
     private volatile Set<String> types;
     private volatile boolean closing;
     private volatile long closeDeadline;
+    /** Set by a replay in this JVM: heartbeat at the next cycle, so the moved cursors apply at once. */
+    private volatile boolean heartbeatNow;
 
     // Poller thread only.
     private final Map<Integer, LogPart> parts;
@@ -96,6 +98,17 @@ public final class LogSubscription implements TransportSubscription {
     /** This member's id in the cursor and member tables. */
     public String memberId() {
         return leases.memberId();
+    }
+
+    /** True when this is a subscription of {@code group} to {@code stream}. */
+    public boolean reads(String group, String stream) {
+        return request.group().equals(group) && request.stream().equals(stream);
+    }
+
+    /** A replay moved this group's cursors: look at the cursor rows now instead of at the next heartbeat. */
+    public void heartbeatNow() {
+        heartbeatNow = true;
+        signal.signal();
     }
 
     @Override
@@ -178,7 +191,8 @@ public final class LogSubscription implements TransportSubscription {
         TransportSettings s = store.settings;
         Connection c = connection();
         long now = System.currentTimeMillis();
-        if (now >= nextHeartbeat) {
+        if (now >= nextHeartbeat || heartbeatNow) {
+            heartbeatNow = false;
             apply(leases.heartbeat(c, now, releasable()), now);
             nextHeartbeat = now + s.heartbeat().toMillis();
         }

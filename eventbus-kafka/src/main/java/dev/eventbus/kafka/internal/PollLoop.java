@@ -25,6 +25,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.locks.LockSupport;
 
 /**
@@ -53,6 +55,10 @@ final class PollLoop implements ConsumerRebalanceListener {
     private final BlockingQueue<List<Work>>[] queues;
     final String loopTopic;
     final boolean isRetry;
+    /** This consumer's {@code client.id}: how a replay tells this instance's group members from others'. */
+    final String clientId;
+    /** Replays waiting for the poll thread ({@link #applySeeks}). */
+    private final ConcurrentLinkedQueue<SeekRequest> seeks = new ConcurrentLinkedQueue<>();
     final Consumer<byte[], byte[]> consumer;
     final Thread thread;
     /** Poll thread only (the rebalance listener runs on it too). */
@@ -76,7 +82,8 @@ final class PollLoop implements ConsumerRebalanceListener {
         this.loopTopic = loopTopic;
         this.isRetry = isRetry;
         Map<String, Object> props = config.consumerProperties(group);
-        props.put("client.id", ClientIds.consumer(config, props.get("client.id"), group, isRetry));
+        this.clientId = ClientIds.consumer(config, props.get("client.id"), group, isRetry);
+        props.put("client.id", clientId);
         if (isRetry) {
             // Nothing parked for retry may ever be skipped by a "latest" reset.
             props.put("auto.offset.reset", "earliest");
@@ -122,6 +129,9 @@ final class PollLoop implements ConsumerRebalanceListener {
         try {
             consumer.subscribe(List.of(loopTopic), this);
             while (!runner.closing) {
+                if (!seeks.isEmpty()) {
+                    applySeeks();
+                }
                 if (holdBack()) {
                     LockSupport.parkNanos(HOLD_PARK.toNanos());
                     advanceAll();
@@ -169,6 +179,10 @@ final class PollLoop implements ConsumerRebalanceListener {
     }
 
     private void shutdown() {
+        for (SeekRequest r; (r = seeks.poll()) != null; ) {
+            r.applied().completeExceptionally(new IllegalStateException("the subscription of group '" + group
+                    + "' on '" + loopTopic + "' closed before the replay reached it"));
+        }
         try {
             if (runner.closeDeadlineNanos == 0) {
                 runner.closeDeadlineNanos = System.nanoTime();
@@ -235,6 +249,68 @@ final class PollLoop implements ConsumerRebalanceListener {
                 log.warn("final commit of group '{}' on '{}' failed; records after the last commit will be "
                         + "delivered again", group, loopTopic, e);
                 return;
+            }
+        }
+    }
+
+    /** A replay for the poll thread: target offsets, and what it moved (the partitions it held among them). */
+    record SeekRequest(Map<TopicPartition, Long> targets, CompletableFuture<Map<TopicPartition, Long>> applied) {
+    }
+
+    /** Hands a replay to the poll thread; the future completes within a poll or two. Any thread. */
+    CompletableFuture<Map<TopicPartition, Long>> requestSeek(Map<TopicPartition, Long> targets) {
+        SeekRequest r = new SeekRequest(Map.copyOf(targets), new CompletableFuture<>());
+        seeks.add(r);
+        if (!thread.isAlive() && seeks.remove(r)) {
+            r.applied().completeExceptionally(new IllegalStateException("the subscription of group '" + group
+                    + "' on '" + loopTopic + "' is not running"));
+        }
+        return r.applied();
+    }
+
+    /**
+     * Replays, on the poll thread: each partition this consumer holds among a request's targets starts over at its
+     * target offset with a fresh {@link PartitionState}. The old state is marked revoked, so its queued records are
+     * not started and nothing of it is committed any more; a handler already running finishes (its lane is one
+     * thread, so per-key order holds), and its record is handled again when it lies after the target. The target
+     * is committed at once with empty metadata, so the decided offsets of the old position skip nothing replayed.
+     */
+    private void applySeeks() {
+        for (SeekRequest r; (r = seeks.poll()) != null; ) {
+            Map<TopicPartition, OffsetAndMetadata> commit = new HashMap<>();
+            try {
+                for (Map.Entry<TopicPartition, Long> e : r.targets().entrySet()) {
+                    TopicPartition tp = e.getKey();
+                    PartitionState old = partitions.get(tp);
+                    if (old == null) {
+                        continue; // not ours (any more): the caller sees it missing from the result
+                    }
+                    old.revoked = true;
+                    if (old.paused) {
+                        consumer.resume(List.of(tp));
+                        pausedCount--;
+                    }
+                    PartitionState fresh = new PartitionState(tp, isRetry);
+                    fresh.nextOffset = e.getValue();
+                    partitions.put(tp, fresh);
+                    consumer.seek(tp, e.getValue());
+                    commit.put(tp, new OffsetAndMetadata(e.getValue(), ""));
+                }
+                if (!commit.isEmpty()) {
+                    try {
+                        consumer.commitSync(commit, SubscriptionRunner.CLOSE_GRACE);
+                        commit.forEach((tp, o) -> partitions.get(tp).committed(o));
+                    } catch (RuntimeException e) {
+                        // The new states commit their position with the next periodic or revocation commit.
+                        log.warn("group '{}' replays {} from {}, but committing the new offsets failed; they are "
+                                + "committed with the next commit", group, loopTopic, commit.keySet(), e);
+                    }
+                }
+                Map<TopicPartition, Long> applied = new HashMap<>();
+                commit.forEach((tp, o) -> applied.put(tp, o.offset()));
+                r.applied().complete(applied);
+            } catch (RuntimeException e) {
+                r.applied().completeExceptionally(e);
             }
         }
     }

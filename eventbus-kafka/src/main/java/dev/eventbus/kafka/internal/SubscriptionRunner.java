@@ -173,6 +173,19 @@ public final class SubscriptionRunner implements KafkaSubscription {
         return retryTopic;
     }
 
+    /** The {@code client.id} of the consumer on the stream's topic: this subscription's member of the group. */
+    public String clientId() {
+        return main.clientId;
+    }
+
+    /**
+     * A replay: the poll thread starts each partition it holds among {@code targets} over at its target offset and
+     * commits it. Completes with the partitions it moved, or exceptionally when the subscription closed first.
+     */
+    public java.util.concurrent.CompletableFuture<Map<TopicPartition, Long>> seek(Map<TopicPartition, Long> targets) {
+        return main.requestSeek(targets);
+    }
+
     @Override
     public Set<TopicPartition> assignment() {
         if (retry == null) {
