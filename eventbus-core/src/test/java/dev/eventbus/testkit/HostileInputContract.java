@@ -46,6 +46,12 @@ public abstract class HostileInputContract {
     public record HostileCancelled(String orderId) {
     }
 
+    /** An event whose class says what a valid one is, for the Bean Validation section. */
+    @EventType(name = "hostile.payment", stream = STREAM)
+    public record HostilePayment(@jakarta.validation.constraints.NotBlank String orderId,
+                                 @jakarta.validation.constraints.Positive double amount) {
+    }
+
     /** A transport in a namespace of its own; the bus built on it owns and closes it. */
     protected abstract Transport newTransport();
 
@@ -237,5 +243,66 @@ public abstract class HostileInputContract {
         assertThat(deadLetter(bus, "missing-1").reason()).contains("cannot decode").containsIgnoringCase("missing");
         assertThat(deadLetter(bus, "shape-1").reason()).contains("cannot decode").contains("admin");
         assertThat(sink.got).extracting(Envelope::id).containsExactly("good-4");
+    }
+
+    /** Collects HostilePayment deliveries of {@link #GROUP}. */
+    public static final class PaymentSink {
+        public final List<Envelope<HostilePayment>> got = new CopyOnWriteArrayList<>();
+
+        @Subscribe(group = GROUP)
+        public void on(Envelope<HostilePayment> e) {
+            got.add(e);
+        }
+
+        public boolean has(String id) {
+            return got.stream().anyMatch(e -> e.id().equals(id));
+        }
+    }
+
+    @Test
+    void beanValidationDeadLettersInvalidEventsWithTheirViolationsAndGoesOn() throws Exception {
+        EventBus bus = bus(EventBus.builder().beanValidation(true));
+        PaymentSink sink = new PaymentSink();
+        bus.register(sink);
+        awaitReady(bus);
+        long deadBefore = bus.stats().deadLettered();
+        sendRaw(headers("bad-pay-1", "hostile.payment"), "{\"orderId\":\" \",\"amount\":-3}");
+        sendRaw(headers("bad-pay-2", "hostile.payment"), "{\"orderId\":\"bad-pay-2\",\"amount\":0}");
+        sendRaw(headers("good-pay-1", "hostile.payment"), "{\"orderId\":\"good-pay-1\",\"amount\":7}");
+        await(() -> sink.has("good-pay-1") && deadLetter(bus, "bad-pay-1") != null
+                && deadLetter(bus, "bad-pay-2") != null, "the good payment and two dead letters; have "
+                + bus.deadLetters().list(GROUP));
+        String reason = deadLetter(bus, "bad-pay-1").reason();
+        assertThat(reason).contains("constraint violations")
+                .contains("amount: must be greater than 0").contains("orderId: must not be blank");
+        assertThat(deadLetter(bus, "bad-pay-2").reason()).contains("amount: must be greater than 0")
+                .doesNotContain("orderId");
+        assertThat(deadLetter(bus, "bad-pay-1").attempts()).as("not retried").isLessThanOrEqualTo(1);
+        assertThat(bus.stats().deadLettered() - deadBefore).isEqualTo(2);
+        assertThat(sink.got).extracting(Envelope::id).containsExactly("good-pay-1");
+    }
+
+    @Test
+    void theTransportKeyIsNeverTakenForAMissingSubject() throws Exception {
+        EventBus bus = bus(EventBus.builder());
+        Sink sink = new Sink();
+        bus.register(sink);
+        awaitReady(bus);
+        Map<String, String> h = headers("no-subject-1", "hostile.order.placed");
+        transport.send(TransportMessage.of(STREAM, "key-of-no-subject-1", h,
+                "{\"orderId\":\"no-subject-1\",\"amount\":1}".getBytes(StandardCharsets.UTF_8)))
+                .get(30, TimeUnit.SECONDS);
+        Map<String, String> withSubject = headers("subject-1", "hostile.order.placed");
+        withSubject.put(MessageHeaders.SUBJECT, "the-subject");
+        transport.send(TransportMessage.of(STREAM, "key-of-subject-1", withSubject,
+                "{\"orderId\":\"subject-1\",\"amount\":1}".getBytes(StandardCharsets.UTF_8)))
+                .get(30, TimeUnit.SECONDS);
+        await(() -> sink.has("no-subject-1") && sink.has("subject-1"), "both events");
+        Envelope<HostileOrder> e = sink.got.stream().filter(x -> x.id().equals("no-subject-1")).findFirst()
+                .orElseThrow();
+        assertThat(e.subject()).as("the key is not a subject the event carried").isNull();
+        assertThat(e.headers()).as("the key is not an extension either").doesNotContainKey(MessageHeaders.PARTITION_KEY);
+        assertThat(sink.got.stream().filter(x -> x.id().equals("subject-1")).findFirst().orElseThrow().subject())
+                .isEqualTo("the-subject");
     }
 }
