@@ -24,6 +24,8 @@ import java.util.function.Consumer;
 final class BusSetup {
 
     final String service;
+    /** CloudEvents {@code source} written on every published event. */
+    final String source;
     final String defaultStream;
     final Serializer serializer;
     final Map<Class<?>, Serializer> typeSerializers;
@@ -55,19 +57,36 @@ final class BusSetup {
         TransportContext cfg = new TransportContext(b.service != null ? b.service
                 : config.getOrDefault(EventBusConfig.SERVICE, "eventbus"), config);
         this.service = cfg.serviceName();
+        this.source = EventSource.resolve(cfg.get(EventBusConfig.SOURCE), service);
         this.defaultStream = b.defaultStream != null ? b.defaultStream
                 : cfg.get(EventBusConfig.DEFAULT_STREAM, "events");
-        this.typeSerializers = Map.copyOf(b.typeSerializers);
         this.eventTypes = new LinkedHashMap<>(b.eventTypes);
         boolean failOnNulls = b.jsonFailOnNullComponents != null ? b.jsonFailOnNullComponents
                 : cfg.getBoolean(EventBusConfig.JSON_FAIL_ON_NULL_COMPONENTS, false);
         boolean failOnUnknown = b.jsonFailOnUnknownProperties != null ? b.jsonFailOnUnknownProperties
                 : cfg.getBoolean(EventBusConfig.JSON_FAIL_ON_UNKNOWN_PROPERTIES, false);
-        this.serializer = b.serializer != null ? b.serializer
+        Serializer base = b.serializer != null ? b.serializer
                 : new JsonSerializer(JsonSerializer.defaultMapper(failOnNulls, failOnUnknown), b.upcasters);
         if (b.serializer != null && !b.upcasters.isEmpty()) {
             throw new IllegalStateException("upcasters are applied by the default JsonSerializer; with a custom "
                     + "serializer, apply them inside it (JsonSerializer(mapper, upcasters))");
+        }
+        // Validation wraps deserialization, so a violation takes the path of any undecodable body: dead letter.
+        String validation = b.beanValidation != null ? (b.beanValidation ? "bean" : "none")
+                : cfg.get(EventBusConfig.VALIDATION, "none").trim().toLowerCase(java.util.Locale.ROOT);
+        switch (validation) {
+            case "none" -> {
+                this.serializer = base;
+                this.typeSerializers = Map.copyOf(b.typeSerializers);
+            }
+            case "bean" -> {
+                BeanValidation v = BeanValidation.create();
+                this.serializer = v.wrap(base);
+                Map<Class<?>, Serializer> wrapped = new LinkedHashMap<>();
+                b.typeSerializers.forEach((t, s) -> wrapped.put(t, v.wrap(s)));
+                this.typeSerializers = Map.copyOf(wrapped);
+            }
+            default -> throw new ConfigException(EventBusConfig.VALIDATION, validation, "none or bean");
         }
         this.retry = b.retryPolicy != null ? b.retryPolicy : retryFromConfig(cfg);
         this.publishInterceptors = b.publishInterceptors.toArray(new PublishInterceptor[0]);

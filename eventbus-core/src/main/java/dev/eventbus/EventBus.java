@@ -110,7 +110,7 @@ public final class EventBus extends FastPath implements AutoCloseable {
         this.consumeInterceptors = setup.consumeInterceptors;
         this.types = new EventTypes(setup.defaultStream);
         setup.typeSerializers.forEach(types::serializer);
-        this.envelopes = new Envelopes(service, types, setup.serializer);
+        this.envelopes = new Envelopes(setup.source, types, setup.serializer);
         this.routes = new Routes(this, types, registry, setup);
         this.failures = new FailureHandling(this, counters, routes, envelopes, setup);
         this.local = new LocalDispatch(this, registry, failures, setup);
@@ -497,6 +497,7 @@ public final class EventBus extends FastPath implements AutoCloseable {
         UnknownTypePolicy unknownTypes;
         Boolean jsonFailOnNullComponents;
         Boolean jsonFailOnUnknownProperties;
+        Boolean beanValidation;
         String defaultStream;
         int concurrency;
         Boolean orderedByKey;
@@ -642,6 +643,18 @@ public final class EventBus extends FastPath implements AutoCloseable {
          */
         public Builder jsonFailOnUnknownProperties(boolean on) {
             this.jsonFailOnUnknownProperties = on;
+            return this;
+        }
+
+        /**
+         * Checks every decoded event with Jakarta Bean Validation ({@code @NotNull}, {@code @Positive}, ... on the
+         * event class) and dead-letters, without retrying, those with violations, naming each as
+         * {@code field: message}. Default false ({@link EventBusConfig#VALIDATION}). Works with any serializer.
+         * Needs {@code jakarta.validation-api} and a provider (e.g. Hibernate Validator) on the classpath:
+         * {@link #build()} fails with a {@link ConfigException} otherwise.
+         */
+        public Builder beanValidation(boolean on) {
+            this.beanValidation = on;
             return this;
         }
 

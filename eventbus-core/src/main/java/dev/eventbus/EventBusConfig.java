@@ -26,6 +26,13 @@ public final class EventBusConfig {
 
     /** The service name: CloudEvents {@code source}, default consumer group, connection names. Default {@code eventbus}. */
     public static final String SERVICE = "eventbus.service";
+    /**
+     * CloudEvents {@code source} of the events this bus publishes: a URI-reference (RFC 3986), an absolute one
+     * recommended, e.g. {@code urn:example:orders} or {@code https://example.com/orders}. Checked at build time.
+     * Default {@code urn:eventbus:<service>}, the service name percent-encoded (every character but ASCII letters,
+     * digits and {@code -._~}), so {@code order service} gives {@code urn:eventbus:order%20service}.
+     */
+    public static final String SOURCE = "eventbus.source";
     /** The default transport by name: {@code memory} (default), {@code kafka}, {@code rabbitmq}, {@code jdbc}. */
     public static final String TRANSPORT = "eventbus.transport";
     /** The stream of event types without {@code @EventType(stream)}. Default {@code events}. */
@@ -67,6 +74,12 @@ public final class EventBusConfig {
     public static final String JSON_FAIL_ON_NULL_COMPONENTS = "eventbus.json.fail-on-null-components";
     /** {@code true} to dead-letter a JSON event with properties its class does not have. Default false. */
     public static final String JSON_FAIL_ON_UNKNOWN_PROPERTIES = "eventbus.json.fail-on-unknown-properties";
+    /**
+     * {@code none} (default) or {@code bean}: check every decoded event with Jakarta Bean Validation and
+     * dead-letter those with constraint violations. {@code bean} needs {@code jakarta.validation-api} and a provider
+     * (e.g. Hibernate Validator) on the classpath; without them {@code build()} fails.
+     */
+    public static final String VALIDATION = "eventbus.validation";
     /** Default concurrency of a consumer group's subscription. Default 4. */
     public static final String CONSUMER_CONCURRENCY = "eventbus.consumer.concurrency";
     /**
@@ -86,6 +99,7 @@ public final class EventBusConfig {
     static {
         Map<String, String> d = new LinkedHashMap<>();
         d.put(SERVICE, "service name (default: eventbus)");
+        d.put(SOURCE, "CloudEvents source, a URI-reference (default: urn:eventbus:<service, percent-encoded>)");
         d.put(TRANSPORT, "default transport: memory, kafka, rabbitmq or jdbc (default: memory)");
         d.put(DEFAULT_STREAM, "stream of types without @EventType(stream) (default: events)");
         d.put(DISPATCH, "sync or async (default: sync)");
@@ -105,6 +119,7 @@ public final class EventBusConfig {
         d.put(UNKNOWN_TYPES, "dead-letter or ignore (default: dead-letter)");
         d.put(JSON_FAIL_ON_NULL_COMPONENTS, "dead-letter JSON events with null/missing record components (default: false)");
         d.put(JSON_FAIL_ON_UNKNOWN_PROPERTIES, "dead-letter JSON events with unknown properties (default: false)");
+        d.put(VALIDATION, "none or bean: Jakarta Bean Validation of decoded events (default: none)");
         d.put(CONSUMER_CONCURRENCY, "default subscription concurrency (default: 4)");
         d.put(CONSUMER_ORDERED_BY_KEY, "keep per-key order on consumption (default: true)");
         d.put(CLOSE_TIMEOUT, "close() drain timeout (default: 30s)");

@@ -104,6 +104,9 @@ final class GroupDispatcher implements MessageHandler {
             if (event == null) {
                 throw new Serializer.SerializationException("the body decoded to null", null);
             }
+        } catch (BeanValidation.InvalidEventException e) {
+            return malformed(delivery, "invalid '" + type + "' (" + info.type().getName() + "), constraint "
+                    + "violations: " + e.getMessage(), e);
         } catch (RuntimeException e) {
             return malformed(delivery, "cannot decode the body of '" + type + "' as " + info.type().getName() + ": "
                     + e.getMessage(), e);
@@ -298,8 +301,9 @@ final class GroupDispatcher implements MessageHandler {
 
         Envelope<Object> envelope(TransportMessage m, EventTypes.Info info, Object event, int attempt) {
             // Parsed lazily; a foreign producer's odd timestamp is no reason to drop the event (time() is null then).
+            // The subject is the event's own attribute only: a transport key (a Kafka record key) is not a subject.
             return new Envelope<>(id, type, info.version(), source, time,
-                    subject != null ? subject : m.key(), contentType, correlation, causation, traceparent,
+                    subject, contentType, correlation, causation, traceparent,
                     extensions, m.stream(), attempt, event);
         }
     }

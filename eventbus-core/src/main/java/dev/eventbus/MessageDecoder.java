@@ -66,9 +66,8 @@ final class MessageDecoder {
                 }
             }
         }
-        String subject = m.header(MessageHeaders.SUBJECT);
         return new Envelope<>(id, type, info.version(), m.header(MessageHeaders.SOURCE),
-                m.header(MessageHeaders.TIME), subject != null ? subject : m.key(),
+                m.header(MessageHeaders.TIME), m.header(MessageHeaders.SUBJECT),
                 m.header(MessageHeaders.DATACONTENTTYPE), m.header(MessageHeaders.CORRELATION_ID),
                 m.header(MessageHeaders.CAUSATION_ID), m.header(MessageHeaders.TRACEPARENT), extensions, m.stream(),
                 1, event);

@@ -83,8 +83,12 @@ public final class PublishOptions {
         }
 
         /**
-         * Adds a header. Names are CloudEvents extension names: lower-case letters and digits are safest on every
-         * transport. Names starting with {@code eventbus-} are reserved.
+         * Adds a header. Names are CloudEvents extension names: lower-case letters and digits, at most 20 of them,
+         * are safest on every transport (a longer such name still travels, with a WARN once per name: CloudEvents
+         * consumers may refuse it). Names starting with {@code eventbus-} are reserved, and so is
+         * {@code partitionkey}: set the key with {@link #key(String)}.
+         *
+         * @throws IllegalArgumentException for a reserved name
          */
         public Builder header(String name, String value) {
             Objects.requireNonNull(name, "header name");
@@ -92,6 +96,11 @@ public final class PublishOptions {
             if (name.startsWith("eventbus-")) {
                 throw new IllegalArgumentException("header names starting with 'eventbus-' are reserved: " + name);
             }
+            if (name.equals(dev.eventbus.spi.MessageHeaders.PARTITION_KEY)) {
+                throw new IllegalArgumentException("'partitionkey' is the message key on the wire: set it with "
+                        + "PublishOptions.Builder.key(...) instead of a header");
+            }
+            ExtensionNames.check(name);
             headers.put(name, value);
             return this;
         }

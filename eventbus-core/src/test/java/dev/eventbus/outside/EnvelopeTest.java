@@ -58,7 +58,7 @@ class EnvelopeTest {
             Envelope<?> shipped = c.seen.get(1);
             assertThat(placed.id()).matches(UUID_V7);
             assertThat(placed.type()).isEqualTo("order.placed");
-            assertThat(placed.source()).isEqualTo("billing");
+            assertThat(placed.source()).isEqualTo("urn:eventbus:billing");
             assertThat(placed.subject()).isEqualTo("o-7");
             assertThat(placed.stream()).isEqualTo("orders");
             assertThat(placed.dataContentType()).isEqualTo("application/json");
@@ -101,7 +101,7 @@ class EnvelopeTest {
             assertThat(m.stream()).isEqualTo("orders");
             assertThat(m.key()).isEqualTo("o-9");
             assertThat(m.type()).isEqualTo("order.placed");
-            assertThat(m.header(MessageHeaders.SOURCE)).isEqualTo("shop");
+            assertThat(m.header(MessageHeaders.SOURCE)).isEqualTo("urn:eventbus:shop");
             assertThat(m.header(MessageHeaders.SPECVERSION)).isEqualTo("1.0");
             assertThat(m.header(MessageHeaders.SUBJECT)).isEqualTo("o-9");
             assertThat(m.header(MessageHeaders.DATACONTENTTYPE)).isEqualTo("application/json");

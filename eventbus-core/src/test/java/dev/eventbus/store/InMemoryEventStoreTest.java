@@ -116,7 +116,7 @@ class InMemoryEventStoreTest {
         assertThat(first.envelope().subject()).isEqualTo("a-1");
         assertThat(first.envelope().type()).isEqualTo("test.opened");
         assertThat(first.envelope().stream()).isEqualTo("accounts");
-        assertThat(first.envelope().source()).isEqualTo("store-test");
+        assertThat(first.envelope().source()).isEqualTo("urn:eventbus:store-test");
         assertThat(first.envelope().time()).isNotNull();
         assertThat(first.envelope().id()).isNotBlank().isNotEqualTo(a1.get(1).envelope().id());
         assertThat(store.read("a-1", 3)).extracting(r -> (Object) r.event()).containsExactly(new Deposited(6));

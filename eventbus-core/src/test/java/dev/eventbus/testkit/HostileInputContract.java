@@ -46,21 +46,18 @@ public abstract class HostileInputContract {
     public record HostileCancelled(String orderId) {
     }
 
+    /** An event whose class says what a valid one is, for the Bean Validation section. */
+    @EventType(name = "hostile.payment", stream = STREAM)
+    public record HostilePayment(@jakarta.validation.constraints.NotBlank String orderId,
+                                 @jakarta.validation.constraints.Positive double amount) {
+    }
+
     /** A transport in a namespace of its own; the bus built on it owns and closes it. */
     protected abstract Transport newTransport();
 
     /** How long to wait for deliveries and dead letters. */
     protected Duration timeout() {
         return Duration.ofSeconds(30);
-    }
-
-    /**
-     * True for transports that route by type on the broker (RabbitMQ binds each group's queue to its types): a type
-     * no group is bound to is refused to the sender (NO_ROUTE with mandatory publishing), never queued, so it
-     * cannot be dead-lettered, and is not lost silently either. Default false.
-     */
-    protected boolean refusesUnboundTypes() {
-        return false;
     }
 
     /** Called after the bus's subscriptions are made, before anything is sent. Default: nothing. */
@@ -162,28 +159,17 @@ public abstract class HostileInputContract {
         Sink sink = new Sink();
         bus.register(sink);
         awaitReady(bus);
-        if (refusesUnboundTypes()) {
-            org.assertj.core.api.Assertions.assertThatThrownBy(() -> sendRaw(headers("gadget-1",
-                    "java.lang.ProcessBuilder"), "{\"command\":[\"sh\"]}")).hasMessageContaining("NO_ROUTE");
-            // a registered type the group does not take is not bound either: refused the same way
-            org.assertj.core.api.Assertions.assertThatThrownBy(() -> sendRaw(headers("known-1",
-                    "hostile.order.cancelled"), "{\"orderId\":\"known-1\"}")).hasMessageContaining("NO_ROUTE");
-            sendOrder("good-2", "{\"orderId\":\"good-2\",\"amount\":3}");
-            await(() -> sink.has("good-2"), "the good event");
-            assertThat(bus.deadLetters().list(GROUP)).isEmpty();
-        } else {
-            sendRaw(headers("gadget-1", "java.lang.ProcessBuilder"), "{\"command\":[\"sh\"]}");
-            sendRaw(headers("unknown-1", "hostile.never.heard.of"), "{}");
-            sendRaw(headers("known-1", "hostile.order.cancelled"), "{\"orderId\":\"known-1\"}");
-            sendOrder("good-2", "{\"orderId\":\"good-2\",\"amount\":3}");
-            await(() -> sink.has("good-2"), "the good event");
-            await(() -> deadLetter(bus, "gadget-1") != null && deadLetter(bus, "unknown-1") != null,
-                    "dead letters for both unknown types; have " + bus.deadLetters().list(GROUP));
-            assertThat(deadLetter(bus, "gadget-1").reason())
-                    .contains("unknown event type 'java.lang.ProcessBuilder'");
-            assertThat(deadLetter(bus, "unknown-1").reason()).contains("unknown event type 'hostile.never.heard.of'");
-            assertThat(bus.stats().unknownTypes()).isEqualTo(2);
-        }
+        sendRaw(headers("gadget-1", "java.lang.ProcessBuilder"), "{\"command\":[\"sh\"]}");
+        sendRaw(headers("unknown-1", "hostile.never.heard.of"), "{}");
+        sendRaw(headers("known-1", "hostile.order.cancelled"), "{\"orderId\":\"known-1\"}");
+        sendOrder("good-2", "{\"orderId\":\"good-2\",\"amount\":3}");
+        await(() -> sink.has("good-2"), "the good event");
+        await(() -> deadLetter(bus, "gadget-1") != null && deadLetter(bus, "unknown-1") != null,
+                "dead letters for both unknown types; have " + bus.deadLetters().list(GROUP));
+        assertThat(deadLetter(bus, "gadget-1").reason())
+                .contains("unknown event type 'java.lang.ProcessBuilder'");
+        assertThat(deadLetter(bus, "unknown-1").reason()).contains("unknown event type 'hostile.never.heard.of'");
+        assertThat(bus.stats().unknownTypes()).isEqualTo(2);
         Thread.sleep(300);
         assertThat(deadLetter(bus, "known-1")).as("a known type the group does not subscribe to is skipped").isNull();
         assertThat(sink.got).extracting(Envelope::id).containsExactly("good-2");
@@ -237,5 +223,66 @@ public abstract class HostileInputContract {
         assertThat(deadLetter(bus, "missing-1").reason()).contains("cannot decode").containsIgnoringCase("missing");
         assertThat(deadLetter(bus, "shape-1").reason()).contains("cannot decode").contains("admin");
         assertThat(sink.got).extracting(Envelope::id).containsExactly("good-4");
+    }
+
+    /** Collects HostilePayment deliveries of {@link #GROUP}. */
+    public static final class PaymentSink {
+        public final List<Envelope<HostilePayment>> got = new CopyOnWriteArrayList<>();
+
+        @Subscribe(group = GROUP)
+        public void on(Envelope<HostilePayment> e) {
+            got.add(e);
+        }
+
+        public boolean has(String id) {
+            return got.stream().anyMatch(e -> e.id().equals(id));
+        }
+    }
+
+    @Test
+    void beanValidationDeadLettersInvalidEventsWithTheirViolationsAndGoesOn() throws Exception {
+        EventBus bus = bus(EventBus.builder().beanValidation(true));
+        PaymentSink sink = new PaymentSink();
+        bus.register(sink);
+        awaitReady(bus);
+        long deadBefore = bus.stats().deadLettered();
+        sendRaw(headers("bad-pay-1", "hostile.payment"), "{\"orderId\":\" \",\"amount\":-3}");
+        sendRaw(headers("bad-pay-2", "hostile.payment"), "{\"orderId\":\"bad-pay-2\",\"amount\":0}");
+        sendRaw(headers("good-pay-1", "hostile.payment"), "{\"orderId\":\"good-pay-1\",\"amount\":7}");
+        await(() -> sink.has("good-pay-1") && deadLetter(bus, "bad-pay-1") != null
+                && deadLetter(bus, "bad-pay-2") != null, "the good payment and two dead letters; have "
+                + bus.deadLetters().list(GROUP));
+        String reason = deadLetter(bus, "bad-pay-1").reason();
+        assertThat(reason).contains("constraint violations")
+                .contains("amount: must be greater than 0").contains("orderId: must not be blank");
+        assertThat(deadLetter(bus, "bad-pay-2").reason()).contains("amount: must be greater than 0")
+                .doesNotContain("orderId");
+        assertThat(deadLetter(bus, "bad-pay-1").attempts()).as("not retried").isLessThanOrEqualTo(1);
+        assertThat(bus.stats().deadLettered() - deadBefore).isEqualTo(2);
+        assertThat(sink.got).extracting(Envelope::id).containsExactly("good-pay-1");
+    }
+
+    @Test
+    void theTransportKeyIsNeverTakenForAMissingSubject() throws Exception {
+        EventBus bus = bus(EventBus.builder());
+        Sink sink = new Sink();
+        bus.register(sink);
+        awaitReady(bus);
+        Map<String, String> h = headers("no-subject-1", "hostile.order.placed");
+        transport.send(TransportMessage.of(STREAM, "key-of-no-subject-1", h,
+                "{\"orderId\":\"no-subject-1\",\"amount\":1}".getBytes(StandardCharsets.UTF_8)))
+                .get(30, TimeUnit.SECONDS);
+        Map<String, String> withSubject = headers("subject-1", "hostile.order.placed");
+        withSubject.put(MessageHeaders.SUBJECT, "the-subject");
+        transport.send(TransportMessage.of(STREAM, "key-of-subject-1", withSubject,
+                "{\"orderId\":\"subject-1\",\"amount\":1}".getBytes(StandardCharsets.UTF_8)))
+                .get(30, TimeUnit.SECONDS);
+        await(() -> sink.has("no-subject-1") && sink.has("subject-1"), "both events");
+        Envelope<HostileOrder> e = sink.got.stream().filter(x -> x.id().equals("no-subject-1")).findFirst()
+                .orElseThrow();
+        assertThat(e.subject()).as("the key is not a subject the event carried").isNull();
+        assertThat(e.headers()).as("the key is not an extension either").doesNotContainKey(MessageHeaders.PARTITION_KEY);
+        assertThat(sink.got.stream().filter(x -> x.id().equals("subject-1")).findFirst().orElseThrow().subject())
+                .isEqualTo("the-subject");
     }
 }

@@ -24,11 +24,6 @@ class RabbitMqHostileInputTest extends HostileInputContract {
     }
 
     @Override
-    protected boolean refusesUnboundTypes() {
-        return true; // each group's queue is bound to its types; an unbound type is refused to the sender
-    }
-
-    @Override
     protected Transport newTransport() {
         RabbitMqTestSupport s = new RabbitMqTestSupport(); // a prefix of its own per test
         supports.add(s);

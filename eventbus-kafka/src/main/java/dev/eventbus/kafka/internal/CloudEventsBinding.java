@@ -48,6 +48,8 @@ public final class CloudEventsBinding {
     public static final String INTERNAL_PREFIX = "eventbus-kafka-";
 
     public static final String CE_TYPE = CE_PREFIX + MessageHeaders.TYPE;
+    /** The CloudEvents partitioning extension: written equal to the record key, read when the record has none. */
+    public static final String CE_PARTITION_KEY = CE_PREFIX + MessageHeaders.PARTITION_KEY;
 
     private static final ObjectMapper MAPPER = new ObjectMapper();
     private static final JsonFactory JSON = MAPPER.getFactory();
@@ -93,6 +95,7 @@ public final class CloudEventsBinding {
             case "causationid": return "ce_causationid";
             case "traceparent": return "ce_traceparent";
             case "eventbusversion": return "ce_eventbusversion";
+            case "partitionkey": return CE_PARTITION_KEY;
             default: break;
         }
         String w = WIRE_NAMES.get(name);
@@ -146,6 +149,8 @@ public final class CloudEventsBinding {
                 return k.equals(CONTENT_TYPE) ? MessageHeaders.DATACONTENTTYPE : null;
             case 13:
                 return k.equals("ce_dataschema") ? "dataschema" : null;
+            case 15:
+                return k.equals(CE_PARTITION_KEY) ? MessageHeaders.PARTITION_KEY : null;
             case 14:
                 return k.equals("ce_specversion") ? "specversion" : k.equals("ce_traceparent") ? "traceparent"
                         : k.equals("ce_causationid") ? "causationid" : null;
@@ -176,9 +181,12 @@ public final class CloudEventsBinding {
     public ProducerRecord<byte[], byte[]> toRecord(String topic, byte[] key, TransportMessage message) {
         Map<String, String> h = message.headers();
         if (!structured) {
-            BinaryHeaders headers = new BinaryHeaders(h.size());
+            BinaryHeaders headers = new BinaryHeaders(h.size() + (key == null ? 0 : 1));
             h.forEach(headers); // forEach: the bus's header map visits without an entry object per header
-            return new ProducerRecord<>(topic, null, key, message.body(), new RecordHeaders(headers.all));
+            if (key != null) {
+                headers.add(new RecordHeader(CE_PARTITION_KEY, key)); // the record key's bytes: never written to
+            }
+            return new ProducerRecord<>(topic, null, key, message.body(), new RecordHeaders(headers.trimmed()));
         }
         RecordHeaders headers = new RecordHeaders();
         headers.add(CONTENT_TYPE, utf8(STRUCTURED_CONTENT_TYPE));
@@ -187,7 +195,7 @@ public final class CloudEventsBinding {
                 headers.add(e.getKey(), utf8(e.getValue()));
             }
         }
-        return new ProducerRecord<>(topic, null, key, structuredValue(message), headers);
+        return new ProducerRecord<>(topic, null, key, structuredValue(message, key), headers);
     }
 
     /** Collects the binary-mode headers of one message. */
@@ -201,7 +209,17 @@ public final class CloudEventsBinding {
 
         @Override
         public void accept(String name, String value) {
-            all[n++] = binaryHeader(name, value);
+            if (name != MessageHeaders.PARTITION_KEY && !name.equals(MessageHeaders.PARTITION_KEY)) {
+                all[n++] = binaryHeader(name, value); // the partition key is the record key's, added once
+            }
+        }
+
+        void add(Header header) {
+            all[n++] = header;
+        }
+
+        Header[] trimmed() {
+            return n == all.length ? all : java.util.Arrays.copyOf(all, n);
         }
     }
 
@@ -245,14 +263,17 @@ public final class CloudEventsBinding {
         return new RecordHeader(wireName(name), utf8(value));
     }
 
-    private static byte[] structuredValue(TransportMessage m) {
+    private static byte[] structuredValue(TransportMessage m, byte[] key) {
         ByteArrayOutputStream out = new ByteArrayOutputStream(m.body().length + 512);
         try (JsonGenerator g = JSON.createGenerator(out)) {
             g.writeStartObject();
             for (Map.Entry<String, String> e : m.headers().entrySet()) {
-                if (isAttributeName(e.getKey())) {
+                if (isAttributeName(e.getKey()) && !e.getKey().equals(MessageHeaders.PARTITION_KEY)) {
                     g.writeStringField(e.getKey(), e.getValue());
                 }
+            }
+            if (key != null) {
+                g.writeStringField(MessageHeaders.PARTITION_KEY, new String(key, StandardCharsets.UTF_8));
             }
             String ct = m.header(MessageHeaders.DATACONTENTTYPE);
             byte[] body = m.body();
@@ -347,7 +368,14 @@ public final class CloudEventsBinding {
             if (v == null || k.startsWith(INTERNAL_PREFIX)) {
                 continue;
             }
-            n = HeaderMap.put(names, raw, n, messageName(k), v);
+            String name = messageName(k);
+            if (name == MessageHeaders.PARTITION_KEY) {
+                if (key == null) {
+                    key = string(v);
+                }
+                continue;
+            }
+            n = HeaderMap.put(names, raw, n, name, v);
         }
         byte[] body = r.value() == null ? EMPTY : r.value();
         return TransportMessage.of(stream, key, new HeaderMap(names, raw, n), body);
@@ -360,7 +388,8 @@ public final class CloudEventsBinding {
      * Which records a consumer skips without decoding them: replays addressed to another group, and types nobody
      * in the group subscribes to.
      *
-     * @param replayHeader the header naming the only group a replayed record is for
+     * @param replayHeader the header naming the only group a replayed record is for, or null to believe no such
+     *                     header (with retry topics, replays arrive through them, never on the main topic)
      * @param group        this consumer's group, UTF-8
      * @param types        the wanted types, UTF-8, or null for every type
      * @param typeNames    the same as strings (for structured records, whose type is inside the value)
@@ -396,6 +425,7 @@ public final class CloudEventsBinding {
         byte[] replay = null;
         byte[] type = null;
         byte[] contentType = null;
+        byte[] partitionKey = null;
         // The last header of a name wins, as with lastHeader.
         for (Header header : all) {
             String k = header.key();
@@ -412,6 +442,9 @@ public final class CloudEventsBinding {
                 type = v;
             } else if (name == MessageHeaders.DATACONTENTTYPE && k.equals(CONTENT_TYPE)) {
                 contentType = v;
+            } else if (name == MessageHeaders.PARTITION_KEY) {
+                partitionKey = v; // the key, not a header: see below
+                continue;
             }
             if (v != null) {
                 n = HeaderMap.put(names, raw, n, name, v);
@@ -427,7 +460,7 @@ public final class CloudEventsBinding {
             }
             typeChecked = true;
         }
-        String key = string(r.key());
+        String key = r.key() != null ? string(r.key()) : string(partitionKey);
         TransportMessage m;
         if (isStructuredContentType(contentType)) {
             m = fromStructured(stream, key, r.value(), r.headers());
@@ -461,7 +494,12 @@ public final class CloudEventsBinding {
             if (k.startsWith(INTERNAL_PREFIX) || k.equalsIgnoreCase(CONTENT_TYPE) || header.value() == null) {
                 continue;
             }
-            h.put(messageName(k), string(header.value()));
+            String name = messageName(k);
+            if (name == MessageHeaders.PARTITION_KEY) {
+                key = key != null ? key : string(header.value());
+            } else {
+                h.put(name, string(header.value()));
+            }
         }
         JsonNode data = null;
         JsonNode data64 = null;
@@ -470,6 +508,11 @@ public final class CloudEventsBinding {
             switch (f.getKey()) {
                 case "data" -> data = f.getValue();
                 case "data_base64" -> data64 = f.getValue();
+                case MessageHeaders.PARTITION_KEY -> {
+                    if (key == null && f.getValue().isValueNode() && !f.getValue().isNull()) {
+                        key = f.getValue().asText(); // the record key wins; this is the same value or a stand-in
+                    }
+                }
                 default -> {
                     JsonNode v = f.getValue();
                     if (!v.isNull()) {

@@ -32,7 +32,8 @@ import java.util.concurrent.TimeoutException;
 
 /**
  * Dead letters kept in dead-letter topics ({@code <topic>.DLT}): listing reads them from the beginning,
- * replay re-sends one to its original topic for its group and then appends a small marker record (empty value,
+ * replay re-sends one to its group's retry topic (due at once; to the original topic, addressed to the group by a
+ * header, when retry topics are off) and then appends a small marker record (empty value,
  * header {@value #H_REPLAYED} = the dead letter's id) to the same DLT partition, since a Kafka topic cannot
  * delete a single record. Listing hides marked dead letters and the markers.
  *
@@ -120,11 +121,28 @@ public final class DeadLetterTopics implements Transport.DeadLetterStore, AutoCl
                 }
             }
             String group = CloudEventsBinding.header(found.headers(), MessageHeaders.DLQ_GROUP);
-            if (group != null) {
+            String target = originalTopic;
+            if (group != null && config.retryTopics()) {
+                // Through the group's retry topic, due now: only the bus writes there, so the main topic need not
+                // believe a header naming the group a record is for (anyone may write one there).
+                target = config.retryTopic(originalTopic, group);
+                headers.add(RetryTopicRecords.H_ATTEMPT, CloudEventsBinding.utf8("1"));
+                headers.add(RetryTopicRecords.H_DUE, CloudEventsBinding.utf8("0"));
+                String[] origin = {CloudEventsBinding.header(found.headers(), DeadLetterRecords.DLQ_ORIGINAL_TOPIC),
+                        CloudEventsBinding.header(found.headers(), DeadLetterRecords.DLQ_ORIGINAL_PARTITION),
+                        CloudEventsBinding.header(found.headers(), DeadLetterRecords.DLQ_ORIGINAL_OFFSET)};
+                if (origin[0] != null && origin[1] != null && origin[2] != null) {
+                    headers.add(RetryTopicRecords.H_ORIGINAL_TOPIC, CloudEventsBinding.utf8(origin[0]));
+                    headers.add(RetryTopicRecords.H_ORIGINAL_PARTITION, CloudEventsBinding.utf8(origin[1]));
+                    headers.add(RetryTopicRecords.H_ORIGINAL_OFFSET, CloudEventsBinding.utf8(origin[2]));
+                }
+            } else if (group != null) {
+                // Without retry topics the replay goes to the main topic, where this header steers it to its group
+                // (documented: there, a producer to the topic could forge it).
                 headers.add(DeadLetterRecords.H_REPLAY_GROUP, CloudEventsBinding.utf8(group));
             }
-            await(producer.send(new ProducerRecord<>(originalTopic, null, found.key(), found.value(), headers)),
-                    "replay dead letter " + id + " to '" + originalTopic + "'");
+            await(producer.send(new ProducerRecord<>(target, null, found.key(), found.value(), headers)),
+                    "replay dead letter " + id + " to '" + target + "'");
             RecordHeaders marker = new RecordHeaders();
             marker.add(H_REPLAYED, CloudEventsBinding.utf8(id));
             await(producer.send(new ProducerRecord<byte[], byte[]>(dlt, partition, (byte[]) null, new byte[0], (Iterable<Header>) marker)),

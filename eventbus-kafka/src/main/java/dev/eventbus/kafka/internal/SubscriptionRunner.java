@@ -223,8 +223,7 @@ public final class SubscriptionRunner implements KafkaSubscription {
 
     private void setTypes(Set<String> types) {
         if (types == null || types.isEmpty()) {
-            filter = new CloudEventsBinding.Filter(DeadLetterRecords.H_REPLAY_GROUP, groupBytes, null, null,
-                    handler::knowsType);
+            filter = new CloudEventsBinding.Filter(replayHeader(), groupBytes, null, null, handler::knowsType);
             return;
         }
         byte[][] t = new byte[types.size()][];
@@ -232,8 +231,15 @@ public final class SubscriptionRunner implements KafkaSubscription {
         for (String s : types) {
             t[i++] = CloudEventsBinding.utf8(s);
         }
-        filter = new CloudEventsBinding.Filter(DeadLetterRecords.H_REPLAY_GROUP, groupBytes, t, Set.copyOf(types),
-                handler::knowsType);
+        filter = new CloudEventsBinding.Filter(replayHeader(), groupBytes, t, Set.copyOf(types), handler::knowsType);
+    }
+
+    /**
+     * The header addressing a replayed dead letter to one group, trusted only without retry topics: with them,
+     * replays come through the group's retry topic, and on the main topic the header would be an outsider's.
+     */
+    private String replayHeader() {
+        return retryTopic == null ? DeadLetterRecords.H_REPLAY_GROUP : null;
     }
 
     int laneOf(ConsumerRecord<byte[], byte[]> r, int partitionLane) {
@@ -353,7 +359,8 @@ public final class SubscriptionRunner implements KafkaSubscription {
                 // The main topic: retries come from the retry topic (or memory), so bookkeeping headers here are
                 // forged, except on a dead letter the bus replayed for this group (it keeps who still has to run).
                 TransportMessage plain = message.withoutBookkeeping();
-                if (plain != message && w.record.headers().lastHeader(DeadLetterRecords.H_REPLAY_GROUP) == null) {
+                if (plain != message && (retryTopic != null
+                        || w.record.headers().lastHeader(DeadLetterRecords.H_REPLAY_GROUP) == null)) {
                     message = plain;
                 }
             }

@@ -181,4 +181,46 @@ class CloudEventsBindingTest {
         assertThat(CloudEventsBinding.messageName("Content-Type")).isEqualTo("datacontenttype");
         assertThat(CloudEventsBinding.messageName("traceparent")).isEqualTo("traceparent");
     }
+
+    @Test
+    void theKeyTravelsAsThePartitionKeyExtensionAndTheRecordKeyInBothModes() throws Exception {
+        TransportMessage m = message("application/json", "{}".getBytes(StandardCharsets.UTF_8));
+        ProducerRecord<byte[], byte[]> binary = new CloudEventsBinding(false).toRecord("orders", "k-1".getBytes(), m);
+        assertThat(wire(binary)).containsEntry("ce_partitionkey", "k-1");
+        assertThat(new String(binary.key(), StandardCharsets.UTF_8)).isEqualTo("k-1");
+        ProducerRecord<byte[], byte[]> structured = new CloudEventsBinding(true).toRecord("orders", "k-1".getBytes(), m);
+        assertThat(new com.fasterxml.jackson.databind.ObjectMapper().readTree(structured.value()).get("partitionkey")
+                .asText()).isEqualTo("k-1");
+        CloudEventsBinding.Filter any = new CloudEventsBinding.Filter(null, new byte[0], null, null, t -> true);
+        for (ProducerRecord<byte[], byte[]> r : java.util.List.of(binary, structured)) {
+            for (TransportMessage back : java.util.List.of(CloudEventsBinding.fromRecord("orders", received(r)),
+                    CloudEventsBinding.fromRecord("orders", received(r), any))) {
+                assertThat(back.key()).isEqualTo("k-1");
+                assertThat(back.headers()).doesNotContainKey(MessageHeaders.PARTITION_KEY);
+            }
+            // a record without a key (another producer's) still has one: its partitionkey
+            ProducerRecord<byte[], byte[]> keyless = new ProducerRecord<>("orders", null, (byte[]) null, r.value(), (Iterable<Header>) r.headers());
+            assertThat(CloudEventsBinding.fromRecord("orders", received(keyless)).key()).isEqualTo("k-1");
+            assertThat(CloudEventsBinding.fromRecord("orders", received(keyless), any).key()).isEqualTo("k-1");
+        }
+        // a partitionkey header set by hand does not contradict the key
+        Map<String, String> h = new LinkedHashMap<>(m.headers());
+        h.put(MessageHeaders.PARTITION_KEY, "other");
+        ProducerRecord<byte[], byte[]> r = new CloudEventsBinding(false).toRecord("orders", "k-2".getBytes(),
+                TransportMessage.of("orders", "k-2", h, m.body()));
+        assertThat(r.headers().headers("ce_partitionkey")).hasSize(1);
+        assertThat(wire(r)).containsEntry("ce_partitionkey", "k-2");
+    }
+
+    @Test
+    void withoutAReplayHeaderToBelieveAReplayGroupHeaderSkipsNothing() {
+        byte[] g = "billing".getBytes(StandardCharsets.UTF_8);
+        CloudEventsBinding.Filter mainTopic = new CloudEventsBinding.Filter(null, g, null, null, t -> true);
+        ProducerRecord<byte[], byte[]> r = new CloudEventsBinding(false).toRecord("orders", null,
+                message("application/json", "{}".getBytes(StandardCharsets.UTF_8)));
+        r.headers().add("eventbus-kafka-replay-group", "shipping".getBytes(StandardCharsets.UTF_8));
+        TransportMessage back = CloudEventsBinding.fromRecord("orders", received(r), mainTopic);
+        assertThat(back).isNotSameAs(CloudEventsBinding.SKIPPED);
+        assertThat(back.headers()).doesNotContainKey("eventbus-kafka-replay-group");
+    }
 }

@@ -116,7 +116,7 @@ public final class DeadLetterQueues implements Transport.DeadLetterStore {
 
     private static int bucketOf(GetResponse r) {
         Map<String, Object> h = r.getProps().getHeaders();
-        String key = h == null ? null : WireMapping.text(h.get(WireMapping.KEY_HEADER));
+        String key = WireMapping.key(h);
         String k = key != null ? key : r.getProps().getMessageId();
         return k == null ? 0 : KeyShards.bucket(k);
     }

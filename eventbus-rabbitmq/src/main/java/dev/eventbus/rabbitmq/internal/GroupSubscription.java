@@ -177,6 +177,8 @@ public final class GroupSubscription implements TransportSubscription {
                 t.bindQueue(workQueue, exchange, key);
             }
         }
+        // Types no group is bound to reach every group through the stream's alternate exchange (see Topology).
+        t.bindUnrouted(stream, ordered ? shardExchange : workQueue, ordered);
     }
 
     @Override

@@ -7,6 +7,7 @@ import java.time.Duration;
  * configured prefix:
  * <pre>
  *   P&lt;stream&gt;                          topic exchange of a stream; routing key = event type
+ *   P&lt;stream&gt;.unrouted                 its alternate exchange (fanout) to every group: types no group is bound to
  *   P&lt;stream&gt;.&lt;group&gt;                  the group's work queue (not per-key ordered)
  *   P&lt;stream&gt;.&lt;group&gt;.dlq              the group's dead-letter queue
  *   P&lt;stream&gt;.&lt;group&gt;.retry.&lt;ms&gt;ms     wait queue: holds retries for ms, then dead-letters them back
@@ -29,6 +30,10 @@ public final class Names {
 
     public String exchange(String stream) {
         return prefix + stream;
+    }
+
+    public String unroutedExchange(String stream) {
+        return prefix + stream + ".unrouted";
     }
 
     public String workQueue(String stream, String group) {

@@ -113,15 +113,47 @@ public final class Topology {
         }
     }
 
-    /** The stream's durable topic exchange. */
+    /**
+     * The stream's durable topic exchange, with its alternate exchange {@link Names#unroutedExchange}: a message
+     * whose type no group's queue is bound to (an unknown type, or a known one nobody subscribes to) goes there,
+     * and from there to every group, whose dispatcher dead-letters it (unknown type) or skips it, as on the other
+     * transports, instead of the broker dropping it. A stream exchange declared by an older version without one
+     * is kept as it is, with a WARN: its unbound types stay dropped (or refused to a mandatory publisher).
+     */
     public void streamExchange(String stream) {
         String name = names.exchange(stream);
         if (done.contains("x:" + name)) {
             return;
         }
-        admin("declare exchange '" + name + "'", ch -> ch.exchangeDeclare(name, BuiltinExchangeType.TOPIC, true));
+        String unrouted = names.unroutedExchange(stream);
+        admin("declare exchange '" + unrouted + "'", ch -> ch.exchangeDeclare(unrouted, BuiltinExchangeType.FANOUT, true));
+        exchanges.add(unrouted);
+        done.add("x:" + unrouted);
+        try {
+            admin("declare exchange '" + name + "'", ch -> ch.exchangeDeclare(name, BuiltinExchangeType.TOPIC, true,
+                    false, Map.of("alternate-exchange", unrouted)));
+        } catch (EventBusException e) {
+            if (Connections.replyCode(e.getCause() instanceof Exception c ? c : e) != 406) {
+                throw e;
+            }
+            admin("inspect exchange '" + name + "'", ch -> ch.exchangeDeclarePassive(name));
+            org.slf4j.LoggerFactory.getLogger(Topology.class).warn("exchange '{}' exists without the alternate "
+                    + "exchange '{}' (declared by an older version of the bus): messages of a type no group is bound "
+                    + "to are dropped by the broker instead of following eventbus.unknown-types. Delete the exchange "
+                    + "(its bindings are declared again by the subscribers) to fix this", name, unrouted);
+        }
         exchanges.add(name);
         done.add("x:" + name);
+    }
+
+    /** Binds a group's entry point (its work queue, or the exchange of its shards) to the stream's unrouted messages. */
+    public void bindUnrouted(String stream, String destination, boolean isExchange) {
+        String unrouted = names.unroutedExchange(stream);
+        if (isExchange) {
+            bindExchange(destination, unrouted, "");
+        } else {
+            bindQueue(destination, unrouted, "");
+        }
     }
 
     public void exchange(String name, String type, Map<String, Object> args) {

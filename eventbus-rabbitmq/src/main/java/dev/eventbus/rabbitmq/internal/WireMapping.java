@@ -15,18 +15,27 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Our AMQP 0-9-1 binding of CloudEvents (CloudEvents defines none for 0-9-1; this follows its AMQP 1.0 binding):
- * {@code id} -> {@code message_id}, {@code type} -> {@code type}, {@code datacontenttype} -> {@code content_type},
- * {@code time} -> {@code timestamp} (seconds) and also {@code cloudEvents:time} (exact), the key ->
- * {@code cloudEvents:partitionkey} (the CloudEvents partitioning extension), every other attribute or extension
- * with a CloudEvents-shaped name ({@code [a-z0-9]+}) -> a {@code cloudEvents:}-prefixed header, any other header
- * (e.g. {@code eventbus-dlq-reason}) -> a header of the same name. The module README holds the table.
+ * Our AMQP 0-9-1 binding of CloudEvents (CloudEvents defines none for 0-9-1; this follows its AMQP binding, binary
+ * mode): every attribute and extension with a CloudEvents-shaped name ({@code [a-z0-9]+}) -> a header
+ * {@code cloudEvents_<name>} (the binding's application properties), {@code id}, {@code type} and {@code time}
+ * included; {@code datacontenttype} -> {@code content_type}; the key -> {@code cloudEvents_partitionkey} (the
+ * CloudEvents partitioning extension). For AMQP tools, {@code id} is also the {@code message_id} property,
+ * {@code type} the {@code type} property and {@code time} the {@code timestamp} property (seconds). Any other
+ * header (e.g. {@code eventbus-dlq-reason}) -> a header of the same name.
+ *
+ * <p>Reading accepts the current {@code cloudEvents_} prefix and the older {@code cloudEvents:} one (written by
+ * earlier versions of this bus and of the binding); a header wins over the AMQP property it mirrors. The module
+ * README holds the table.
  */
 public final class WireMapping {
 
-    public static final String CE_PREFIX = "cloudEvents:";
+    /** The CloudEvents AMQP binding's prefix of attribute and extension headers. */
+    public static final String CE_PREFIX = "cloudEvents_";
+    /** The prefix of earlier versions of the binding (and of this bus): read, never written. */
+    public static final String OLD_CE_PREFIX = "cloudEvents:";
     /** The key's header (CloudEvents partitioning extension). */
-    public static final String KEY_HEADER = CE_PREFIX + "partitionkey";
+    public static final String KEY_HEADER = CE_PREFIX + MessageHeaders.PARTITION_KEY;
+    private static final String OLD_KEY_HEADER = OLD_CE_PREFIX + MessageHeaders.PARTITION_KEY;
     /** RabbitMQ's sender-selected routing keys, removed by the broker before delivery: carries the key's shard route. */
     public static final String BCC = "BCC";
     /** Like {@link #BCC} but kept on the message, so a delayed message still carries its shard route when it is
@@ -63,7 +72,9 @@ public final class WireMapping {
     private static String plainName(String wire) {
         String n = FROM_WIRE.get(wire);
         if (n == null) {
-            n = wire.startsWith(CE_PREFIX) ? wire.substring(CE_PREFIX.length()) : wire;
+            // The prefixes are the same length; the rest must be a CloudEvents name for the header to be an attribute.
+            n = (wire.startsWith(CE_PREFIX) || wire.startsWith(OLD_CE_PREFIX))
+                    && isCloudEventsName(wire.substring(CE_PREFIX.length())) ? wire.substring(CE_PREFIX.length()) : wire;
             if (FROM_WIRE.size() < NAME_CACHE_LIMIT) {
                 FROM_WIRE.put(wire, n);
             }
@@ -103,10 +114,14 @@ public final class WireMapping {
             switch (name) {
                 case MessageHeaders.ID:
                     id = value;
+                    headers.put(wireName(name), value);
                     break;
                 case MessageHeaders.TYPE:
                     type = value;
+                    headers.put(wireName(name), value);
                     break;
+                case MessageHeaders.PARTITION_KEY:
+                    break; // the key is the message's own (below), never a header that could contradict it
                 case MessageHeaders.DATACONTENTTYPE:
                     contentType = value;
                     break;
@@ -152,6 +167,8 @@ public final class WireMapping {
         HeaderMap.Builder h = new HeaderMap.Builder(headers == null ? 8 : headers.size() + 4);
         String key = null;
         boolean hasTime = false;
+        boolean hasId = false;
+        boolean hasType = false;
         if (headers != null) {
             for (Map.Entry<String, Object> e : headers.entrySet()) {
                 String name = e.getKey();
@@ -162,17 +179,23 @@ public final class WireMapping {
                 if (value == null) {
                     continue;
                 }
-                if (name.equals(KEY_HEADER)) {
+                if (name.equals(KEY_HEADER) || (key == null && name.equals(OLD_KEY_HEADER))) {
                     key = value;
-                } else {
+                } else if (!name.equals(OLD_KEY_HEADER)) {
                     String plain = plainName(name);
                     hasTime |= plain.equals(MessageHeaders.TIME);
+                    hasId |= plain.equals(MessageHeaders.ID);
+                    hasType |= plain.equals(MessageHeaders.TYPE);
                     h.put(plain, value);
                 }
             }
         }
-        h.put(MessageHeaders.ID, props.getMessageId());
-        h.put(MessageHeaders.TYPE, props.getType());
+        if (!hasId) {
+            h.put(MessageHeaders.ID, props.getMessageId());
+        }
+        if (!hasType) {
+            h.put(MessageHeaders.TYPE, props.getType());
+        }
         h.put(MessageHeaders.DATACONTENTTYPE, props.getContentType());
         if (!hasTime && props.getTimestamp() != null) { // formatting the instant is not cheap: only when needed
             h.append(MessageHeaders.TIME, props.getTimestamp().toInstant().toString());
@@ -180,6 +203,15 @@ public final class WireMapping {
         Integer p = props.getPriority();
         int priority = p == null ? 0 : Math.max(0, Math.min(255, p));
         return new TransportMessage(stream, key, h.build(), body, null, priority);
+    }
+
+    /** The key in AMQP headers (either prefix), or null. */
+    public static String key(Map<String, Object> headers) {
+        if (headers == null) {
+            return null;
+        }
+        String k = text(headers.get(KEY_HEADER));
+        return k != null ? k : text(headers.get(OLD_KEY_HEADER));
     }
 
     /**
@@ -202,7 +234,7 @@ public final class WireMapping {
                 || name.startsWith("x-last-death") || name.startsWith("x-eventbus-");
     }
 
-    /** CloudEvents attribute names are lower-case letters and digits; those travel with the {@code cloudEvents:} prefix. */
+    /** CloudEvents attribute names are lower-case letters and digits; those travel with the {@code cloudEvents_} prefix. */
     static boolean isCloudEventsName(String name) {
         if (name.isEmpty()) {
             return false;
@@ -235,7 +267,7 @@ public final class WireMapping {
         try {
             return Date.from(Instant.parse(value));
         } catch (DateTimeParseException | ArithmeticException e) {
-            return null; // the exact value still travels in cloudEvents:time
+            return null; // the exact value still travels in cloudEvents_time
         }
     }
 

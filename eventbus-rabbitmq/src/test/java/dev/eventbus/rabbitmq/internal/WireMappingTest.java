@@ -41,10 +41,11 @@ class WireMappingTest {
         assertThat(p.getTimestamp().toInstant().getEpochSecond()).isEqualTo(1735787045L);
         assertThat(p.getDeliveryMode()).isEqualTo(2);
         assertThat(p.getPriority()).isEqualTo(7);
-        assertThat(p.getHeaders()).containsKeys("cloudEvents:specversion", "cloudEvents:source", "cloudEvents:time",
-                "cloudEvents:subject", "cloudEvents:dataschema", "cloudEvents:correlationid", "cloudEvents:causationid",
-                "cloudEvents:traceparent", "cloudEvents:eventbusversion", "cloudEvents:partitionkey",
-                "eventbus-attempts", "X-Tenant");
+        assertThat(p.getHeaders()).containsKeys("cloudEvents_id", "cloudEvents_type", "cloudEvents_specversion",
+                "cloudEvents_source", "cloudEvents_time", "cloudEvents_subject", "cloudEvents_dataschema",
+                "cloudEvents_correlationid", "cloudEvents_causationid", "cloudEvents_traceparent",
+                "cloudEvents_eventbusversion", "cloudEvents_partitionkey", "eventbus-attempts", "X-Tenant");
+        assertThat(p.getHeaders().keySet()).noneMatch(k -> k.startsWith("cloudEvents:"));
 
         TransportMessage back = WireMapping.message("orders", p, m.body());
         assertThat(back.headers()).isEqualTo(h);
