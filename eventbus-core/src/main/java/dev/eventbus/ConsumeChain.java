@@ -35,7 +35,7 @@ final class ConsumeChain implements ConsumeInterceptor.Chain, DuplicateCounter {
     }
 
     /** Waits for the group's rate limit, if it has one: on the consumer's thread, so its messages wait upstream. */
-    private static void awaitRate(Subscriber s) {
+    static void awaitRate(Subscriber s) {
         if (s.bus != null && s.bus.rateLimiter != null) {
             s.bus.rateLimiter.acquire(s.group);
         }

@@ -16,6 +16,9 @@ final class Pacing {
     /** Long enough that a reservation is never refused: the consumer must wait, not drop. */
     private static final Duration NEVER_REFUSE = Duration.ofDays(1);
 
+    /** The shortest refresh cycle: the burst a limit allows, and how late a consumer may wake without losing rate. */
+    static final long CYCLE_NANOS = 50_000_000;
+
     private final CountDownLatch closed = new CountDownLatch(1);
 
     boolean isClosed() {
@@ -54,15 +57,15 @@ final class Pacing {
     }
 
     /**
-     * A Resilience4j limiter allowing {@code perSecond} permits a second, evenly spaced: one permit per interval when
-     * the interval is 1 ms or more, else the fewest permits per 1 ms cycle, so no burst of a whole second's permits
-     * arrives at once at the start of each second.
+     * A Resilience4j limiter allowing {@code perSecond} permits a second in cycles of about 50 ms (one permit per
+     * cycle for rates of 20/s or less): a consumer that wakes late still finds its cycle's permits, so a loaded
+     * machine does not lose rate, and no whole second's permits arrive in one burst.
      */
     static RateLimiter limiter(String name, double perSecond) {
         double intervalNanos = 1e9 / perSecond;
         int perCycle = 1;
-        if (intervalNanos < 1_000_000) {
-            perCycle = (int) Math.ceil(1_000_000 / intervalNanos);
+        if (intervalNanos < CYCLE_NANOS) {
+            perCycle = (int) Math.ceil(CYCLE_NANOS / intervalNanos);
         }
         long cycle = Math.max(1, Math.round(intervalNanos * perCycle));
         return RateLimiter.of(name, RateLimiterConfig.custom()

@@ -51,14 +51,19 @@ public final class SharedLimiters implements GroupRateLimiter {
 
     private static final Logger log = LoggerFactory.getLogger(SharedLimiters.class);
 
-    /** Reserves one slot: returns the microseconds to wait for it. KEYS[1] group key, ARGV[1] slot interval in us. */
+    /**
+     * Reserves one slot: returns the microseconds to wait for it. KEYS[1] group key, ARGV[1] slot interval in us,
+     * ARGV[2] tolerance in us: slots missed within it (consumers waking late) may still be taken, no older ones.
+     */
     static final String RESERVE = """
             local t = redis.call('TIME')
             local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
             local interval = tonumber(ARGV[1])
             local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-            if tat < now then tat = now end
+            local oldest = now - tonumber(ARGV[2])
+            if tat < oldest then tat = oldest end
             local wait = tat - now
+            if wait < 0 then wait = 0 end
             redis.call('SET', KEYS[1], string.format('%.0f', tat + interval), 'PX', math.floor((wait + interval) / 1000) + 10000)
             return wait
             """;
@@ -142,7 +147,8 @@ public final class SharedLimiters implements GroupRateLimiter {
         StatefulRedisConnection<String, String> c = connection;
         if (shared && c != null) {
             try {
-                Long waitMicros = script(c, RESERVE, RESERVE_SHA, g.key, Long.toString(g.intervalMicros));
+                Long waitMicros = script(c, RESERVE, RESERVE_SHA, g.key, Long.toString(g.intervalMicros),
+                        Long.toString(g.toleranceMicros));
                 pacing.sleep(TimeUnit.MICROSECONDS.toNanos(waitMicros));
                 return;
             } catch (RuntimeException e) {
@@ -250,6 +256,7 @@ public final class SharedLimiters implements GroupRateLimiter {
         final String key;
         final String instancesKey;
         final long intervalMicros;
+        final long toleranceMicros;
         volatile int instances;
         volatile RateLimiter fallback;
 
@@ -259,6 +266,8 @@ public final class SharedLimiters implements GroupRateLimiter {
             this.key = key;
             this.instancesKey = instancesKey;
             this.intervalMicros = Math.max(1, Math.round(1e6 / limit.perSecond()));
+            // Like the local limiter's cycle: up to 50 ms of missed slots (at least one slot) may be caught up.
+            this.toleranceMicros = Math.max(intervalMicros, Pacing.CYCLE_NANOS / 1000) - intervalMicros;
             this.instances = fallbackInstances;
             this.fallback = Pacing.limiter("eventbus-" + name + "-fallback", share());
         }
