@@ -1,6 +1,8 @@
 package dev.eventbus;
 
 import dev.eventbus.internal.ConfigKeys;
+import dev.eventbus.internal.RateLimits;
+import dev.eventbus.spi.GroupRateLimiter;
 import dev.eventbus.spi.Transport;
 import dev.eventbus.spi.TransportContext;
 import dev.eventbus.spi.TransportProvider;
@@ -52,6 +54,8 @@ final class BusSetup {
     final Map<Class<?>, String> classRoutes;
     final Map<String, String> typeRoutes;
     final Map<String, String> streamRoutes;
+    /** Null when no group has a rate limit; owned by the bus once built. */
+    final GroupRateLimiter rateLimiter;
 
     private BusSetup(EventBus.Builder b, Map<String, String> config) {
         TransportContext cfg = new TransportContext(b.service != null ? b.service
@@ -105,8 +109,9 @@ final class BusSetup {
                 : cfg.getBoolean(EventBusConfig.CONSUMER_ORDERED_BY_KEY, true);
         this.closeTimeout = b.closeTimeout != null ? b.closeTimeout
                 : cfg.getDuration(EventBusConfig.CLOSE_TIMEOUT, Duration.ofSeconds(30));
+        // A rate limit waits before each handling (ConsumeChain), which the fast path does not pass through.
         this.fastLocal = dispatchMode == DispatchMode.SYNC && publishInterceptors.length == 0
-                && consumeInterceptors.length == 0 && !serializeInMemory;
+                && consumeInterceptors.length == 0 && !serializeInMemory && RateLimits.parse(config).isEmpty();
         if (dispatchMode == DispatchMode.ASYNC) {
             this.asyncThreads = b.asyncThreads > 0 ? b.asyncThreads
                     : cfg.getInt(EventBusConfig.DISPATCH_THREADS, Runtime.getRuntime().availableProcessors(), 1, 4096);
@@ -135,6 +140,7 @@ final class BusSetup {
         needed.addAll(streamRoutesCfg.values());
         needed.addAll(typeRoutesCfg.values());
         needed.addAll(b.classRoutes.values());
+        GroupRateLimiter limiter;
         try {
             for (String name : needed) {
                 if (!ts.containsKey(name)) {
@@ -142,11 +148,13 @@ final class BusSetup {
                     ts.put(name, createTransport(name, key, cfg));
                 }
             }
+            limiter = RateLimits.create(cfg);
         } catch (RuntimeException e) {
             ts.values().forEach(t -> EventBus.closeQuietly(t, Duration.ofSeconds(5)));
             throw e;
         }
         this.transports = ts;
+        this.rateLimiter = limiter;
         this.defaultTransport = defaultName;
         this.classRoutes = Map.copyOf(b.classRoutes);
         this.typeRoutes = Map.copyOf(typeRoutesCfg);

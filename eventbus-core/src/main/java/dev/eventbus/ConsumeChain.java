@@ -39,9 +39,17 @@ final class ConsumeChain implements ConsumeInterceptor.Chain, DuplicateCounter {
     static void invoke(ConsumeInterceptor[] interceptors, Subscriber s, Envelope<?> envelope,
                        Map<String, String> attributes) throws Throwable {
         if (interceptors.length == 0) {
+            awaitRate(s);
             s.invoke(envelope.event(), envelope);
         } else {
             new ConsumeChain(interceptors, s, envelope, 0, attributes).proceed();
+        }
+    }
+
+    /** Waits for the group's rate limit, if it has one: on the consumer's thread, so its messages wait upstream. */
+    static void awaitRate(Subscriber s) {
+        if (s.bus != null && s.bus.rateLimiter != null) {
+            s.bus.rateLimiter.acquire(s.group);
         }
     }
 
@@ -79,6 +87,9 @@ final class ConsumeChain implements ConsumeInterceptor.Chain, DuplicateCounter {
             throw new IllegalStateException("consume interceptor called proceed() twice for " + subscriber.id);
         }
         proceeded = true;
+        if (index == 0) {
+            awaitRate(subscriber); // before the interceptors, so none holds a transaction while it waits
+        }
         if (index < interceptors.length) {
             interceptors[index].intercept(new ConsumeChain(interceptors, subscriber, envelope, index + 1, attributes));
             return;

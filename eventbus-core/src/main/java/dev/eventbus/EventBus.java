@@ -92,6 +92,8 @@ public final class EventBus extends FastPath implements AutoCloseable {
     private final Subscriptions subscriptions;
     private final ScheduledThreadPoolExecutor scheduler;
     private final DeadLetters deadLetters;
+    /** Consumer rate limits ({@code eventbus.group.<group>.rate}); null when none is set. */
+    final dev.eventbus.spi.GroupRateLimiter rateLimiter;
     /**
      * Copy-on-write; read once per publish or delivery by the parts off the fast path (see {@link #observe});
      * {@link FastPath} never reads it.
@@ -119,6 +121,7 @@ public final class EventBus extends FastPath implements AutoCloseable {
         this.publisher = new Publisher(this, routes, envelopes, local, setup, scheduler);
         this.subscriptions = new Subscriptions(this, registry, types, routes, setup);
         this.deadLetters = new DeadLetters(this, transports);
+        this.rateLimiter = setup.rateLimiter;
         for (Map.Entry<Class<?>, String> t : setup.eventTypes.entrySet()) {
             types.register(t.getKey(), t.getValue());
         }
@@ -372,6 +375,9 @@ public final class EventBus extends FastPath implements AutoCloseable {
                 return;
             }
             closed = true;
+        }
+        if (rateLimiter != null) {
+            rateLimiter.close(); // first: handlers waiting for a permit must not hold the drain below
         }
         long deadline = System.nanoTime() + timeout.toNanos();
         if (!local.awaitIdle(deadline)) {

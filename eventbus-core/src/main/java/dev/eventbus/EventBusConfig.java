@@ -94,6 +94,16 @@ public final class EventBusConfig {
     /** Prefix of type routes: {@code eventbus.route.type.order.placed=kafka} sends that event type over Kafka. */
     public static final String ROUTE_TYPE_PREFIX = "eventbus.route.type.";
 
+    /**
+     * Prefix of a consumer group's rate limit, {@code eventbus.group.<group>.rate} ({@link #GROUP_RATE_SUFFIX}):
+     * {@code eventbus.group.billing.rate=200/s} lets the group {@code billing} handle at most 200 messages a second
+     * ({@code <n>/s} or {@code <n>/m}). Needs the module {@code dev.eventbus:eventbus-ratelimit}, whose
+     * {@code eventbus.rate.*} keys choose a limit per instance or one shared by the group's instances through Redis.
+     */
+    public static final String GROUP_RATE_PREFIX = "eventbus.group.";
+    /** Suffix of a consumer group's rate limit: see {@link #GROUP_RATE_PREFIX}. */
+    public static final String GROUP_RATE_SUFFIX = ".rate";
+
     private static final Map<String, String> DOCS;
 
     static {

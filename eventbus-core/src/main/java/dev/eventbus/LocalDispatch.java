@@ -72,6 +72,7 @@ final class LocalDispatch {
                 long start = Observers.start(obs);
                 try {
                     if (consumeInterceptors.length == 0) {
+                        ConsumeChain.awaitRate(s);
                         s.invoke(event, s.wantsEnvelope() ? ctx.envelopeAt(frame, bus, event) : null);
                     } else {
                         new ConsumeChain(consumeInterceptors, s, ctx.envelopeAt(frame, bus, event)).proceed();
@@ -166,7 +167,7 @@ final class LocalDispatch {
      */
     private void dispatchQueued(Object event) {
         Route route = bus.routeOf(event.getClass());
-        if (consumeInterceptors.length != 0) {
+        if (consumeInterceptors.length != 0 || bus.rateLimiter != null) { // the generated dispatcher waits for no rate
             dispatchLocal(event, route.info, PublishOptions.none(), false, null, 0L);
             return;
         }

@@ -58,6 +58,12 @@ public final class ConfigKeys {
                 || key.startsWith(EventBusConfig.ROUTE_TYPE_PREFIX)) {
             return null;
         }
+        if (RateLimits.isGroupRateKey(key)) {
+            return null;
+        }
+        if (key.startsWith(RateLimits.NAMESPACE)) {
+            return RateLimits.problemWith(key);
+        }
         String rest = key.substring(PREFIX.length());
         int dot = rest.indexOf('.');
         String namespace = dot < 0 ? rest : rest.substring(0, dot);
@@ -219,6 +225,9 @@ public final class ConfigKeys {
         if (dotted.startsWith(EventBusConfig.ROUTE_STREAM_PREFIX) || dotted.startsWith(EventBusConfig.ROUTE_TYPE_PREFIX)) {
             return dotted.length() > EventBusConfig.ROUTE_TYPE_PREFIX.length() ? dotted : null;
         }
+        if (RateLimits.isGroupRateKey(dotted)) {
+            return dotted; // EVENTBUS_GROUP_BILLING_RATE: a group name with '.' (never '-' or '_') in it
+        }
         String[] words = variable.substring("EVENTBUS_".length()).toLowerCase(java.util.Locale.ROOT).split("_");
         TransportProvider p = words.length > 1 ? providers.get(words[0]) : null;
         if (p == null) {
@@ -261,6 +270,7 @@ public final class ConfigKeys {
                 out.putIfAbsent(ConfigSources.envName(k), k);
             }
         }
+        RateLimits.providers().forEach(p -> p.configKeys().forEach(k -> out.putIfAbsent(ConfigSources.envName(k), k)));
         return out;
     }
 }

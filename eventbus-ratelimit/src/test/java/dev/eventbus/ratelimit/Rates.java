@@ -1,0 +1,22 @@
+package dev.eventbus.ratelimit;
+
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/** Handling timestamps and the rates they show. */
+final class Rates {
+
+    private Rates() {
+    }
+
+    /** Handlings (nanoTime stamps) within [from, from + seconds), divided by seconds. */
+    static double perSecond(List<Long> stamps, long from, double seconds) {
+        long to = from + (long) (seconds * 1e9);
+        long n = stamps.stream().filter(t -> t >= from && t < to).count();
+        return n / seconds;
+    }
+
+    static long seconds(double s) {
+        return (long) (s * TimeUnit.SECONDS.toNanos(1));
+    }
+}
