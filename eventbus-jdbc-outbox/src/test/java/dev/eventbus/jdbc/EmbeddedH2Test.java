@@ -13,9 +13,6 @@ import dev.eventbus.testkit.Recorder;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.io.BufferedReader;
-import java.io.InputStreamReader;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.ResultSet;
@@ -28,8 +25,8 @@ import java.util.Properties;
 import java.util.ServiceLoader;
 import java.util.Set;
 import java.util.UUID;
-import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.CopyOnWriteArrayList;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -45,23 +42,9 @@ class EmbeddedH2Test {
 
     /** Starts {@link CrashingApp} in its own JVM, waits for READY, and kills it with SIGKILL. */
     private static void runAndKill(String... args) throws Exception {
-        List<String> cmd = new java.util.ArrayList<>(List.of(
-                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-cp", System.getProperty("java.class.path"), CrashingApp.class.getName()));
-        cmd.addAll(List.of(args));
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-        try (BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream(),
-                StandardCharsets.UTF_8))) {
-            String line;
-            StringBuilder seen = new StringBuilder();
-            while ((line = out.readLine()) != null && !line.equals("READY")) {
-                seen.append(line).append('\n');
-            }
-            assertThat(line).as("the child process got ready; it printed:\n%s", seen).isEqualTo("READY");
-            p.destroyForcibly(); // SIGKILL: no close, no shutdown hook
-            assertThat(p.waitFor(30, TimeUnit.SECONDS)).isTrue();
-        } finally {
-            p.destroyForcibly();
+        try (ChildJvm child = ChildJvm.start(CrashingApp.class, args)) {
+            child.awaitLine("READY", Duration.ofSeconds(120));
+            child.kill(); // SIGKILL: no close, no shutdown hook
         }
     }
 

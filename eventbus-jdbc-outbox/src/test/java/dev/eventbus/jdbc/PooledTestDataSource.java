@@ -12,15 +12,15 @@ import javax.sql.DataSource;
 
 /**
  * A minimal connection pool for the store tests: opening a PostgreSQL or MariaDB connection per call costs more
- * than the statements under test. {@code close()} on a handed-out connection rolls back anything left open,
+ * than the statements under test. Public for the fault suite (this module's test-jar). {@code close()} on a handed-out connection rolls back anything left open,
  * restores auto-commit and returns the physical connection. Not for production use.
  */
-final class PooledTestDataSource implements DataSource, AutoCloseable {
+public final class PooledTestDataSource implements DataSource, AutoCloseable {
 
     private final DataSource target;
     private final LinkedBlockingDeque<Connection> idle = new LinkedBlockingDeque<>();
 
-    PooledTestDataSource(DataSource target) {
+    public PooledTestDataSource(DataSource target) {
         this.target = target;
     }
 

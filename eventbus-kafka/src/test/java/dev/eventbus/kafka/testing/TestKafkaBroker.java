@@ -131,6 +131,11 @@ public final class TestKafkaBroker {
             return servers;
         }
 
+        /** The cluster itself, for tests that stop and start its broker (the fault suite's broker restart). */
+        public KafkaClusterTestKit kit() {
+            return kit;
+        }
+
         /** Stops the broker (its clients see an outage) and deletes its data. */
         @Override
         public synchronized void close() {
