@@ -26,7 +26,9 @@ final class ConsumeChain implements ConsumeInterceptor.Chain, DuplicateCounter {
 
     /** Calls {@code s} with {@code envelope} through {@code interceptors} (directly when there are none). */
     static void invoke(ConsumeInterceptor[] interceptors, Subscriber s, Envelope<?> envelope) throws Throwable {
-        if (interceptors.length == 0) {
+        // A batch subscriber is called later with a whole batch: interceptors wrap single events, so they do not
+        // wrap it (an idempotency interceptor would otherwise record an event as handled when it only joined a batch).
+        if (interceptors.length == 0 || s.isBatch()) {
             s.invoke(envelope.event(), envelope);
         } else {
             new ConsumeChain(interceptors, s, envelope).proceed();
