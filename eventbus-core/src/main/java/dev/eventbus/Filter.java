@@ -103,6 +103,17 @@ public abstract class Filter {
         return test(headers::get);
     }
 
+    /**
+     * Whether a message passes, read from its headers only (the body is never looked at); {@code subject} falls
+     * back to the message key, as the bus reads it.
+     */
+    public final boolean matches(dev.eventbus.spi.TransportMessage message) {
+        return test(name -> {
+            String v = message.header(name);
+            return v == null && name.equals(MessageHeaders.SUBJECT) ? message.key() : v;
+        });
+    }
+
     /** Whether this envelope's event passes. */
     public final boolean matches(Envelope<?> envelope) {
         return test(name -> attributeOf(envelope, name));

@@ -126,11 +126,7 @@ final class GroupDispatcher implements MessageHandler {
         if (filters) {
             // Before decoding: a subscriber whose filter rejects the headers is not called, and the body of an
             // event no subscriber wants is never read.
-            java.util.function.Function<String, String> attribute = name -> {
-                String v = m.header(name);
-                return v == null && name.equals(MessageHeaders.SUBJECT) ? m.key() : v;
-            };
-            subscribers = java.util.Arrays.stream(subscribers).filter(s -> s.filter == null || s.filter.test(attribute))
+            subscribers = java.util.Arrays.stream(subscribers).filter(s -> s.filter == null || s.filter.matches(m))
                     .toArray(Subscriber[]::new);
             if (subscribers.length == 0) {
                 bus.counters.filtered.increment();
