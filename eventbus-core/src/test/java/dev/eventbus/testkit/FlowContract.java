@@ -97,6 +97,11 @@ final class FlowContract {
     }
 
     private void send(String key, String type, byte[] body, String region) {
+        sendAsync(key, type, body, region).orTimeout(30, TimeUnit.SECONDS).join();
+    }
+
+    /** Sends without waiting: a transport keeps the order of one sender's messages of one key. */
+    private java.util.concurrent.CompletableFuture<Void> sendAsync(String key, String type, byte[] body, String region) {
         Map<String, String> h = new LinkedHashMap<>();
         h.put(MessageHeaders.ID, UUID.randomUUID().toString());
         h.put(MessageHeaders.SPECVERSION, MessageHeaders.SPEC_VERSION_1_0);
@@ -108,7 +113,7 @@ final class FlowContract {
         if (region != null) {
             h.put("region", region);
         }
-        sender.send(TransportMessage.of(stream, key, h, body)).orTimeout(30, TimeUnit.SECONDS).join();
+        return sender.send(TransportMessage.of(stream, key, h, body));
     }
 
     private void marker(String key) {
@@ -233,11 +238,15 @@ final class FlowContract {
         bus.register(sub);
         int keys = 8;
         int perKey = 25;
+        List<java.util.concurrent.CompletableFuture<Void>> sent = new ArrayList<>();
         for (int i = 0; i < perKey; i++) {
             for (int k = 0; k < keys; k++) {
-                send("key-" + k, i, null);
+                String key = "key-" + k;
+                sent.add(sendAsync(key, "contract.flow",
+                        ("{\"key\":\"" + key + "\",\"seq\":" + i + "}").getBytes(StandardCharsets.UTF_8), null));
             }
         }
+        sent.forEach(f -> f.orTimeout(30, TimeUnit.SECONDS).join());
         await("all " + keys * perKey + " events are handled", () -> sub.seen.size() >= keys * perKey);
         Map<String, List<Integer>> byKey = sub.seen.stream().collect(Collectors.groupingBy(FlowEvent::key,
                 LinkedHashMap::new, Collectors.mapping(FlowEvent::seq, Collectors.toList())));
