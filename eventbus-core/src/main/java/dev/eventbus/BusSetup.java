@@ -56,6 +56,9 @@ final class BusSetup {
     final Map<String, String> streamRoutes;
     /** Null when no group has a rate limit; owned by the bus once built. */
     final GroupRateLimiter rateLimiter;
+    /** {@code eventbus.group.<group>.batch.max-size} and {@code .batch.max-wait}, validated, by group. */
+    final Map<String, Integer> groupBatchSizes;
+    final Map<String, Duration> groupBatchWaits;
 
     private BusSetup(EventBus.Builder b, Map<String, String> config) {
         TransportContext cfg = new TransportContext(b.service != null ? b.service
@@ -155,6 +158,23 @@ final class BusSetup {
         }
         this.transports = ts;
         this.rateLimiter = limiter;
+        Map<String, Integer> sizes = new LinkedHashMap<>();
+        Map<String, Duration> waits = new LinkedHashMap<>();
+        for (String rest : cfg.withPrefix(EventBusConfig.GROUP_PREFIX).keySet()) {
+            String key = EventBusConfig.GROUP_PREFIX + rest;
+            String group = ConfigKeys.groupOf(key);
+            if (key.endsWith("." + EventBusConfig.GROUP_BATCH_MAX_SIZE)) {
+                sizes.put(group, cfg.getInt(key, 100, 1, Subscriber.MAX_BATCH_SIZE));
+            } else if (key.endsWith("." + EventBusConfig.GROUP_BATCH_MAX_WAIT)) {
+                Duration d = cfg.getDuration(key, null);
+                if (d.isNegative() || d.compareTo(Subscriber.MAX_BATCH_WAIT) > 0) {
+                    throw new ConfigException(key, cfg.get(key), "a duration from 0ms to 1h such as 200ms, 2s or PT0.5S");
+                }
+                waits.put(group, d);
+            }
+        }
+        this.groupBatchSizes = Map.copyOf(sizes);
+        this.groupBatchWaits = Map.copyOf(waits);
         this.defaultTransport = defaultName;
         this.classRoutes = Map.copyOf(b.classRoutes);
         this.typeRoutes = Map.copyOf(typeRoutesCfg);

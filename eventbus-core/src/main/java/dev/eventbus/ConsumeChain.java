@@ -38,7 +38,9 @@ final class ConsumeChain implements ConsumeInterceptor.Chain, DuplicateCounter {
     /** As above, for a transport's delivery with its {@code attributes}. */
     static void invoke(ConsumeInterceptor[] interceptors, Subscriber s, Envelope<?> envelope,
                        Map<String, String> attributes) throws Throwable {
-        if (interceptors.length == 0) {
+        // A batch subscriber is called later with a whole batch: interceptors wrap single events, so they do not
+        // wrap it (an idempotency interceptor would otherwise record an event as handled when it only joined a batch).
+        if (interceptors.length == 0 || s.isBatch()) {
             awaitRate(s);
             s.invoke(envelope.event(), envelope);
         } else {

@@ -16,4 +16,6 @@ final class Counters {
     final LongAdder skipped = new LongAdder();
     final LongAdder unknownTypes = new LongAdder();
     final LongAdder duplicates = new LongAdder();
+    /** Messages a subscription's {@link Filter} rejected (acknowledged without being handled). */
+    final LongAdder filtered = new LongAdder();
 }

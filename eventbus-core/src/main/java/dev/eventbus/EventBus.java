@@ -269,6 +269,19 @@ public final class EventBus extends FastPath implements AutoCloseable {
     }
 
     /**
+     * Subscribes a lambda to the events of {@code type} in {@code group} that pass {@code filter}, which is read
+     * before the body is decoded; the others are acknowledged and counted in {@link Stats#filtered()}.
+     */
+    public <E> Registration subscribe(Class<E> type, String group, Filter filter, EventHandler<? super E> handler) {
+        Objects.requireNonNull(type, "type");
+        Objects.requireNonNull(group, "group");
+        Objects.requireNonNull(filter, "filter");
+        Objects.requireNonNull(handler, "handler");
+        checkOpen("subscribe");
+        return subscriptions.subscribe(type, group, filter, handler);
+    }
+
+    /**
      * Subscribes a lambda that takes each event's {@link Envelope} (id, correlation id, headers) to {@code type}'s
      * events in {@code group}: what a {@code @Subscribe} method taking {@code Envelope<E>} gets, for code that
      * learns its event types at run time (process managers, bridges). Blocks until the transports have the
@@ -320,7 +333,7 @@ public final class EventBus extends FastPath implements AutoCloseable {
         return new Stats(published(), delivered(), counters.failures.sum(),
                 counters.retries.sum(), counters.deadLettered.sum(), counters.deadEvents.sum(), counters.skipped.sum(),
                 counters.unknownTypes.sum(), counters.duplicates.sum(), local.overflows(), local.rejected(),
-                local.queued());
+                local.queued(), counters.filtered.sum());
     }
 
     /**
@@ -448,10 +461,19 @@ public final class EventBus extends FastPath implements AutoCloseable {
      * @param overflows     publishes that found the async queue full (whatever the policy did)
      * @param rejected      publishes failed by the overflow policy
      * @param queued        events waiting in the async dispatch queues now (0 in synchronous mode)
+     * @param filtered      events a subscription's {@link Filter} rejected: acknowledged, not handled
      */
     public record Stats(long published, long delivered, long failures, long retries, long deadLettered,
                         long deadEvents, long skipped, long unknownTypes, long duplicates, long overflows,
-                        long rejected, long queued) {
+                        long rejected, long queued, long filtered) {
+
+        /** Stats without the {@code filtered} count (as before filters existed). */
+        public Stats(long published, long delivered, long failures, long retries, long deadLettered,
+                     long deadEvents, long skipped, long unknownTypes, long duplicates, long overflows,
+                     long rejected, long queued) {
+            this(published, delivered, failures, retries, deadLettered, deadEvents, skipped, unknownTypes, duplicates,
+                    overflows, rejected, queued, 0);
+        }
     }
 
     /** A completed future that cannot be changed: safe to share between publishes. */

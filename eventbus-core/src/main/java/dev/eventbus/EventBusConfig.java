@@ -93,6 +93,21 @@ public final class EventBusConfig {
     public static final String ROUTE_STREAM_PREFIX = "eventbus.route.stream.";
     /** Prefix of type routes: {@code eventbus.route.type.order.placed=kafka} sends that event type over Kafka. */
     public static final String ROUTE_TYPE_PREFIX = "eventbus.route.type.";
+    /**
+     * Prefix of per-group settings: {@code eventbus.group.<group>.<setting>}, the settings being
+     * {@link #GROUP_BATCH_MAX_SIZE} and {@link #GROUP_BATCH_MAX_WAIT}. A value set on {@link Subscribe} wins.
+     */
+    public static final String GROUP_PREFIX = "eventbus.group.";
+    /**
+     * {@code eventbus.group.<group>.batch.max-size}: the most events in one call of the group's batch subscribers,
+     * 1 to 100000. Default 100.
+     */
+    public static final String GROUP_BATCH_MAX_SIZE = "batch.max-size";
+    /**
+     * {@code eventbus.group.<group>.batch.max-wait}: how long the first event of a batch waits for the batch to fill,
+     * 0 to 1h. Default 200ms.
+     */
+    public static final String GROUP_BATCH_MAX_WAIT = "batch.max-wait";
 
     /**
      * Prefix of a consumer group's rate limit, {@code eventbus.group.<group>.rate} ({@link #GROUP_RATE_SUFFIX}):

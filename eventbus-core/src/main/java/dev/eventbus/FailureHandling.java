@@ -83,25 +83,55 @@ final class FailureHandling {
                     continue;
                 }
             }
-            Route route = routes.lookup(envelope.event().getClass());
-            InMemoryTransport memory = route.local != null ? route.local : null;
-            Map<String, String> h = new LinkedHashMap<>();
-            h.put(MessageHeaders.ATTEMPTS, Integer.toString(attempt));
-            h.put(MessageHeaders.FIRST_FAILURE, firstFailure);
-            h.put(MessageHeaders.PENDING_SUBSCRIBERS, s.id);
-            TransportMessage m;
-            try {
-                m = envelopes.encode(envelope, info, PublishOptions.none()).withHeaders(h);
-            } catch (RuntimeException e) {
-                deadLetterLocal(s, envelope, info, failure, attempt, firstFailure,
-                        "could not be serialized for a delayed retry: " + e.getMessage());
-                return;
-            }
-            counters.retries.increment();
-            memory.redeliver(s.group, m.withStream(envelope.stream() != null ? envelope.stream() : info.stream()),
-                    retry.delayBefore(next), 2);
+            redeliverLocal(s, envelope, info, failure, attempt, firstFailure);
             return;
         }
+    }
+
+    /**
+     * A local batch subscriber's event that failed alone (see {@link BatchLanes}), having used {@code attempts}:
+     * a delayed redelivery through the in-memory transport (where it joins a later batch), or a dead letter.
+     */
+    void onLocalBatchFailure(Subscriber s, Envelope<?> envelope, EventTypes.Info info, Throwable failure,
+                             int attempts) {
+        counters.delivered.decrement(); // counted as delivered when it joined the batch
+        counters.failures.increment();
+        boolean retriable = retry.isRetriable(failure);
+        boolean more = retriable && attempts < retry.maxAttempts();
+        reportFailure(failure, envelope.withAttempt(attempts), s, attempts, more);
+        Observers.handled(bus.observers, envelope.withAttempt(attempts), LocalDispatch.MEMORY, s,
+                more ? EventBusObserver.Handling.RETRY : EventBusObserver.Handling.DEAD, Observers.NOT_TIMED, failure);
+        String firstFailure = Instant.now().toString();
+        if (!more) {
+            String reason = (retriable ? "gave up after " + attempts + " attempt" + (attempts == 1 ? "" : "s")
+                    + causeOf(failure) : "fatal " + describe(failure) + " (not retried)")
+                    + " (the event failed alone, split out of its batch)";
+            deadLetterLocal(s, envelope, info, failure, attempts, firstFailure, reason);
+            return;
+        }
+        redeliverLocal(s, envelope, info, failure, attempts, firstFailure);
+    }
+
+    private void redeliverLocal(Subscriber s, Envelope<?> envelope, EventTypes.Info info, Throwable failure,
+                                int attempt, String firstFailure) {
+        int next = attempt + 1;
+        Route route = routes.lookup(envelope.event().getClass());
+        InMemoryTransport memory = route.local != null ? route.local : null;
+        Map<String, String> h = new LinkedHashMap<>();
+        h.put(MessageHeaders.ATTEMPTS, Integer.toString(attempt));
+        h.put(MessageHeaders.FIRST_FAILURE, firstFailure);
+        h.put(MessageHeaders.PENDING_SUBSCRIBERS, s.id);
+        TransportMessage m;
+        try {
+            m = envelopes.encode(envelope, info, PublishOptions.none()).withHeaders(h);
+        } catch (RuntimeException e) {
+            deadLetterLocal(s, envelope, info, failure, attempt, firstFailure,
+                    "could not be serialized for a delayed retry: " + e.getMessage());
+            return;
+        }
+        counters.retries.increment();
+        memory.redeliver(s.group, m.withStream(envelope.stream() != null ? envelope.stream() : info.stream()),
+                retry.delayBefore(next), 2);
     }
 
     private void deadLetterLocal(Subscriber s, Envelope<?> envelope, EventTypes.Info info, Throwable failure,

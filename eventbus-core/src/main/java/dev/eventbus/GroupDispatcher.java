@@ -16,6 +16,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 
 /**
  * The bus's handler for one consumer group on one stream of a transport: the consuming half of the one path.
@@ -53,8 +54,39 @@ final class GroupDispatcher implements MessageHandler {
         return bus.types.byName(type) != null;
     }
 
+    /** What a delivery that is acknowledged at once answers on the deferred path: shared, never completed again. */
+    private static final CompletableFuture<Outcome> ACKED = CompletableFuture.completedFuture(Outcome.ack());
+
     @Override
     public Outcome handle(Delivery delivery) {
+        Object r = dispatch(delivery);
+        if (r instanceof Outcome o) {
+            return o;
+        }
+        // A transport that decides outcomes synchronously, with a batch subscriber in the group: wait for the batch.
+        @SuppressWarnings("unchecked")
+        CompletableFuture<Outcome> f = (CompletableFuture<Outcome>) r;
+        return f.join();
+    }
+
+    @Override
+    public CompletableFuture<Outcome> handleAsync(Delivery delivery) {
+        Object r = dispatch(delivery);
+        if (r instanceof Outcome o) {
+            return o == Outcome.ack() ? ACKED : CompletableFuture.completedFuture(o);
+        }
+        @SuppressWarnings("unchecked")
+        CompletableFuture<Outcome> f = (CompletableFuture<Outcome>) r;
+        return f;
+    }
+
+    @Override
+    public void filteredOut(TransportMessage message) {
+        bus.counters.filtered.increment();
+    }
+
+    /** The outcome, or a future of it when a batch subscriber holds the event. */
+    private Object dispatch(Delivery delivery) {
         TransportMessage m = delivery.message();
         // One pass over the headers (a map lookup per attribute profiled as a visible cost per message).
         Headers in = new Headers(m);
@@ -84,6 +116,26 @@ final class GroupDispatcher implements MessageHandler {
         if (subscribers.length == 0) {
             bus.counters.skipped.increment();
             return Outcome.ack();
+        }
+        int batchSubscribers = 0;
+        boolean filters = false;
+        for (Subscriber s : subscribers) {
+            batchSubscribers += s.isBatch() ? 1 : 0;
+            filters |= s.filter != null;
+        }
+        if (filters) {
+            // Before decoding: a subscriber whose filter rejects the headers is not called, and the body of an
+            // event no subscriber wants is never read.
+            subscribers = java.util.Arrays.stream(subscribers).filter(s -> s.filter == null || s.filter.matches(m))
+                    .toArray(Subscriber[]::new);
+            if (subscribers.length == 0) {
+                bus.counters.filtered.increment();
+                return Outcome.ack();
+            }
+            batchSubscribers = 0;
+            for (Subscriber s : subscribers) {
+                batchSubscribers += s.isBatch() ? 1 : 0;
+            }
         }
         int version = 1;
         if (in.version != null) {
@@ -127,6 +179,9 @@ final class GroupDispatcher implements MessageHandler {
         EventBusObserver[] obs = bus.observers;
         try {
             for (Subscriber s : subscribers) {
+                if (batchSubscribers != 0 && s.isBatch()) {
+                    continue; // offered below, after the others
+                }
                 int attempt = attemptsSoFar + 1;
                 while (true) {
                     long start = Observers.start(obs);
@@ -180,6 +235,25 @@ final class GroupDispatcher implements MessageHandler {
         } finally {
             ctx.pop();
         }
+        if (batchSubscribers != 0) {
+            Pending p = new Pending(delivery, type, envelope, batchSubscribers, retrying, dead, delay, maxAttempt,
+                    deadCause, deadReason, retryCause, firstFailure);
+            for (Subscriber s : subscribers) {
+                if (s.isBatch()) {
+                    s.batches.offer(p.itemFor(s));
+                }
+            }
+            return p.future;
+        }
+        return outcome(delivery, type, retrying, dead, delay, maxAttempt, deadCause, deadReason, retryCause,
+                firstFailure);
+    }
+
+    /** The one outcome of a delivery, from what its subscribers did. */
+    private Outcome outcome(Delivery delivery, String type, List<String> retrying, List<String> dead, Duration delay,
+                            int maxAttempt, Throwable deadCause, String deadReason, Throwable retryCause,
+                            String firstFailure) {
+        TransportMessage m = delivery.message();
         if (dead != null) {
             bus.counters.deadLettered.increment();
             List<String> failed = new ArrayList<>(dead);
@@ -220,6 +294,132 @@ final class GroupDispatcher implements MessageHandler {
             return Math.max(0, Integer.parseInt(s.trim()));
         } catch (NumberFormatException e) {
             return 0;
+        }
+    }
+
+    /**
+     * A delivery waiting for its batch subscribers: what the group's other subscribers did, and each batch
+     * subscriber's result as its batch reports it; the outcome when the last one has.
+     */
+    private final class Pending {
+        final Delivery delivery;
+        final String type;
+        final Envelope<Object> envelope;
+        final CompletableFuture<Outcome> future = new CompletableFuture<>();
+        private int remaining;
+        private boolean abandoned;
+        private List<String> retrying;
+        private List<String> dead;
+        private Duration delay;
+        private int maxAttempt;
+        private Throwable deadCause;
+        private String deadReason;
+        private Throwable retryCause;
+        private String firstFailure;
+
+        Pending(Delivery delivery, String type, Envelope<Object> envelope, int remaining, List<String> retrying,
+                List<String> dead, Duration delay, int maxAttempt, Throwable deadCause, String deadReason,
+                Throwable retryCause, String firstFailure) {
+            this.delivery = delivery;
+            this.type = type;
+            this.envelope = envelope;
+            this.remaining = remaining;
+            this.retrying = retrying;
+            this.dead = dead;
+            this.delay = delay;
+            this.maxAttempt = maxAttempt;
+            this.deadCause = deadCause;
+            this.deadReason = deadReason;
+            this.retryCause = retryCause;
+            this.firstFailure = firstFailure;
+        }
+
+        BatchLanes.Item itemFor(Subscriber s) {
+            return new BatchLanes.Item(envelope, envelope.attempt()) {
+                @Override
+                void finished(Throwable failure, int attempts) {
+                    batchFinished(s, failure, attempts);
+                }
+
+                @Override
+                void abandoned() {
+                    batchAbandoned();
+                }
+            };
+        }
+
+        void batchFinished(Subscriber s, Throwable t, int attempts) {
+            EventBusObserver[] obs = bus.observers;
+            if (t == null) {
+                bus.counters.delivered.increment();
+                Observers.handled(obs, envelope, transport, s, EventBusObserver.Handling.ACK, Observers.NOT_TIMED, null);
+                done();
+                return;
+            }
+            bus.counters.failures.increment();
+            boolean retriable = bus.retry.isRetriable(t);
+            boolean more = retriable && attempts < bus.retry.maxAttempts();
+            bus.failures.reportFailure(t, envelope.withAttempt(attempts), s, attempts, more);
+            Observers.handled(obs, envelope.withAttempt(attempts), transport, s,
+                    more ? EventBusObserver.Handling.RETRY : EventBusObserver.Handling.DEAD, Observers.NOT_TIMED, t);
+            synchronized (this) {
+                if (firstFailure == null) {
+                    firstFailure = Instant.now().toString();
+                }
+                maxAttempt = Math.max(maxAttempt, attempts);
+                if (!more) {
+                    if (dead == null) {
+                        dead = new ArrayList<>(2);
+                    }
+                    dead.add(s.id);
+                    if (deadCause == null) {
+                        deadCause = t;
+                        deadReason = (retriable
+                                ? s.id + " gave up after " + attempts + " attempt" + (attempts == 1 ? "" : "s")
+                                        + FailureHandling.causeOf(t)
+                                : s.id + " threw fatal " + FailureHandling.describe(t) + " (not retried)")
+                                + " (the event failed alone, split out of its batch)";
+                    }
+                } else {
+                    if (retrying == null) {
+                        retrying = new ArrayList<>(2);
+                    }
+                    retrying.add(s.id);
+                    retryCause = t;
+                    Duration d = bus.retry.delayBefore(attempts + 1);
+                    delay = delay == null || d.compareTo(delay) < 0 ? d : delay;
+                }
+            }
+            done();
+        }
+
+        void batchAbandoned() {
+            synchronized (this) {
+                abandoned = true;
+            }
+            done();
+        }
+
+        private void done() {
+            Outcome o;
+            synchronized (this) {
+                if (--remaining > 0) {
+                    return;
+                }
+                if (abandoned) {
+                    o = null;
+                } else {
+                    o = outcome(delivery, type, retrying, dead, delay, maxAttempt, deadCause, deadReason, retryCause,
+                            firstFailure);
+                }
+            }
+            if (o == null) {
+                // Never handed to its batch subscriber (the bus is closing): not acknowledged, so redelivered.
+                future.completeExceptionally(new EventBusException("event " + envelope.id() + " was not handled: its "
+                        + "batch subscriber closed before the batch was handed over", null, true));
+            } else {
+                future.complete(o);
+            }
         }
     }
 

@@ -209,7 +209,7 @@ public final class InMemoryTransport implements Transport {
         }
         Group group = broker.streams.computeIfAbsent(request.stream(), s -> new ConcurrentHashMap<>())
                 .computeIfAbsent(request.group(), g -> new Group(broker, request.stream(), g));
-        Member member = new Member(group, handler, request.concurrency());
+        Member member = new Member(group, handler, request.concurrency(), request.deferredOutcomes());
         mine.add(member);
         group.join(member);
         return member;
@@ -357,19 +357,43 @@ public final class InMemoryTransport implements Transport {
                 enqueue(e); // nobody can take it now: back in line until a member joins
                 return;
             }
-            Outcome outcome;
-            try {
-                outcome = m.handler.handle(new Delivery(e.message, e.attempt,
-                        stream + "/" + name + "#" + broker.sequence.incrementAndGet()));
-                if (outcome == null) {
-                    throw new NullPointerException("handler returned a null outcome");
+            Delivery d = new Delivery(e.message, e.attempt, stream + "/" + name + "#" + broker.sequence.incrementAndGet());
+            if (m.deferred) {
+                // A batch subscriber's group: the outcome may come later; the lane goes on with the next message.
+                CompletableFuture<Outcome> f;
+                try {
+                    f = m.handler.handleAsync(d);
+                } catch (Throwable t) {
+                    f = CompletableFuture.failedFuture(t);
                 }
+                if (f == null) {
+                    f = CompletableFuture.failedFuture(new NullPointerException("handler returned a null future"));
+                }
+                f.whenComplete((outcome, failure) -> {
+                    m.exit();
+                    settle(m, e, failure == null ? outcome : null, failure);
+                });
+                return;
+            }
+            Outcome outcome;
+            Throwable failure = null;
+            try {
+                outcome = m.handler.handle(d);
             } catch (Throwable t) {
-                log.warn("handler for group '{}' on '{}' threw instead of returning an outcome; redelivering",
-                        name, stream, t);
                 outcome = null;
+                failure = t;
             } finally {
                 m.exit();
+            }
+            settle(m, e, outcome, failure);
+        }
+
+        /** Acts on a handler's outcome; null (with the handler's exception) counts as not acknowledged. */
+        private void settle(Member m, Entry e, Outcome outcome, Throwable failure) {
+            if (outcome == null) {
+                log.warn("handler for group '{}' on '{}' threw instead of returning an outcome; redelivering",
+                        name, stream, failure == null ? new NullPointerException("handler returned a null outcome")
+                                : failure);
             }
             if (m.abandoned) {
                 // Its subscription closed and stopped waiting for it: count it as never acknowledged.
@@ -406,14 +430,17 @@ public final class InMemoryTransport implements Transport {
         final Group group;
         final MessageHandler handler;
         final int concurrency;
+        /** The handler may decide outcomes later ({@link SubscriptionRequest#deferredOutcomes()}). */
+        final boolean deferred;
         final AtomicInteger inFlight = new AtomicInteger();
         volatile boolean closing;
         volatile boolean abandoned;
 
-        Member(Group group, MessageHandler handler, int concurrency) {
+        Member(Group group, MessageHandler handler, int concurrency, boolean deferred) {
             this.group = group;
             this.handler = handler;
             this.concurrency = concurrency;
+            this.deferred = deferred;
         }
 
         boolean enter() {

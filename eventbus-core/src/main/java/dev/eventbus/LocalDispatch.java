@@ -70,12 +70,15 @@ final class LocalDispatch {
         try {
             for (Subscriber s : subs) {
                 long start = Observers.start(obs);
+                if (s.filter != null && !s.acceptsLocal(ctx.envelopeAt(frame, bus, event))) {
+                    continue;
+                }
                 try {
                     if (consumeInterceptors.length == 0) {
                         ConsumeChain.awaitRate(s);
                         s.invoke(event, s.wantsEnvelope() ? ctx.envelopeAt(frame, bus, event) : null);
                     } else {
-                        new ConsumeChain(consumeInterceptors, s, ctx.envelopeAt(frame, bus, event)).proceed();
+                        ConsumeChain.invoke(consumeInterceptors, s, ctx.envelopeAt(frame, bus, event));
                     }
                     if (obs.length != 0) {
                         Observers.handled(obs, ctx.envelopeAt(frame, bus, event), MEMORY, s,
@@ -114,6 +117,9 @@ final class LocalDispatch {
         try {
             for (Subscriber s : subs) {
                 long start = Observers.start(obs);
+                if (s.filter != null && !s.acceptsLocal(envelope)) {
+                    continue;
+                }
                 try {
                     ConsumeChain.invoke(consumeInterceptors, s, envelope);
                     Observers.handled(obs, envelope, MEMORY, s, EventBusObserver.Handling.ACK, start, null);

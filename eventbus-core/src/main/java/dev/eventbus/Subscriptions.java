@@ -30,6 +30,10 @@ final class Subscriptions {
     private final int defaultConcurrency;
     private final boolean orderedByKey;
     private final Duration closeTimeout;
+    private final Map<String, Integer> groupBatchSizes;
+    private final Map<String, Duration> groupBatchWaits;
+    /** The threads of batch subscribers, made when the first one registers; guarded by this. */
+    private BatchLanes.Scheduler batchScheduler;
     private final AtomicInteger lambdaCount = new AtomicInteger();
     /** Guarded by this. */
     private final Map<SubscriptionKey, GroupSubscription> subscriptions = new HashMap<>();
@@ -44,7 +48,13 @@ final class Subscriptions {
         this.defaultConcurrency = setup.concurrency;
         this.orderedByKey = setup.orderedByKey;
         this.closeTimeout = setup.closeTimeout;
+        this.groupBatchSizes = setup.groupBatchSizes;
+        this.groupBatchWaits = setup.groupBatchWaits;
     }
+
+    /** Default batch size and wait when neither {@link Subscribe} nor the group's configuration sets them. */
+    static final int DEFAULT_BATCH_SIZE = 100;
+    static final Duration DEFAULT_BATCH_WAIT = Duration.ofMillis(200);
 
     /** See {@link EventBus#register}. */
     Registration register(Object subscriber) {
@@ -60,6 +70,17 @@ final class Subscriptions {
         EventHandler<Object> h = (EventHandler<Object>) handler;
         String id = "lambda:" + group + ":" + type.getName() + "#" + lambdaCount.incrementAndGet();
         return add(List.of(Subscriber.ofLambda(bus, id, group, type, defaultConcurrency, h::handle)));
+    }
+
+    /** See {@link EventBus#subscribe(Class, String, Filter, EventHandler)}. */
+    @SuppressWarnings("unchecked")
+    <E> Registration subscribe(Class<E> type, String group, Filter filter, EventHandler<? super E> handler) {
+        if (type.isPrimitive()) {
+            throw new IllegalArgumentException("cannot subscribe to primitive " + type + ": events are objects");
+        }
+        EventHandler<Object> h = (EventHandler<Object>) handler;
+        String id = "lambda:" + group + ":" + type.getName() + "#" + lambdaCount.incrementAndGet();
+        return add(List.of(Subscriber.ofFilteredLambda(bus, id, group, type, defaultConcurrency, filter, h::handle)));
     }
 
     /** See {@link EventBus#subscribeEnvelopes(Class, String, EnvelopeHandler)}. */
@@ -78,23 +99,65 @@ final class Subscriptions {
             if (EventTypes.isConcrete(s.eventClass)) {
                 types.of(s.eventClass);
             }
+            if (s.isBatch()) {
+                s.batches = newBatchLanes(s);
+            }
         }
         registry.addAll(subs);
         try {
             sync();
         } catch (RuntimeException e) {
             registry.removeAll(subs);
+            closeBatches(subs);
             throw e;
         }
         return new SubscriberRegistration(subs);
+    }
+
+    /** A batch subscriber's lanes: size and wait from its annotation, else its group's configuration, else defaults. */
+    private synchronized BatchLanes newBatchLanes(Subscriber s) {
+        int size = s.batchSize > 0 ? s.batchSize : groupBatchSizes.getOrDefault(s.group, DEFAULT_BATCH_SIZE);
+        Duration wait = !s.batchWait.isEmpty() ? dev.eventbus.spi.TransportContext.parseDuration("batchWait", s.batchWait)
+                : groupBatchWaits.getOrDefault(s.group, DEFAULT_BATCH_WAIT);
+        if (batchScheduler == null) {
+            batchScheduler = new BatchLanes.Scheduler(service);
+        }
+        return new BatchLanes(s, size, wait.toNanos(), s.concurrency, bus.retry, batchScheduler);
+    }
+
+    /** Hands waiting batch events over at once, then stops the lanes (what never started stays unacknowledged). */
+    private static void closeBatches(List<Subscriber> subs) {
+        for (Subscriber s : subs) {
+            if (s.batches != null) {
+                s.batches.flush();
+            }
+        }
+        for (Subscriber s : subs) {
+            if (s.batches != null) {
+                s.batches.close();
+            }
+        }
     }
 
     /** Makes the transport subscriptions match the registered subscribers: new ones, wider bindings, closed ones. */
     private synchronized void sync() {
         Map<SubscriptionKey, Set<String>> wanted = new LinkedHashMap<>();
         Map<SubscriptionKey, Integer> concurrency = new HashMap<>();
+        Map<SubscriptionKey, Integer> batchSizes = new HashMap<>();
+        // The union of the subscribers' filters; a subscriber without one makes it everything (Filter.all()).
+        Map<SubscriptionKey, Filter> filters = new HashMap<>();
         for (Subscriber s : registry.all()) {
             List<EventTypes.Info> infos = types.concreteSubtypesOf(s.eventClass);
+            // Push-down by type: a filter that confines the subscriber to some types subscribes it to those only.
+            Set<String> confined = s.filter == null ? null : s.filter.types();
+            if (confined != null && !infos.isEmpty()) {
+                infos = infos.stream().filter(i -> confined.contains(i.name())).toList();
+                if (infos.isEmpty()) {
+                    continue; // none of its types can pass its filter
+                }
+            }
+            int batchSize = s.batches == null ? 0 : s.batches.maxSize;
+            Filter filter = s.filter == null ? Filter.all() : s.filter;
             if (infos.isEmpty()) {
                 // An interface or abstract type with no known implementation: listen to the default stream, all types.
                 EventTypes.Info any = new EventTypes.Info(s.eventClass, "", 1, types.of(s.eventClass).stream(), null);
@@ -102,6 +165,8 @@ final class Subscriptions {
                 SubscriptionKey k = new SubscriptionKey(r.transportName, s.group, any.stream());
                 wanted.computeIfAbsent(k, x -> new TreeSet<>());
                 concurrency.merge(k, s.concurrency, Math::max);
+                batchSizes.merge(k, batchSize, Math::max);
+                filters.merge(k, filter, Filter::or);
                 continue;
             }
             for (EventTypes.Info info : infos) {
@@ -109,17 +174,28 @@ final class Subscriptions {
                 SubscriptionKey k = new SubscriptionKey(r.transportName, s.group, info.stream());
                 wanted.computeIfAbsent(k, x -> new TreeSet<>()).add(info.name());
                 concurrency.merge(k, s.concurrency, Math::max);
+                batchSizes.merge(k, batchSize, Math::max);
+                filters.merge(k, filter, Filter::or);
             }
         }
         for (Map.Entry<SubscriptionKey, Set<String>> e : wanted.entrySet()) {
             SubscriptionKey k = e.getKey();
             GroupSubscription existing = subscriptions.get(k);
+            int batchSize = batchSizes.getOrDefault(k, 0);
+            Filter filter = filters.get(k);
+            filter = filter == Filter.all() ? null : filter;
+            if (existing != null && (existing.batchSize < batchSize || !java.util.Objects.equals(existing.filter, filter))) {
+                // A batch subscriber (the transport must defer outcomes) or another filter joined the group: the
+                // transport subscription is made again with the new request.
+                subscriptions.remove(k).subscription.close(closeTimeout);
+                existing = null;
+            }
             if (existing == null) {
                 GroupDispatcher dispatcher = new GroupDispatcher(bus, k.group, k.stream, k.transport);
                 SubscriptionRequest req = new SubscriptionRequest(k.group, k.stream, e.getValue(),
-                        concurrency.get(k), orderedByKey);
+                        concurrency.get(k), orderedByKey, batchSize, filter);
                 TransportSubscription sub = transports.get(k.transport).subscribe(req, dispatcher);
-                subscriptions.put(k, new GroupSubscription(sub, e.getValue()));
+                subscriptions.put(k, new GroupSubscription(sub, e.getValue(), batchSize, filter));
             } else if (!existing.types.containsAll(e.getValue())) {
                 Set<String> union = new TreeSet<>(existing.types);
                 union.addAll(e.getValue());
@@ -153,12 +229,27 @@ final class Subscriptions {
         return out;
     }
 
-    /** Closes every transport subscription, each within what is left until {@code deadline} (nanoTime). */
+    /**
+     * Closes every transport subscription, each within what is left until {@code deadline} (nanoTime). Batch
+     * subscribers first hand their waiting events over, so the subscriptions' drain includes them; events no call
+     * took by then stay unacknowledged.
+     */
     synchronized void closeAll(long deadline) {
+        List<Subscriber> batchSubs = new ArrayList<>();
+        for (Subscriber s : registry.all()) {
+            if (s.batches != null) {
+                batchSubs.add(s);
+                s.batches.flush();
+            }
+        }
         for (GroupSubscription s : subscriptions.values()) {
             EventBus.closeQuietly(s.subscription, EventBus.remaining(deadline));
         }
         subscriptions.clear();
+        closeBatches(batchSubs);
+        if (batchScheduler != null) {
+            batchScheduler.shutdown();
+        }
     }
 
     private record SubscriptionKey(String transport, String group, String stream) {
@@ -167,10 +258,14 @@ final class Subscriptions {
     private static final class GroupSubscription {
         final TransportSubscription subscription;
         volatile Set<String> types;
+        final int batchSize;
+        final Filter filter;
 
-        GroupSubscription(TransportSubscription subscription, Set<String> types) {
+        GroupSubscription(TransportSubscription subscription, Set<String> types, int batchSize, Filter filter) {
             this.subscription = subscription;
             this.types = types;
+            this.batchSize = batchSize;
+            this.filter = filter;
         }
     }
 
@@ -191,6 +286,7 @@ final class Subscriptions {
                 if (!bus.isClosed()) {
                     sync();
                 }
+                closeBatches(subs);
             }
         }
 

@@ -58,11 +58,16 @@ public final class ConfigKeys {
                 || key.startsWith(EventBusConfig.ROUTE_TYPE_PREFIX)) {
             return null;
         }
+<<<<<<< HEAD
         if (RateLimits.isGroupRateKey(key)) {
             return null;
         }
         if (key.startsWith(RateLimits.NAMESPACE)) {
             return RateLimits.problemWith(key);
+=======
+        if (key.startsWith(EventBusConfig.GROUP_PREFIX)) {
+            return groupKeyProblem(key);
+>>>>>>> batch
         }
         String rest = key.substring(PREFIX.length());
         int dot = rest.indexOf('.');
@@ -114,6 +119,36 @@ public final class ConfigKeys {
         return sb.toString();
     }
 
+    /** The settings a group may have under {@code eventbus.group.<group>.}. */
+    public static final List<String> GROUP_SETTINGS = List.of(EventBusConfig.GROUP_BATCH_MAX_SIZE,
+            EventBusConfig.GROUP_BATCH_MAX_WAIT);
+
+    /** The group a per-group key names, or null when it ends in no known setting. */
+    public static String groupOf(String key) {
+        for (String setting : GROUP_SETTINGS) {
+            String suffix = "." + setting;
+            if (key.endsWith(suffix) && key.length() > EventBusConfig.GROUP_PREFIX.length() + suffix.length()) {
+                return key.substring(EventBusConfig.GROUP_PREFIX.length(), key.length() - suffix.length());
+            }
+        }
+        return null;
+    }
+
+    private static String groupKeyProblem(String key) {
+        if (groupOf(key) != null) {
+            return null;
+        }
+        List<String> allowed = new java.util.ArrayList<>();
+        for (String setting : GROUP_SETTINGS) {
+            allowed.add(EventBusConfig.GROUP_PREFIX + "<group>." + setting);
+        }
+        String rest = key.substring(EventBusConfig.GROUP_PREFIX.length());
+        int dot = rest.indexOf('.');
+        String near = dot < 0 ? null : nearest(rest.substring(dot + 1), GROUP_SETTINGS);
+        return "Unknown configuration key {key}" + (near == null ? "" : " (did you mean '" + EventBusConfig.GROUP_PREFIX
+                + rest.substring(0, dot) + "." + near + "'?)") + ": per-group keys are " + allowed;
+    }
+
     /** " (did you mean 'x'?)" for the nearest of {@code allowed}, or "" when none is near. */
     private static String didYouMean(String key, Collection<String> allowed) {
         String near = nearest(key, allowed);
@@ -144,6 +179,7 @@ public final class ConfigKeys {
             roots.add(dot < 0 ? rest : rest.substring(0, dot));
         }
         roots.add("route");
+        roots.add("group");
         return roots;
     }
 
@@ -225,8 +261,21 @@ public final class ConfigKeys {
         if (dotted.startsWith(EventBusConfig.ROUTE_STREAM_PREFIX) || dotted.startsWith(EventBusConfig.ROUTE_TYPE_PREFIX)) {
             return dotted.length() > EventBusConfig.ROUTE_TYPE_PREFIX.length() ? dotted : null;
         }
+<<<<<<< HEAD
         if (RateLimits.isGroupRateKey(dotted)) {
             return dotted; // EVENTBUS_GROUP_BILLING_RATE: a group name with '.' (never '-' or '_') in it
+=======
+        if (dotted.startsWith(EventBusConfig.GROUP_PREFIX)) {
+            // EVENTBUS_GROUP_<GROUP>_BATCH_MAX_SIZE: the words between are the group name, joined by '-'.
+            for (String setting : GROUP_SETTINGS) {
+                String tail = "." + setting.replace('-', '.');
+                if (dotted.endsWith(tail) && dotted.length() > EventBusConfig.GROUP_PREFIX.length() + tail.length()) {
+                    String group = dotted.substring(EventBusConfig.GROUP_PREFIX.length(), dotted.length() - tail.length());
+                    return EventBusConfig.GROUP_PREFIX + group.replace('.', '-') + "." + setting;
+                }
+            }
+            return null;
+>>>>>>> batch
         }
         String[] words = variable.substring("EVENTBUS_".length()).toLowerCase(java.util.Locale.ROOT).split("_");
         TransportProvider p = words.length > 1 ? providers.get(words[0]) : null;

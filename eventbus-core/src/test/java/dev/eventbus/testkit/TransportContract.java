@@ -526,4 +526,53 @@ public abstract class TransportContract {
             Thread.currentThread().interrupt();
         }
     }
+
+    // ------------------------------------------------------------------------------------------------ batches, filters
+
+    private FlowContract flow;
+
+    /** A whole bus over a new instance of this transport, fed by {@code sender}: see {@link FlowContract}. */
+    private FlowContract flow() {
+        flow = new FlowContract(this::newTransport, transport(), stream(), group("svc"), timeout());
+        return flow;
+    }
+
+    @AfterEach
+    void closeFlowBuses() {
+        if (flow != null) {
+            flow.closeAll();
+            flow = null;
+        }
+    }
+
+    @Test
+    void batchSubscriberGetsAFullBatchAtOnceAndThePartialOneOnClose() {
+        flow().fullBatchGoesAtOnceAndClosingHandsOverThePartialOne();
+    }
+
+    @Test
+    void batchSubscriberGetsAPartialBatchAfterTheBatchWait() {
+        flow().partialBatchWaitsForTheBatchWait();
+    }
+
+    @Test
+    void batchSubscriberKeepsPerKeyOrder() {
+        flow().batchesKeepPerKeyOrder();
+    }
+
+    @Test
+    void batchSubscriberIsolatesAPoisonEventAndDeadLettersItAlone() {
+        flow().poisonEventIsIsolatedAndDeadLetteredAlone();
+    }
+
+    @Test
+    void batchStillRunningWhenCloseGivesUpIsRedelivered() throws Exception {
+        assumeTrue(transport().capabilities().contains(Capability.REDELIVERY_AFTER_CRASH), "no REDELIVERY_AFTER_CRASH");
+        flow().closeThatCannotWaitForABatchLeavesItUnacknowledged();
+    }
+
+    @Test
+    void filtersReadHeadersBeforeTheBodyAndCountWhatTheyReject() {
+        flow().filtersAreAppliedBeforeDecodingAndCounted();
+    }
 }

@@ -44,13 +44,61 @@ final class LogDispatcher {
         return handler.knowsType(type);
     }
 
+    /** Tells the handler a row was skipped by the request's filter (push-down), for its count. */
+    void filteredOut(dev.eventbus.spi.TransportMessage m) {
+        handler.filteredOut(m);
+    }
+
+    /**
+     * A batch group's message ({@link SubscriptionRequest#deferredOutcomes()}): the outcome may come later, and the
+     * lane goes on meanwhile; the message counts as active (close waits for it) until {@code settled} has run.
+     *
+     * @return true: the caller must not count the handler as finished, the callback does
+     */
+    private boolean handleDeferred(Delivery d, java.util.function.Consumer<Outcome> settled) {
+        java.util.concurrent.CompletableFuture<Outcome> f;
+        try {
+            f = handler.handleAsync(d);
+            if (f == null) {
+                throw new NullPointerException("handler returned a null future");
+            }
+        } catch (Throwable t) {
+            f = java.util.concurrent.CompletableFuture.failedFuture(t);
+        }
+        f.whenComplete((o, t) -> {
+            try {
+                if (t != null) {
+                    log.warn("handler for group '{}' on '{}' failed instead of returning an outcome; redelivering",
+                            request.group(), request.stream(), t);
+                }
+                settled.accept(t == null ? o : null);
+            } finally {
+                active.decrementAndGet();
+                signal.signal();
+            }
+        });
+        return true;
+    }
+
     /** Hands a log row to its key's lane; the poller learns the outcome through {@link LogEntry#done}. */
     void dispatch(LogEntry e) {
         lanes.submit(e.message.key(), () -> {
             active.incrementAndGet();
+            boolean deferred = false;
             try {
                 if (closing.getAsBoolean() || e.ignored) {
                     return; // never started: stays unacknowledged and is redelivered
+                }
+                if (request.deferredOutcomes()) {
+                    deferred = handleDeferred(new Delivery(e.message.withoutBookkeeping(), 1, e.origin), o -> {
+                        if (o == null) {
+                            e.crashed = true;
+                        } else {
+                            e.outcome = o;
+                        }
+                        e.done = true;
+                    });
+                    return;
                 }
                 try {
                     // A log row is the main path: retries and replays come as retry rows, so bookkeeping
@@ -67,8 +115,10 @@ final class LogDispatcher {
                 }
                 e.done = true;
             } finally {
-                active.decrementAndGet();
-                signal.signal();
+                if (!deferred) {
+                    active.decrementAndGet();
+                    signal.signal();
+                }
             }
         });
     }
@@ -77,8 +127,20 @@ final class LogDispatcher {
     void dispatchRetry(RetryEntry r) {
         lanes.submit(r.message.key(), () -> {
             active.incrementAndGet();
+            boolean deferred = false;
             try {
                 if (closing.getAsBoolean() || r.ignored) {
+                    return;
+                }
+                if (request.deferredOutcomes()) {
+                    deferred = handleDeferred(new Delivery(r.message, r.attempt, r.origin), o -> {
+                        if (o == null) {
+                            r.crashed = true;
+                        } else {
+                            r.outcome = o;
+                        }
+                        retriesDone.add(r);
+                    });
                     return;
                 }
                 try {
@@ -94,8 +156,10 @@ final class LogDispatcher {
                 }
                 retriesDone.add(r);
             } finally {
-                active.decrementAndGet();
-                signal.signal();
+                if (!deferred) {
+                    active.decrementAndGet();
+                    signal.signal();
+                }
             }
         });
     }

@@ -98,6 +98,11 @@ final class LogFetcher {
                         // which applies the bus's unknown-type policy (dead letter by default).
                         e.outcome = Outcome.ack();
                         e.done = true;
+                    } else if (st.request.filter() != null && !st.request.filter().matches(m)) {
+                        // Push-down: no subscriber of the group wants it; acknowledged without decoding.
+                        e.outcome = Outcome.ack();
+                        e.done = true;
+                        dispatcher.filteredOut(m);
                     } else if (m.deliverAt() != null && m.deliverAt().toEpochMilli() > now) {
                         e.deferUntil = m.deliverAt().toEpochMilli();
                         e.done = true;

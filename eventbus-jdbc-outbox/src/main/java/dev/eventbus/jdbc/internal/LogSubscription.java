@@ -201,7 +201,8 @@ public final class LogSubscription implements TransportSubscription {
         releaseRevoked(c, now);
 
         int got = 0;
-        if (st.inflight() < s.fetchSize()) {
+        // A batch group holds messages until its batches fill: leave room for two batches per lane.
+        if (st.inflight() < Math.max(s.fetchSize(), 2 * request.batchSize() * request.concurrency())) {
             got += fetcher.fetchLog(c, now);
             got += fetcher.fetchRetries(c, now);
         }

@@ -367,6 +367,16 @@ public final class SubscriptionRunner implements KafkaSubscription {
             if (w.extraHeaders != null) {
                 message = message.withHeaders(w.extraHeaders);
             }
+            if (request.filter() != null && !request.filter().matches(message)) {
+                w.done = true; // push-down: no subscriber of the group wants it; skipped before any decoding
+                handler.filteredOut(message);
+                return;
+            }
+            if (request.deferredOutcomes()) {
+                settlesLater = processDeferred(w, message);
+                sends = settlesLater;
+                return;
+            }
             Outcome outcome;
             try {
                 outcome = handler.handle(new Delivery(message, w.attempt, ps.origin + w.record.offset(),
@@ -403,6 +413,69 @@ public final class SubscriptionRunner implements KafkaSubscription {
             }
             // No fence needed to say "done": the next record's volatile write has one.
             slot.clearRelease();
+        }
+    }
+
+    /**
+     * A batch subscriber's group ({@link SubscriptionRequest#deferredOutcomes()}): the outcome may come later, while
+     * this worker goes on with the lane's next records. Until it comes the record counts as settling (close and
+     * revocation wait for it, its offset is not committed); then it is acted on as a synchronous outcome is.
+     *
+     * @return true when the outcome settles later (the caller's {@code finally} must not settle it)
+     */
+    private boolean processDeferred(Work w, TransportMessage message) {
+        PartitionState ps = w.partition;
+        java.util.concurrent.CompletableFuture<Outcome> f;
+        try {
+            f = handler.handleAsync(new Delivery(message, w.attempt, ps.origin + w.record.offset()));
+            if (f == null) {
+                throw new NullPointerException("the handler returned a null future");
+            }
+        } catch (Throwable t) {
+            f = java.util.concurrent.CompletableFuture.failedFuture(t);
+        }
+        hold(ps);
+        f.whenComplete((outcome, failure) -> {
+            boolean later = false;
+            try {
+                later = settleDeferred(w, message, outcome, failure);
+            } finally {
+                if (!later) {
+                    settle(ps);
+                }
+            }
+        });
+        return true;
+    }
+
+    /** @return true when the outcome's send settles in a producer callback (which then settles the hold) */
+    private boolean settleDeferred(Work w, TransportMessage message, Outcome outcome, Throwable failure) {
+        if (outcome == null) {
+            if (abandoned || closing) {
+                return false; // not acknowledged: delivered again after the restart or to the partition's next owner
+            }
+            long delay = Math.min(5000, 50L << Math.min(10, w.attempt - 1));
+            log.warn("handler of group '{}' failed on {} instead of returning an outcome; delivering it again in "
+                    + "{} ms", group, DeadLetterRecords.origin(w.record), delay, failure);
+            w.attempt++;
+            schedule(w, delay);
+            return false;
+        }
+        if (abandoned) {
+            return false;
+        }
+        switch (outcome.kind()) {
+            case ACK -> {
+                w.done = true;
+                return false;
+            }
+            case RETRY -> {
+                return retry(w, outcome);
+            }
+            case DEAD -> {
+                return deadLetter(w, message, outcome);
+            }
+            default -> throw new IllegalStateException("unknown outcome " + outcome);
         }
     }
 

@@ -73,8 +73,57 @@ final class ChannelConsumer extends DefaultConsumer {
         }
     }
 
+    /**
+     * For a batch group, whose outcomes settle out of delivery order: the tags delivered and not yet settled, in
+     * delivery order, and those settled ahead of an older one. A coalesced {@code multiple=true} acknowledgement may
+     * then only cover the settled prefix, never a message still waiting for its batch. Null otherwise.
+     */
+    private java.util.ArrayDeque<Long> unsettled;
+    private java.util.HashSet<Long> settledAhead;
+
+    /** Outcomes of this consumer's messages may settle in any order (batch subscribers). Before consuming. */
+    synchronized void settlesOutOfOrder() {
+        unsettled = new java.util.ArrayDeque<>();
+        settledAhead = new java.util.HashSet<>();
+    }
+
+    /** Records a delivery's tag, in delivery order (out-of-order mode only). */
+    synchronized void delivered(long tag) {
+        if (unsettled != null) {
+            unsettled.addLast(tag);
+        }
+    }
+
+    /** Marks {@code tag} settled; returns the newest tag of the settled prefix, or -1 when the prefix did not move. */
+    private long settledPrefix(long tag) {
+        settledAhead.add(tag);
+        long upTo = -1;
+        while (!unsettled.isEmpty() && settledAhead.remove(unsettled.peekFirst())) {
+            upTo = unsettled.pollFirst();
+            pendingCount++;
+        }
+        return upTo;
+    }
+
     /** The message with {@code tag} was settled: acknowledge it (coalesced). */
     synchronized void ack(long tag) {
+        if (unsettled != null) {
+            long upTo = settledPrefix(tag);
+            if (upTo < 0) {
+                return; // an older message still waits for its batch
+            }
+            pendingTag = upTo;
+            if (pendingCount >= ackBatch) {
+                flush();
+                return;
+            }
+            ackedSinceTick = true;
+            if (!watched) {
+                watched = true;
+                flusher.watch(this);
+            }
+            return;
+        }
         pendingTag = tag;
         if (++pendingCount >= ackBatch) {
             flush();
@@ -90,6 +139,14 @@ final class ChannelConsumer extends DefaultConsumer {
     /** Not acknowledged: the broker delivers it again (quorum queues count it toward the delivery limit). */
     synchronized void nack(long tag) {
         flush();
+        if (unsettled != null) {
+            // Settled (by the nack itself) as far as the prefix goes; the ones behind it may be acknowledged now.
+            // pendingCount counted it: a multiple ack past a nacked tag leaves that tag alone.
+            long upTo = settledPrefix(tag);
+            if (upTo >= 0) {
+                pendingTag = upTo;
+            }
+        }
         try {
             getChannel().basicNack(tag, false, true);
         } catch (IOException | RuntimeException e) {

@@ -104,6 +104,11 @@ public final class GroupSubscription implements TransportSubscription {
         return s;
     }
 
+    /** A batch group's consumers need room for two batches per lane, or batches never fill. */
+    int minPrefetch() {
+        return Math.max(1, 2 * request.batchSize());
+    }
+
     private void startCompeting() {
         Topology t = shared.topology;
         t.streamExchange(stream);
@@ -111,7 +116,7 @@ public final class GroupSubscription implements TransportSubscription {
         t.queue(workQueue, t.queueArgs(deadLetterQueue));
         bind(request.types());
         int n = request.concurrency();
-        int prefetch = Math.max(1, (shared.config.prefetch() + n - 1) / n);
+        int prefetch = Math.max(minPrefetch(), (shared.config.prefetch() + n - 1) / n);
         for (int i = 0; i < n; i++) {
             consumers.add(consume(workQueue, -1, prefetch, "eventbus-" + group + "-" + i + "-" + shortId()));
         }
@@ -212,6 +217,9 @@ public final class GroupSubscription implements TransportSubscription {
         try {
             ch.basicQos(prefetch);
             ChannelConsumer c = new ChannelConsumer(ch, this, queue, shard, prefetch, shared.acks);
+            if (request.deferredOutcomes()) {
+                c.settlesOutOfOrder();
+            }
             ch.basicConsume(queue, false, tag, c);
             return c;
         } catch (IOException | RuntimeException e) {
@@ -228,6 +236,10 @@ public final class GroupSubscription implements TransportSubscription {
     // ------------------------------------------------------------------ delivery
 
     void deliver(ChannelConsumer consumer, Envelope env, AMQP.BasicProperties props, byte[] body) {
+        if (request.deferredOutcomes()) {
+            deliverDeferred(consumer, env, props, body);
+            return;
+        }
         inFlight.incrementAndGet();
         consumer.inFlight.incrementAndGet();
         try {
@@ -243,6 +255,11 @@ public final class GroupSubscription implements TransportSubscription {
                 attempt = env.isRedeliver() ? 2 : 1;
             } else {
                 attempt = WireMapping.attempt(props, env.isRedeliver());
+            }
+            if (request.filter() != null && !request.filter().matches(message)) {
+                handler.filteredOut(message); // push-down: no subscriber of the group wants it, and it is not decoded
+                consumer.ack(env.getDeliveryTag());
+                return;
             }
             String origin = consumer.queue + "#" + env.getDeliveryTag();
             Outcome outcome = null;
@@ -276,6 +293,81 @@ public final class GroupSubscription implements TransportSubscription {
         } finally {
             consumer.inFlight.decrementAndGet();
             inFlight.decrementAndGet();
+        }
+    }
+
+    /**
+     * A batch group's delivery ({@link SubscriptionRequest#deferredOutcomes()}): the handler may decide later, and
+     * this channel's thread goes on with the next delivery meanwhile; the message counts as in flight (close waits
+     * for it) until its outcome is settled, from whichever thread completes it. Acknowledgements then cover only
+     * the settled prefix of the channel's deliveries ({@link ChannelConsumer#settlesOutOfOrder}).
+     */
+    private void deliverDeferred(ChannelConsumer consumer, Envelope env, AMQP.BasicProperties props, byte[] body) {
+        inFlight.incrementAndGet();
+        consumer.inFlight.incrementAndGet();
+        consumer.delivered(env.getDeliveryTag());
+        boolean pending = false;
+        try {
+            if (closing || consumer.released) {
+                return;
+            }
+            TransportMessage decoded = WireMapping.message(stream, props, body);
+            int attempt;
+            if (mainExchange.equals(env.getExchange())) {
+                decoded = decoded.withoutBookkeeping(); // as in deliver: forged on the main path
+                attempt = env.isRedeliver() ? 2 : 1;
+            } else {
+                attempt = WireMapping.attempt(props, env.isRedeliver());
+            }
+            TransportMessage message = decoded;
+            if (request.filter() != null && !request.filter().matches(message)) {
+                handler.filteredOut(message);
+                consumer.ack(env.getDeliveryTag());
+                return;
+            }
+            String origin = consumer.queue + "#" + env.getDeliveryTag();
+            java.util.concurrent.CompletableFuture<Outcome> f;
+            boolean permitted = false;
+            try {
+                if (permits != null) {
+                    permits.acquireUninterruptibly();
+                    permitted = true;
+                    if (closing || consumer.released) {
+                        return;
+                    }
+                }
+                f = handler.handleAsync(new Delivery(message, attempt, origin));
+                if (f == null) {
+                    throw new NullPointerException("handler returned a null future");
+                }
+            } catch (Throwable t) {
+                f = java.util.concurrent.CompletableFuture.failedFuture(t);
+            } finally {
+                if (permitted) {
+                    permits.release();
+                }
+            }
+            pending = true;
+            f.whenComplete((outcome, failure) -> {
+                try {
+                    if (failure != null) {
+                        log.warn("handler of group '{}' on '{}' failed instead of returning an outcome; the message is "
+                                + "redelivered", group, stream, failure);
+                    }
+                    if (abandoned || consumer.lost) {
+                        return; // closed without waiting for it: the broker redelivers it
+                    }
+                    settler.settle(consumer, env, props, body, message, attempt, origin, failure == null ? outcome : null);
+                } finally {
+                    consumer.inFlight.decrementAndGet();
+                    inFlight.decrementAndGet();
+                }
+            });
+        } finally {
+            if (!pending) {
+                consumer.inFlight.decrementAndGet();
+                inFlight.decrementAndGet();
+            }
         }
     }
 

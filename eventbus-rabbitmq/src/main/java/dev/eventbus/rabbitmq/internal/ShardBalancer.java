@@ -206,7 +206,7 @@ final class ShardBalancer {
             return false; // another instance holds it
         }
         int shards = shared.config.shards();
-        int prefetch = Math.max(1, (shared.config.prefetch() + shards - 1) / shards);
+        int prefetch = Math.max(sub.minPrefetch(), (shared.config.prefetch() + shards - 1) / shards);
         try {
             ChannelConsumer c = sub.consumeOn(ch, queue, shard, prefetch,
                     Connections.SHARD_TAG_PREFIX + sub.group + "-" + shard + "-" + GroupSubscription.shortId());
