@@ -58,16 +58,14 @@ public final class ConfigKeys {
                 || key.startsWith(EventBusConfig.ROUTE_TYPE_PREFIX)) {
             return null;
         }
-<<<<<<< HEAD
         if (RateLimits.isGroupRateKey(key)) {
             return null;
         }
         if (key.startsWith(RateLimits.NAMESPACE)) {
             return RateLimits.problemWith(key);
-=======
+        }
         if (key.startsWith(EventBusConfig.GROUP_PREFIX)) {
             return groupKeyProblem(key);
->>>>>>> batch
         }
         String rest = key.substring(PREFIX.length());
         int dot = rest.indexOf('.');
@@ -261,10 +259,9 @@ public final class ConfigKeys {
         if (dotted.startsWith(EventBusConfig.ROUTE_STREAM_PREFIX) || dotted.startsWith(EventBusConfig.ROUTE_TYPE_PREFIX)) {
             return dotted.length() > EventBusConfig.ROUTE_TYPE_PREFIX.length() ? dotted : null;
         }
-<<<<<<< HEAD
         if (RateLimits.isGroupRateKey(dotted)) {
             return dotted; // EVENTBUS_GROUP_BILLING_RATE: a group name with '.' (never '-' or '_') in it
-=======
+        }
         if (dotted.startsWith(EventBusConfig.GROUP_PREFIX)) {
             // EVENTBUS_GROUP_<GROUP>_BATCH_MAX_SIZE: the words between are the group name, joined by '-'.
             for (String setting : GROUP_SETTINGS) {
@@ -275,7 +272,6 @@ public final class ConfigKeys {
                 }
             }
             return null;
->>>>>>> batch
         }
         String[] words = variable.substring("EVENTBUS_".length()).toLowerCase(java.util.Locale.ROOT).split("_");
         TransportProvider p = words.length > 1 ? providers.get(words[0]) : null;
