@@ -87,7 +87,8 @@ public final class EventStoreBenchmark {
     }
 
     /** One run's figures: events per second, CPU per event (this JVM + the 4 server backends), round trips per tx. */
-    record Run(double eventsPerSecond, double cpuMicrosPerEvent, double roundTripsPerTx) {
+    record Run(double eventsPerSecond, double cpuMicrosPerEvent, double serverMicrosPerEvent,
+               double roundTripsPerTx) {
     }
 
     public static void main(String[] args) throws Exception {
@@ -165,7 +166,7 @@ public final class EventStoreBenchmark {
             int m = names.size();
             System.out.printf("event store benchmark on %s, %d threads, %d rounds, the order of %s rotated each"
                     + " round%n", url, THREADS, rounds, names);
-            System.out.println("per run: events/s | CPU us per event (this JVM + the 4 PostgreSQL backends)"
+            System.out.println("per run: events/s | CPU us per event (this JVM + the 4 PostgreSQL backends; the backends' part)"
                     + " | round trips per transaction. ours = append in its own transaction, ours-in-tx = append"
                     + " joining the caller's transaction (+ the caller's commit)");
             for (int perTx : new int[] {1, 10}) {
@@ -291,8 +292,8 @@ public final class EventStoreBenchmark {
     }
 
     private static String fmt(Run r) {
-        return String.format("%.0f ev/s | %.0f us | %.2f RT", r.eventsPerSecond(), r.cpuMicrosPerEvent(),
-                r.roundTripsPerTx());
+        return String.format("%.0f ev/s | %.0f us (server %.0f) | %.2f RT", r.eventsPerSecond(),
+                r.cpuMicrosPerEvent(), r.serverMicrosPerEvent(), r.roundTripsPerTx());
     }
 
     private static double loadAverage() {
@@ -342,19 +343,22 @@ public final class EventStoreBenchmark {
                 }
             });
         }
-        long cpu0 = processCpuNanos() + ds.backendCpuNanos();
+        long client0 = processCpuNanos();
+        long server0 = ds.backendCpuNanos();
         long trips0 = CountingSocketFactory.ROUND_TRIPS.get();
         long t0 = System.nanoTime();
         start.countDown();
         done.await();
         double seconds = (System.nanoTime() - t0) / 1e9;
         long trips = CountingSocketFactory.ROUND_TRIPS.get() - trips0;
-        long cpu = processCpuNanos() + ds.backendCpuNanos() - cpu0;
+        long server = ds.backendCpuNanos() - server0;
+        long cpu = processCpuNanos() - client0 + server;
         if (failure.get() != null) {
             throw new IllegalStateException(name + " failed", failure.get());
         }
         long events = (long) THREADS * txPerThread * perTx;
-        return new Run(events / seconds, cpu / 1e3 / events, (double) trips / (THREADS * txPerThread));
+        return new Run(events / seconds, cpu / 1e3 / events, server / 1e3 / events,
+                (double) trips / (THREADS * txPerThread));
     }
 
     private static long processCpuNanos() {
