@@ -25,11 +25,11 @@ import io.opentelemetry.context.propagation.TextMapSetter;
 
 import java.util.ArrayDeque;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * OpenTelemetry tracing for an {@link EventBus}: a {@link SpanKind#PRODUCER PRODUCER} span per publish and a
@@ -91,6 +91,8 @@ public final class EventBusTracing {
     private final Tracer tracer;
     private final TextMapPropagator propagator;
     private final Observer observer = new Observer();
+    private final ConcurrentHashMap<String, String> sendNames = new ConcurrentHashMap<>();
+    private final ConcurrentHashMap<String, String> processNames = new ConcurrentHashMap<>();
     /** Set once an observer of this instance is attached to some bus: handling spans are then ended by it. */
     private volatile boolean observed;
 
@@ -154,27 +156,30 @@ public final class EventBusTracing {
         Envelope<?> e = chain.envelope();
         String system = chain.transport();
         String stream = e.stream();
-        SpanBuilder b = tracer.spanBuilder("send " + stream)
+        // At creation only what the conventions call sampling-relevant; the rest once the sampler said it records
+        // (an unsampled publish then costs no attribute map).
+        SpanBuilder b = tracer.spanBuilder(name(sendNames, "send ", stream))
                 .setSpanKind(SpanKind.PRODUCER)
                 .setAttribute(OPERATION_TYPE, "send")
                 .setAttribute(OPERATION_NAME, "send")
-                .setAttribute(DESTINATION, stream)
-                .setAttribute(MESSAGE_ID, e.id())
-                .setAttribute(CONVERSATION_ID, e.correlationId())
-                .setAttribute(EVENT_TYPE, e.type());
+                .setAttribute(DESTINATION, stream);
         if (system != null) {
             b.setAttribute(MESSAGING_SYSTEM, system);
-            systemAttributes(b, system, e);
         }
         Span span = b.startSpan();
-        Context context = Context.current().with(span);
-        Map<String, String> carrier = new LinkedHashMap<>(4);
-        propagator.inject(context, carrier, MapSetter.INSTANCE);
-        Envelope<?> out = e;
-        for (Map.Entry<String, String> h : carrier.entrySet()) {
-            out = MessageHeaders.TRACEPARENT.equals(h.getKey()) ? out.withTraceparent(h.getValue())
-                    : out.withHeader(h.getKey(), h.getValue());
+        if (span.isRecording()) {
+            span.setAttribute(MESSAGE_ID, e.id());
+            span.setAttribute(CONVERSATION_ID, e.correlationId());
+            span.setAttribute(EVENT_TYPE, e.type());
+            if (system != null) {
+                systemAttributes(span, system, e);
+            }
         }
+        Context context = Context.current().with(span);
+        // Injected straight into the envelope (no intermediate map: this runs on every publish).
+        Outgoing carrier = new Outgoing(e);
+        propagator.inject(context, carrier, EnvelopeSetter.INSTANCE);
+        Envelope<?> out = carrier.envelope;
         CompletableFuture<Void> sent;
         try (Scope ignored = context.makeCurrent()) {
             sent = chain.proceed(out);
@@ -200,26 +205,28 @@ public final class EventBusTracing {
         Envelope<?> e = chain.envelope();
         Context parent = propagator.extract(Context.current(), e, EnvelopeGetter.INSTANCE);
         String stream = e.stream();
-        SpanBuilder b = tracer.spanBuilder("process " + stream)
+        SpanBuilder b = tracer.spanBuilder(name(processNames, "process ", stream))
                 .setParent(parent)
                 .setSpanKind(SpanKind.CONSUMER)
                 .setAttribute(OPERATION_TYPE, "process")
                 .setAttribute(OPERATION_NAME, "process")
                 .setAttribute(DESTINATION, stream)
-                .setAttribute(MESSAGE_ID, e.id())
-                .setAttribute(CONVERSATION_ID, e.correlationId())
-                .setAttribute(EVENT_TYPE, e.type())
-                .setAttribute(CONSUMER_GROUP, chain.group())
-                .setAttribute(SUBSCRIBER, chain.subscriberId())
-                .setAttribute(ATTEMPT, (long) e.attempt());
+                .setAttribute(CONSUMER_GROUP, chain.group());
         // The semantic conventions' creation-context link, besides the parent: it survives a parent-based
         // sampler or a processor that re-parents, and names the send a retried or replayed attempt belongs to.
         SpanContext creation = Span.fromContext(parent).getSpanContext();
         if (creation.isValid()) {
             b.addLink(creation);
         }
-        deliveryAttributes(b, chain.deliveryAttributes());
         Span span = b.startSpan();
+        if (span.isRecording()) {
+            span.setAttribute(MESSAGE_ID, e.id());
+            span.setAttribute(CONVERSATION_ID, e.correlationId());
+            span.setAttribute(EVENT_TYPE, e.type());
+            span.setAttribute(SUBSCRIBER, chain.subscriberId());
+            span.setAttribute(ATTEMPT, (long) e.attempt());
+            deliveryAttributes(span, chain.deliveryAttributes());
+        }
         Throwable failure = null;
         try (Scope ignored = parent.with(span).makeCurrent()) {
             chain.proceed();
@@ -242,7 +249,7 @@ public final class EventBusTracing {
      * The transport's facts about the delivery (partition, offset and key on Kafka, routing key on RabbitMQ), named
      * after the semantic conventions already; the offset is an int attribute there.
      */
-    private static void deliveryAttributes(SpanBuilder b, Map<String, String> where) {
+    private static void deliveryAttributes(Span b, Map<String, String> where) {
         if (where.isEmpty()) {
             return;
         }
@@ -259,7 +266,22 @@ public final class EventBusTracing {
         }
     }
 
-    private static void systemAttributes(SpanBuilder b, String system, Envelope<?> e) {
+    /** The span's name for {@code stream}, made once per stream (streams are few: bounded). */
+    private static String name(ConcurrentHashMap<String, String> names, String operation, String stream) {
+        if (stream == null) {
+            return operation + "null";
+        }
+        String n = names.get(stream);
+        if (n == null) {
+            n = operation + stream;
+            if (names.size() < 10_000) {
+                names.put(stream, n);
+            }
+        }
+        return n;
+    }
+
+    private static void systemAttributes(Span b, String system, Envelope<?> e) {
         if ("kafka".equals(system) && e.subject() != null) {
             b.setAttribute(KAFKA_KEY, e.subject());
         } else if ("rabbitmq".equals(system)) {
@@ -304,13 +326,24 @@ public final class EventBusTracing {
         }
     }
 
-    private enum MapSetter implements TextMapSetter<Map<String, String>> {
+    /** The envelope being published, as the propagator fills it in. */
+    private static final class Outgoing {
+        Envelope<?> envelope;
+
+        Outgoing(Envelope<?> envelope) {
+            this.envelope = envelope;
+        }
+    }
+
+    /** Writes {@code traceparent} into the envelope's attribute, every other field into a header of its name. */
+    private enum EnvelopeSetter implements TextMapSetter<Outgoing> {
         INSTANCE;
 
         @Override
-        public void set(Map<String, String> carrier, String key, String value) {
-            if (carrier != null) {
-                carrier.put(key, value);
+        public void set(Outgoing carrier, String key, String value) {
+            if (carrier != null && key != null && value != null) {
+                carrier.envelope = MessageHeaders.TRACEPARENT.equals(key) ? carrier.envelope.withTraceparent(value)
+                        : carrier.envelope.withHeader(key, value);
             }
         }
     }

@@ -1,0 +1,438 @@
+package dev.eventbus.benchmarks.observability;
+
+import dev.eventbus.EventBus;
+import dev.eventbus.PublishOptions;
+import dev.eventbus.Registration;
+import dev.eventbus.benchmarks.kafka.BenchEvent;
+import dev.eventbus.kafka.KafkaConfig;
+import dev.eventbus.kafka.KafkaTransport;
+import dev.eventbus.micrometer.EventBusMetrics;
+import dev.eventbus.opentelemetry.EventBusTracing;
+import io.micrometer.core.instrument.Timer;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import io.opentelemetry.api.trace.propagation.W3CTraceContextPropagator;
+import io.opentelemetry.context.propagation.ContextPropagators;
+import io.opentelemetry.sdk.OpenTelemetrySdk;
+import io.opentelemetry.sdk.common.CompletableResultCode;
+import io.opentelemetry.sdk.trace.SdkTracerProvider;
+import io.opentelemetry.sdk.trace.data.SpanData;
+import io.opentelemetry.sdk.trace.export.BatchSpanProcessor;
+import io.opentelemetry.sdk.trace.export.SpanExporter;
+import io.opentelemetry.sdk.trace.samplers.Sampler;
+
+import java.io.BufferedReader;
+import java.io.File;
+import java.io.InputStreamReader;
+import java.lang.management.ManagementFactory;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.time.LocalDateTime;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collection;
+import java.util.List;
+import java.util.Locale;
+import java.util.UUID;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * Kafka publish and consume throughput of a bus with Micrometer metrics and OpenTelemetry tracing bound ("observed")
+ * against the same bus unbound ("plain"), same run, same broker, same topic settings, alternated (plain first in odd
+ * rounds, observed first in even ones), after a warm-up of both (issue 13, target observed / plain >= 0.85).
+ *
+ * <p>Observed means: {@link EventBusMetrics} bound to a {@link SimpleMeterRegistry}, and {@link EventBusTracing} over
+ * an OpenTelemetry SDK whose sampler records every span ({@code alwaysOn}), exported through a
+ * {@link BatchSpanProcessor} to an exporter that counts and drops them (the cost of building, recording and queueing
+ * spans is ours; the network is not). The batch queue is sized so that no span is dropped; the spans exported are
+ * checked against the publishes and handlings made.
+ *
+ * <p>Besides throughput (wall clock, noisy on this shared machine), each run reports this JVM's CPU time per event
+ * (the broker runs in another JVM), the steadier measure of what observing costs.
+ *
+ * <p>The broker runs in a child JVM ({@code TestKafkaBroker} from the Kafka module's test-jar, as in
+ * {@code KafkaBenchmarks}) unless {@code EVENTBUS_TEST_KAFKA_BOOTSTRAP} names one. System properties: {@code rounds}
+ * (3), {@code publish} (200000 events of 100 B), {@code consume} (500000 events of 100 B), {@code only}
+ * (publish,consume); to tell the parts' costs apart, {@code observe} ({@code both}, {@code metrics},
+ * {@code tracing}) and {@code sampler} ({@code on}, {@code off}, or a ratio such as {@code 0.1}).
+ *
+ * <p>Run: {@code java -cp eventbus-benchmarks/target/benchmarks.jar
+ * dev.eventbus.benchmarks.observability.KafkaObservabilityBenchmark}.
+ */
+public final class KafkaObservabilityBenchmark {
+
+    private static final int PARTITIONS = 6;
+    private static final int KEYS = 1000;
+    private static final int BYTES = 100;
+    private static final double TARGET = 0.85;
+
+    private final String bootstrap;
+    private final int rounds = Integer.getInteger("rounds", 3);
+    private final List<String> only = List.of(System.getProperty("only", "publish,consume").split(","));
+    /** What "observed" binds, to tell the parts' costs apart: {@code both} (the figure), {@code metrics}, {@code tracing}. */
+    private final String observe = System.getProperty("observe", "both");
+    /** The SDK's sampler: {@code on} (the figure: every span recorded and exported), {@code off}, or a ratio. */
+    private final String sampler = System.getProperty("sampler", "on");
+    private final CountingExporter exporter = new CountingExporter();
+    private final OpenTelemetrySdk otel;
+    private final EventBusTracing tracing;
+    private final SimpleMeterRegistry registry = new SimpleMeterRegistry();
+    private final List<String> report = new ArrayList<>();
+    /** Spans the observed buses must have produced so far: one per publish, one per handling. */
+    private long expectedSpans;
+
+    private KafkaObservabilityBenchmark(String bootstrap) {
+        this.bootstrap = bootstrap;
+        this.otel = OpenTelemetrySdk.builder()
+                .setTracerProvider(SdkTracerProvider.builder().setSampler(sampler())
+                        .addSpanProcessor(BatchSpanProcessor.builder(exporter).setMaxQueueSize(1 << 20)
+                                .setMaxExportBatchSize(2048).setScheduleDelay(Duration.ofMillis(200)).build())
+                        .build())
+                .setPropagators(ContextPropagators.create(W3CTraceContextPropagator.getInstance()))
+                .build();
+        this.tracing = EventBusTracing.create(otel);
+    }
+
+    public static void main(String[] args) throws Exception {
+        Process broker = null;
+        String bootstrap = System.getenv("EVENTBUS_TEST_KAFKA_BOOTSTRAP");
+        if (bootstrap == null || bootstrap.isBlank()) {
+            broker = startBrokerProcess();
+            bootstrap = readBootstrap(broker);
+        }
+        boolean met;
+        try {
+            KafkaObservabilityBenchmark b = new KafkaObservabilityBenchmark(bootstrap);
+            try {
+                met = b.run();
+            } finally {
+                b.otel.close();
+            }
+        } finally {
+            if (broker != null) {
+                broker.destroy();
+                broker.waitFor(20, TimeUnit.SECONDS);
+            }
+        }
+        System.exit(met ? 0 : 1);
+    }
+
+    private boolean run() throws Exception {
+        System.out.printf("Kafka, observed (%s, sampler %s, batch export) vs plain, %s, %d cores, Java %s, load "
+                        + "average %.2f%n", observe, sampler, LocalDateTime.now(),
+                Runtime.getRuntime().availableProcessors(), System.getProperty("java.version"), load());
+        boolean met = true;
+        if (only.contains("publish")) {
+            met &= publish(Integer.getInteger("publish", 200_000));
+        }
+        if (only.contains("consume")) {
+            met &= consume(Integer.getInteger("consume", 500_000));
+        }
+        System.out.printf("%nSummary (load average at the end %.2f)%n", load());
+        report.forEach(System.out::println);
+        return met;
+    }
+
+    // ----------------------------------------------------------------------------------------------------- publish
+
+    private boolean publish(int n) throws Exception {
+        System.out.printf("%nPublish, %d events of %d B, %d partitions, keyed, waiting for every acknowledgement%n", n,
+                BYTES, PARTITIONS);
+        KafkaConfig config = config(prefix("pub"));
+        List<BenchEvent> events = events(n);
+        PublishOptions[] keys = keyed(events);
+        double[] plain = new double[rounds];
+        double[] observed = new double[rounds];
+        double[] plainCpu = new double[rounds];
+        double[] observedCpu = new double[rounds];
+        try (EventBus p = plain(config); EventBus o = observed(config)) {
+            // Warm-up of both (topic creation, JIT, the broker's first runs), then alternated rounds.
+            busPublish(p, events, keys);
+            busPublish(o, events, keys);
+            expectedSpans += n;
+            for (int r = 0; r < rounds; r++) {
+                for (boolean obs : r % 2 == 0 ? new boolean[] {false, true} : new boolean[] {true, false}) {
+                    long cpu0 = cpuNanos();
+                    double rate = busPublish(obs ? o : p, events, keys);
+                    double cpu = (cpuNanos() - cpu0) / (double) n;
+                    (obs ? observed : plain)[r] = rate;
+                    (obs ? observedCpu : plainCpu)[r] = cpu;
+                    if (obs) {
+                        expectedSpans += n;
+                    }
+                }
+                System.out.printf(Locale.ROOT, "  round %d: plain %,.0f ev/s (%,.0f ns CPU/event), observed %,.0f ev/s "
+                                + "(%,.0f ns CPU/event): %.2fx throughput, %.2fx CPU; load %.2f%n", r + 1, plain[r],
+                        plainCpu[r], observed[r], observedCpu[r], observed[r] / plain[r], observedCpu[r] / plainCpu[r],
+                        load());
+            }
+            if (!checked()) {
+                return summarize("publish", plain, observed, plainCpu, observedCpu);
+            }
+            awaitSpans("publish");
+            Timer sent = registry.find(EventBusMetrics.PUBLISH_DURATION).tag("messaging.system", "kafka").timer();
+            check(sent != null && sent.count() == (long) (rounds + 1) * n,
+                    "the publish timer counted " + (sent == null ? 0 : sent.count()) + " sends, expected "
+                            + (long) (rounds + 1) * n);
+        }
+        return summarize("publish", plain, observed, plainCpu, observedCpu);
+    }
+
+    private static double busPublish(EventBus bus, List<BenchEvent> events, PublishOptions[] keys)
+            throws InterruptedException {
+        CountDownLatch done = new CountDownLatch(events.size());
+        AtomicLong failed = new AtomicLong();
+        long t0 = System.nanoTime();
+        for (int i = 0; i < keys.length; i++) {
+            bus.publish(events.get(i), keys[i]).whenComplete((v, e) -> {
+                if (e != null) {
+                    failed.incrementAndGet();
+                }
+                done.countDown();
+            });
+        }
+        done.await();
+        long t1 = System.nanoTime();
+        check(failed.get() == 0, "publishes failed: " + failed.get());
+        return events.size() * 1e9 / (t1 - t0);
+    }
+
+    // ----------------------------------------------------------------------------------------------------- consume
+
+    private boolean consume(int n) throws Exception {
+        System.out.printf("%nConsume, %d events of %d B, %d partitions, a fresh group per run, rate from the first to "
+                + "the last handling%n", n, BYTES, PARTITIONS);
+        KafkaConfig config = config(prefix("con"));
+        // Filled by an observed bus, so that every record carries a traceparent: the consumer spans are children
+        // (extraction, parent, link) as in an instrumented system. Both sides read the same records.
+        try (EventBus filler = observed(config)) {
+            int chunk = 100_000;
+            for (int from = 0; from < n; from += chunk) {
+                List<BenchEvent> events = events(from, Math.min(n, from + chunk));
+                busPublish(filler, events, keyed(events));
+            }
+        }
+        expectedSpans += n;
+        double[] plain = new double[rounds];
+        double[] observed = new double[rounds];
+        double[] plainCpu = new double[rounds];
+        double[] observedCpu = new double[rounds];
+        busConsume(config, n, false);
+        busConsume(config, n, true);
+        for (int r = 0; r < rounds; r++) {
+            for (boolean obs : r % 2 == 0 ? new boolean[] {false, true} : new boolean[] {true, false}) {
+                double[] rc = busConsume(config, n, obs);
+                (obs ? observed : plain)[r] = rc[0];
+                (obs ? observedCpu : plainCpu)[r] = rc[1];
+            }
+            System.out.printf(Locale.ROOT, "  round %d: plain %,.0f ev/s (%,.0f ns CPU/event), observed %,.0f ev/s "
+                            + "(%,.0f ns CPU/event): %.2fx throughput, %.2fx CPU; load %.2f%n", r + 1, plain[r],
+                    plainCpu[r], observed[r], observedCpu[r], observed[r] / plain[r], observedCpu[r] / plainCpu[r],
+                    load());
+        }
+        if (checked()) {
+            awaitSpans("consume");
+        }
+        return summarize("consume", plain, observed, plainCpu, observedCpu);
+    }
+
+    /** Rate (events/s, first to last handling) and this JVM's CPU ns per event, for one fresh group. */
+    private double[] busConsume(KafkaConfig config, int n, boolean observed) throws InterruptedException {
+        AtomicLong first = new AtomicLong();
+        AtomicLong last = new AtomicLong();
+        AtomicLong count = new AtomicLong();
+        CountDownLatch done = new CountDownLatch(1);
+        long cpu0 = cpuNanos();
+        if (observed) {
+            expectedSpans += n;
+        }
+        try (EventBus bus = observed ? observed(config) : plain(config);
+             Registration ignored = bus.subscribe(BenchEvent.class, "g-" + UUID.randomUUID(), e -> {
+                 if (count.get() == 0) {
+                     first.compareAndSet(0, System.nanoTime());
+                 }
+                 if (count.incrementAndGet() == n) {
+                     last.set(System.nanoTime());
+                     done.countDown();
+                 }
+             })) {
+            check(done.await(300, TimeUnit.SECONDS), "consumer stalled at " + count.get() + " of " + n);
+            double cpu = (cpuNanos() - cpu0) / (double) n; // before close: includes the group join, both sides alike
+            return new double[] {n * 1e9 / (last.get() - first.get()), cpu};
+        }
+    }
+
+    // ----------------------------------------------------------------------------------------------------- helpers
+
+    private EventBus plain(KafkaConfig config) {
+        return EventBus.builder().service("bench").transport(KafkaTransport.create(config)).build();
+    }
+
+    /** Tracing's interceptors and observer, then the metrics' binder: what an application would do. */
+    private EventBus observed(KafkaConfig config) {
+        EventBus.Builder b = EventBus.builder().service("bench").transport(KafkaTransport.create(config));
+        EventBus bus = observe.equals("metrics") ? b.build() : tracing.build(b);
+        if (!observe.equals("tracing")) {
+            EventBusMetrics.bind(bus, registry);
+        }
+        return bus;
+    }
+
+    private Sampler sampler() {
+        return switch (sampler) {
+            case "on" -> Sampler.alwaysOn();
+            case "off" -> Sampler.alwaysOff();
+            default -> Sampler.traceIdRatioBased(Double.parseDouble(sampler));
+        };
+    }
+
+    /** The span and timer checks hold for the figure's setting only (every span recorded, metrics bound). */
+    private boolean checked() {
+        return observe.equals("both") && sampler.equals("on");
+    }
+
+    private KafkaConfig config(String prefix) {
+        return KafkaConfig.builder().serviceName("bench").bootstrapServers(bootstrap)
+                .set(KafkaConfig.TOPIC_PREFIX, prefix)
+                .set(KafkaConfig.PARTITIONS, PARTITIONS)
+                .set("consumer.max.poll.records", "2000")
+                .build();
+    }
+
+    private static String prefix(String what) {
+        return "obs-" + what + "-" + UUID.randomUUID().toString().substring(0, 6) + ".";
+    }
+
+    private static List<BenchEvent> events(int n) {
+        return events(0, n);
+    }
+
+    private static List<BenchEvent> events(int from, int to) {
+        List<BenchEvent> out = new ArrayList<>(to - from);
+        for (int i = from; i < to; i++) {
+            out.add(BenchEvent.ofSize("o-" + (i % KEYS), i, BYTES));
+        }
+        return out;
+    }
+
+    private static PublishOptions[] keyed(List<BenchEvent> events) {
+        PublishOptions[] o = new PublishOptions[events.size()];
+        for (int i = 0; i < o.length; i++) {
+            o[i] = PublishOptions.builder().key(events.get(i).orderId()).build();
+        }
+        return o;
+    }
+
+    /** Every span reached the exporter, exactly: none was dropped by a full queue, none is missing. */
+    private void awaitSpans(String what) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (exporter.spans.get() < expectedSpans && System.nanoTime() < deadline) {
+            Thread.sleep(50);
+        }
+        Thread.sleep(500); // and no more than that
+        check(exporter.spans.get() == expectedSpans, what + ": " + exporter.spans.get() + " spans exported, expected "
+                + expectedSpans);
+    }
+
+    private boolean summarize(String what, double[] plain, double[] observed, double[] plainCpu,
+                              double[] observedCpu) {
+        double[] ratios = new double[rounds];
+        double[] cpuRatios = new double[rounds];
+        for (int r = 0; r < rounds; r++) {
+            ratios[r] = observed[r] / plain[r];
+            cpuRatios[r] = observedCpu[r] / plainCpu[r];
+        }
+        double ratio = median(ratios);
+        boolean met = ratio >= TARGET;
+        report.add(String.format(Locale.ROOT, "%-8s plain %,9.0f ev/s  observed %,9.0f ev/s  ratio %.2f (rounds %s) "
+                        + "target >= %.2f: %s;  CPU/event plain %,.0f ns observed %,.0f ns = %.2fx (rounds %s)", what,
+                median(plain), median(observed), ratio, fmt(ratios), TARGET, met ? "met" : "MISSED", median(plainCpu),
+                median(observedCpu), median(cpuRatios), fmt(cpuRatios)));
+        return met;
+    }
+
+    private static String fmt(double[] v) {
+        StringBuilder s = new StringBuilder();
+        for (double d : v) {
+            s.append(s.length() == 0 ? "" : ", ").append(String.format(Locale.ROOT, "%.2f", d));
+        }
+        return s.toString();
+    }
+
+    private static double median(double[] v) {
+        double[] s = v.clone();
+        Arrays.sort(s);
+        int n = s.length;
+        return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+    }
+
+    private static long cpuNanos() {
+        return ((com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean())
+                .getProcessCpuTime();
+    }
+
+    private static double load() {
+        return ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage();
+    }
+
+    private static void check(boolean ok, String what) {
+        if (!ok) {
+            throw new IllegalStateException(what);
+        }
+    }
+
+    /** Counts and drops: the cost measured is recording and queueing spans, not shipping them. */
+    private static final class CountingExporter implements SpanExporter {
+        final AtomicLong spans = new AtomicLong();
+
+        @Override
+        public CompletableResultCode export(Collection<SpanData> batch) {
+            spans.addAndGet(batch.size());
+            return CompletableResultCode.ofSuccess();
+        }
+
+        @Override
+        public CompletableResultCode flush() {
+            return CompletableResultCode.ofSuccess();
+        }
+
+        @Override
+        public CompletableResultCode shutdown() {
+            return CompletableResultCode.ofSuccess();
+        }
+    }
+
+    // The same child-JVM broker as KafkaBenchmarks (its helpers are private to that class, which another helper
+    // owns): TestKafkaBroker prints its address and runs until destroyed.
+    private static Process startBrokerProcess() throws Exception {
+        String java = System.getProperty("java.home") + File.separator + "bin" + File.separator + "java";
+        ProcessBuilder pb = new ProcessBuilder(java, "-Xmx1g", "-cp", System.getProperty("java.class.path"),
+                "dev.eventbus.kafka.testing.TestKafkaBroker");
+        pb.redirectErrorStream(true);
+        return pb.start();
+    }
+
+    private static String readBootstrap(Process broker) throws Exception {
+        BufferedReader out = new BufferedReader(new InputStreamReader(broker.getInputStream(), StandardCharsets.UTF_8));
+        String line;
+        while ((line = out.readLine()) != null) {
+            if (line.startsWith("EVENTBUS_TEST_KAFKA_BOOTSTRAP=")) {
+                String bootstrap = line.substring(line.indexOf('=') + 1).trim();
+                Thread drain = new Thread(() -> {
+                    try {
+                        while (out.readLine() != null) {
+                            // keep the child's pipe from filling up
+                        }
+                    } catch (Exception ignored) {
+                        // child ended
+                    }
+                }, "broker-output");
+                drain.setDaemon(true);
+                drain.start();
+                return bootstrap;
+            }
+        }
+        throw new IllegalStateException("the broker process ended without printing its address");
+    }
+}
