@@ -511,6 +511,48 @@ public abstract class TransportContract {
         }
     }
 
+    /**
+     * A replay while the group is busy: the handler running at that moment finishes, the messages queued behind it
+     * are not handled from the old position, and the group starts over from the new one. So what the handler sees is
+     * a contiguous prefix of the first pass followed by the whole stream once, never an old message in between.
+     */
+    @Test
+    void replayWhileBusyStartsOverWithoutHandlingTheQueuedMessagesOfTheOldPosition() {
+        Transport t = transport();
+        String s = stream();
+        String g = group("g");
+        Recorder rec = new Recorder(d -> {
+            sleep(40);
+            return Outcome.ack();
+        });
+        subscribedAndReady(t, t.subscribe(request(g, s, 1), rec));
+        if (!t.capabilities().contains(Capability.REPLAY)) {
+            assertThatThrownBy(() -> t.replay(g, s, ReplayFrom.beginning()))
+                    .isInstanceOf(ReplayNotSupportedException.class);
+            return;
+        }
+        List<String> sent = new ArrayList<>();
+        for (int i = 0; i < 20; i++) {
+            join(t.send(message(s, "one-key", "m" + i)));
+            sent.add("m" + i);
+        }
+        rec.awaitCount(3, timeout());
+        t.replay(g, s, ReplayFrom.beginning());
+        List<String> seen = rec.bodies();
+        int restart = seen.subList(1, seen.size()).indexOf("m0") + 1;
+        long deadline = System.nanoTime() + timeout().toNanos();
+        while (restart == 0 || seen.size() < restart + 20) {
+            assertThat(System.nanoTime()).as("the replay arrives: %s", seen).isLessThan(deadline);
+            sleep(50);
+            seen = rec.bodies();
+            restart = seen.subList(1, seen.size()).indexOf("m0") + 1;
+        }
+        assertThat(restart).as("messages of the first pass handled before the restart: %s", seen).isLessThan(20);
+        assertThat(seen.subList(0, restart)).containsExactlyElementsOf(sent.subList(0, restart));
+        assertThat(rec.after(Duration.ofMillis(500))).as("then the whole stream once: %s", seen).hasSize(restart + 20);
+        assertThat(rec.bodies().subList(restart, restart + 20)).containsExactlyElementsOf(sent);
+    }
+
     @Test
     void refusesToSendAfterClose() {
         Transport t = transport();
