@@ -43,7 +43,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * The contract every {@link Transport} must pass, Watermill-style: extend it, implement {@link #newTransport()},
  * and the transport is checked for publish/consume, broadcast across groups, competition within a group,
  * per-key order, retry then dead letter (and replay), redelivery of unacknowledged messages, close while busy,
- * delayed delivery and batches. Tests of an ability the transport does not declare in
+ * delayed delivery, batches, and moving a group back ({@link Transport#replay}, or its refusal). Tests of an ability the transport does not declare in
  * {@link Transport#capabilities()} are reported as skipped by assumption, never passed vacuously.
  *
  * <p>Each test gets fresh stream and group names ({@link #stream()}, {@link #group(String)}), so one broker can
@@ -521,8 +521,17 @@ public abstract class TransportContract {
         Transport t = transport();
         String s = stream();
         String g = group("g");
+        CountDownLatch replayed = new CountDownLatch(1);
+        AtomicInteger calls = new AtomicInteger();
         Recorder rec = new Recorder(d -> {
-            sleep(40);
+            if (calls.incrementAndGet() == 3) {
+                try { // busy at the moment of the replay: the third message's handler runs until it has happened
+                    replayed.await(timeout().toMillis(), TimeUnit.MILLISECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+            sleep(20);
             return Outcome.ack();
         });
         subscribedAndReady(t, t.subscribe(request(g, s, 1), rec));
@@ -538,6 +547,7 @@ public abstract class TransportContract {
         }
         rec.awaitCount(3, timeout());
         t.replay(g, s, ReplayFrom.beginning());
+        replayed.countDown();
         List<String> seen = rec.bodies();
         int restart = seen.subList(1, seen.size()).indexOf("m0") + 1;
         long deadline = System.nanoTime() + timeout().toNanos();
