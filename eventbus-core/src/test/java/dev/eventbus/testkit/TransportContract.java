@@ -43,7 +43,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * The contract every {@link Transport} must pass, Watermill-style: extend it, implement {@link #newTransport()},
  * and the transport is checked for publish/consume, broadcast across groups, competition within a group,
  * per-key order, retry then dead letter (and replay), redelivery of unacknowledged messages, close while busy,
- * delayed delivery and batches. Tests of an ability the transport does not declare in
+ * delayed delivery, batches, and moving a group back ({@link Transport#replay}, or its refusal). Tests of an ability the transport does not declare in
  * {@link Transport#capabilities()} are reported as skipped by assumption, never passed vacuously.
  *
  * <p>Each test gets fresh stream and group names ({@link #stream()}, {@link #group(String)}), so one broker can
@@ -509,6 +509,58 @@ public abstract class TransportContract {
                     .containsExactlyElementsOf(first.stream().filter(r -> key.equals(r.key()))
                             .map(Recorder.Received::body).toList());
         }
+    }
+
+    /**
+     * A replay while the group is busy: the handler running at that moment finishes, the messages queued behind it
+     * are not handled from the old position, and the group starts over from the new one. So what the handler sees is
+     * a contiguous prefix of the first pass followed by the whole stream once, never an old message in between.
+     */
+    @Test
+    void replayWhileBusyStartsOverWithoutHandlingTheQueuedMessagesOfTheOldPosition() {
+        Transport t = transport();
+        String s = stream();
+        String g = group("g");
+        CountDownLatch replayed = new CountDownLatch(1);
+        AtomicInteger calls = new AtomicInteger();
+        Recorder rec = new Recorder(d -> {
+            if (calls.incrementAndGet() == 3) {
+                try { // busy at the moment of the replay: the third message's handler runs until it has happened
+                    replayed.await(timeout().toMillis(), TimeUnit.MILLISECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+            sleep(20);
+            return Outcome.ack();
+        });
+        subscribedAndReady(t, t.subscribe(request(g, s, 1), rec));
+        if (!t.capabilities().contains(Capability.REPLAY)) {
+            assertThatThrownBy(() -> t.replay(g, s, ReplayFrom.beginning()))
+                    .isInstanceOf(ReplayNotSupportedException.class);
+            return;
+        }
+        List<String> sent = new ArrayList<>();
+        for (int i = 0; i < 20; i++) {
+            join(t.send(message(s, "one-key", "m" + i)));
+            sent.add("m" + i);
+        }
+        rec.awaitCount(3, timeout());
+        t.replay(g, s, ReplayFrom.beginning());
+        replayed.countDown();
+        List<String> seen = rec.bodies();
+        int restart = seen.subList(1, seen.size()).indexOf("m0") + 1;
+        long deadline = System.nanoTime() + timeout().toNanos();
+        while (restart == 0 || seen.size() < restart + 20) {
+            assertThat(System.nanoTime()).as("the replay arrives: %s", seen).isLessThan(deadline);
+            sleep(50);
+            seen = rec.bodies();
+            restart = seen.subList(1, seen.size()).indexOf("m0") + 1;
+        }
+        assertThat(restart).as("messages of the first pass handled before the restart: %s", seen).isLessThan(20);
+        assertThat(seen.subList(0, restart)).containsExactlyElementsOf(sent.subList(0, restart));
+        assertThat(rec.after(Duration.ofMillis(500))).as("then the whole stream once: %s", seen).hasSize(restart + 20);
+        assertThat(rec.bodies().subList(restart, restart + 20)).containsExactlyElementsOf(sent);
     }
 
     @Test
