@@ -40,6 +40,10 @@ class RabbitMqCloudEventsTest {
     record Cancelled(String orderId) {
     }
 
+    @EventType(name = "rce.legacy.placed", stream = "rce-legacy")
+    record LegacyPlaced(String orderId) {
+    }
+
     private static RabbitMqTestSupport support;
 
     @BeforeAll
@@ -162,5 +166,19 @@ class RabbitMqCloudEventsTest {
             assertThat(bus.deadLetters().list("rce-unknown-g")).hasSize(1);
             assertThat(got).containsExactly(new Placed("g-1"));
         }
+    }
+
+    @Test
+    void aStreamExchangeDeclaredByAnOlderVersionWithoutTheAlternateExchangeIsKeptAndStillWorks() throws Exception {
+        try (Connection c = RabbitMqTestSupport.rawFactory().newConnection()) {
+            c.createChannel().exchangeDeclare(support.prefix() + "rce-legacy", "topic", true);
+        }
+        List<LegacyPlaced> got = new CopyOnWriteArrayList<>();
+        try (EventBus bus = EventBus.builder().service("rce-legacy").transport(support.transport()).build()) {
+            bus.subscribe(LegacyPlaced.class, "rce-legacy-g", got::add);
+            bus.publish(new LegacyPlaced("l-1")).get(20, TimeUnit.SECONDS);
+            await(() -> got.size() == 1, "the event on the old exchange");
+        }
+        assertThat(got).containsExactly(new LegacyPlaced("l-1"));
     }
 }
