@@ -273,16 +273,22 @@ public final class KafkaBenchmarks {
             KafkaPeers.springPublish(spring, topic, events); // warm-up of all five, then alternated
             for (int p = 0; p < pairs; p++) {
                 CpuSnapshot cpu = CpuSnapshot.take();
+                ProducerTraffic traffic = ProducerTraffic.take();
                 rawRates[p] = rawPublish(raw, records);
                 cpu = printCpu(cpu, "raw", n);
+                traffic = traffic.print("raw");
                 ourRates[p] = busPublish(bus, events, options);
                 cpu = printCpu(cpu, "bus", n);
+                traffic = traffic.print("bus");
                 sdkRates[p] = KafkaPeers.sdkPublish(sdk, topic, events);
                 cpu = printCpu(cpu, "CloudEvents SDK", n);
+                traffic = traffic.print("CloudEvents SDK");
                 transportRates[p] = transportPublish(transport, messages);
                 cpu = printCpu(cpu, "transport alone", n);
+                traffic = traffic.print("transport alone");
                 springRates[p] = KafkaPeers.springPublish(spring, topic, events);
                 printCpu(cpu, "Spring KafkaTemplate", n);
+                traffic.print("Spring KafkaTemplate");
                 System.out.printf("  round %d: raw %,.0f rec/s, bus %,.0f rec/s (%.2fx), transport alone %,.0f rec/s (%.2fx)%n",
                         p + 1, rawRates[p], ourRates[p], ourRates[p] / rawRates[p], transportRates[p],
                         transportRates[p] / rawRates[p]);
@@ -328,6 +334,50 @@ public final class KafkaBenchmarks {
             }
         } catch (Exception e) {
             System.out.println("  (producer metrics unavailable: " + e + ")");
+        }
+    }
+
+    /**
+     * The cumulative send counters of every producer in this JVM (by client id), so that one run's records per
+     * produce request and bytes per record are read as the difference of two snapshots: the producers' own
+     * {@code records-per-request-avg} averages over 30 s windows, which mix several runs.
+     */
+    private record ProducerTraffic(Map<String, double[]> byClient) {
+        private static final String[] TOTALS = {"record-send-total", "request-total", "outgoing-byte-total"};
+
+        static ProducerTraffic take() {
+            Map<String, double[]> m = new java.util.TreeMap<>();
+            try {
+                javax.management.MBeanServer server = java.lang.management.ManagementFactory.getPlatformMBeanServer();
+                for (javax.management.ObjectName name : server.queryNames(
+                        new javax.management.ObjectName("kafka.producer:type=producer-metrics,*"), null)) {
+                    double[] v = new double[TOTALS.length];
+                    for (int i = 0; i < v.length; i++) {
+                        v[i] = ((Number) server.getAttribute(name, TOTALS[i])).doubleValue();
+                    }
+                    m.put(name.getKeyProperty("client-id"), v);
+                }
+            } catch (Exception e) {
+                System.out.println("  (producer metrics unavailable: " + e + ")");
+            }
+            return new ProducerTraffic(m);
+        }
+
+        /** Prints what each producer sent since this snapshot (only those that sent) and returns a new one. */
+        ProducerTraffic print(String what) {
+            ProducerTraffic now = take();
+            now.byClient.forEach((client, v) -> {
+                double[] before = byClient.getOrDefault(client, new double[TOTALS.length]);
+                double records = v[0] - before[0];
+                double requests = v[1] - before[1];
+                if (records > 0) {
+                    System.out.printf(Locale.ROOT, "    producer traffic, %s (%s): %.0f records in %.0f requests, "
+                            + "%.0f records per request, %.0f B sent per record%n", what,
+                            client.replaceAll("-[^-]+-[0-9]+-[0-9]+$", ""), records, requests,
+                            records / Math.max(1, requests), (v[2] - before[2]) / records);
+                }
+            });
+            return now;
         }
     }
 
