@@ -19,10 +19,12 @@ import dev.eventbus.spi.TransportMessage;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.DescribeClusterOptions;
+import org.apache.kafka.clients.producer.Callback;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.Producer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.clients.producer.RecordMetadata;
 import org.apache.kafka.common.KafkaException;
 import org.apache.kafka.common.errors.AuthenticationException;
 import org.apache.kafka.common.errors.AuthorizationException;
@@ -171,15 +173,9 @@ public final class KafkaTransport implements Transport, dev.eventbus.spi.HealthC
         Objects.requireNonNull(message, "message");
         try {
             ProducerRecord<byte[], byte[]> record = toRecord(message);
-            CompletableFuture<Void> f = new CompletableFuture<>();
+            SendFuture f = new SendFuture(record.topic(), config);
             used = true;
-            producer.send(record, (md, e) -> {
-                if (e == null) {
-                    f.complete(null);
-                } else {
-                    f.completeExceptionally(refused(record.topic(), e, config));
-                }
-            });
+            producer.send(record, f);
             return f;
         } catch (EventBusException e) {
             return CompletableFuture.failedFuture(e);
@@ -219,6 +215,26 @@ public final class KafkaTransport implements Transport, dev.eventbus.spi.HealthC
             }
         }
         return t;
+    }
+
+    /** The future of one send and the producer's callback for it: one object per send instead of two. */
+    private static final class SendFuture extends CompletableFuture<Void> implements Callback {
+        private final String topic;
+        private final KafkaConfig config;
+
+        SendFuture(String topic, KafkaConfig config) {
+            this.topic = topic;
+            this.config = config;
+        }
+
+        @Override
+        public void onCompletion(RecordMetadata metadata, Exception e) {
+            if (e == null) {
+                complete(null);
+            } else {
+                completeExceptionally(refused(topic, e, config));
+            }
+        }
     }
 
     private static EventBusException refused(String topic, Throwable e, KafkaConfig config) {

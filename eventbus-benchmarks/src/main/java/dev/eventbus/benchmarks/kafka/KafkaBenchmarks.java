@@ -86,6 +86,8 @@ public final class KafkaBenchmarks {
     /** The broker's process when this JVM started it: its CPU time is reported with {@code -DthreadCpu=true}. */
     private static volatile ProcessHandle brokerProcess;
     private static final boolean THREAD_CPU = Boolean.getBoolean("threadCpu");
+    /** The CPU per record of this JVM's threads in the last {@code CpuSnapshot.print} (GC and JIT left out). */
+    private static volatile double lastThreadCpu = Double.NaN;
 
     private KafkaBenchmarks(String bootstrap) {
         this.bootstrap = bootstrap;
@@ -273,16 +275,22 @@ public final class KafkaBenchmarks {
             KafkaPeers.springPublish(spring, topic, events); // warm-up of all five, then alternated
             for (int p = 0; p < pairs; p++) {
                 CpuSnapshot cpu = CpuSnapshot.take();
+                ProducerTraffic traffic = ProducerTraffic.take();
                 rawRates[p] = rawPublish(raw, records);
                 cpu = printCpu(cpu, "raw", n);
+                traffic = traffic.print("raw");
                 ourRates[p] = busPublish(bus, events, options);
                 cpu = printCpu(cpu, "bus", n);
+                traffic = traffic.print("bus");
                 sdkRates[p] = KafkaPeers.sdkPublish(sdk, topic, events);
                 cpu = printCpu(cpu, "CloudEvents SDK", n);
+                traffic = traffic.print("CloudEvents SDK");
                 transportRates[p] = transportPublish(transport, messages);
                 cpu = printCpu(cpu, "transport alone", n);
+                traffic = traffic.print("transport alone");
                 springRates[p] = KafkaPeers.springPublish(spring, topic, events);
                 printCpu(cpu, "Spring KafkaTemplate", n);
+                traffic.print("Spring KafkaTemplate");
                 System.out.printf("  round %d: raw %,.0f rec/s, bus %,.0f rec/s (%.2fx), transport alone %,.0f rec/s (%.2fx)%n",
                         p + 1, rawRates[p], ourRates[p], ourRates[p] / rawRates[p], transportRates[p],
                         transportRates[p] / rawRates[p]);
@@ -328,6 +336,50 @@ public final class KafkaBenchmarks {
             }
         } catch (Exception e) {
             System.out.println("  (producer metrics unavailable: " + e + ")");
+        }
+    }
+
+    /**
+     * The cumulative send counters of every producer in this JVM (by client id), so that one run's records per
+     * produce request and bytes per record are read as the difference of two snapshots: the producers' own
+     * {@code records-per-request-avg} averages over 30 s windows, which mix several runs.
+     */
+    private record ProducerTraffic(Map<String, double[]> byClient) {
+        private static final String[] TOTALS = {"record-send-total", "request-total", "outgoing-byte-total"};
+
+        static ProducerTraffic take() {
+            Map<String, double[]> m = new java.util.TreeMap<>();
+            try {
+                javax.management.MBeanServer server = java.lang.management.ManagementFactory.getPlatformMBeanServer();
+                for (javax.management.ObjectName name : server.queryNames(
+                        new javax.management.ObjectName("kafka.producer:type=producer-metrics,*"), null)) {
+                    double[] v = new double[TOTALS.length];
+                    for (int i = 0; i < v.length; i++) {
+                        v[i] = ((Number) server.getAttribute(name, TOTALS[i])).doubleValue();
+                    }
+                    m.put(name.getKeyProperty("client-id"), v);
+                }
+            } catch (Exception e) {
+                System.out.println("  (producer metrics unavailable: " + e + ")");
+            }
+            return new ProducerTraffic(m);
+        }
+
+        /** Prints what each producer sent since this snapshot (only those that sent) and returns a new one. */
+        ProducerTraffic print(String what) {
+            ProducerTraffic now = take();
+            now.byClient.forEach((client, v) -> {
+                double[] before = byClient.getOrDefault(client, new double[TOTALS.length]);
+                double records = v[0] - before[0];
+                double requests = v[1] - before[1];
+                if (records > 0) {
+                    System.out.printf(Locale.ROOT, "    producer traffic, %s (%s): %.0f records in %.0f requests, "
+                            + "%.0f records per request, %.0f B sent per record%n", what,
+                            client.replaceAll("-[^-]+-[0-9]+-[0-9]+$", ""), records, requests,
+                            records / Math.max(1, requests), (v[2] - before[2]) / records);
+                }
+            });
+            return now;
         }
     }
 
@@ -422,16 +474,24 @@ public final class KafkaBenchmarks {
         KafkaPeers.sdkConsume(config, topic, n);
         KafkaPeers.springConsume(config, topic, n, 1);
         KafkaPeers.springConsume(config, topic, n, WORKERS); // warm-up of all, then alternated
+        // CPU per record of this JVM's threads (consumers, workers, listener containers; not GC or JIT) by side,
+        // with -DthreadCpu=true: on a loaded machine it holds up where the rates swing.
+        double[][] threadCpu = new double[6][pairs];
         for (int p = 0; p < pairs; p++) {
             rawRates[p] = rawConsume(config, topic, n, RAW_PLAIN);
+            threadCpu[0][p] = lastThreadCpu;
             busRates[p] = busConsume(config, n);
+            threadCpu[1][p] = lastThreadCpu;
             sdkRates[p] = timedPeer("CloudEvents SDK consumer", n, () -> KafkaPeers.sdkConsume(config, topic, n));
+            threadCpu[2][p] = lastThreadCpu;
             rawTypedRates[p] = rawConsume(config, topic, n, RAW_TYPE);
-            spring1Rates[p] = timedPeer("Spring container, 1 thread", n, () -> KafkaPeers.springConsume(config, topic, n, 1));
+            spring1Rates[p] = springTimed("Spring container, 1 thread", config, topic, n, 1);
+            threadCpu[3][p] = lastThreadCpu;
             rawAllRates[p] = rawConsume(config, topic, n, RAW_ALL_HEADERS);
             transportRates[p] = transportConsume(config, n);
-            springNRates[p] = timedPeer("Spring container, " + WORKERS + " threads", n,
-                    () -> KafkaPeers.springConsume(config, topic, n, WORKERS));
+            threadCpu[5][p] = lastThreadCpu;
+            springNRates[p] = springTimed("Spring container, " + WORKERS + " threads", config, topic, n, WORKERS);
+            threadCpu[4][p] = lastThreadCpu;
             System.out.printf("  round %d: CloudEvents SDK %,.0f rec/s (bus %.2fx of it), Spring 1 thread %,.0f rec/s "
                     + "(bus %.2fx), Spring %d threads %,.0f rec/s (bus %.2fx)%n", p + 1, sdkRates[p],
                     busRates[p] / sdkRates[p], spring1Rates[p], busRates[p] / spring1Rates[p], WORKERS, springNRates[p],
@@ -462,6 +522,17 @@ public final class KafkaBenchmarks {
                 bytes, r, t, t / r));
         report.add(String.format(Locale.ROOT, "consume %3d B: raw reading ce_type %,9.0f rec/s  transport alone ratio %.2f",
                 bytes, rt, t / rt));
+        if (THREAD_CPU) {
+            String[] sides = {"raw", "bus", "CloudEvents SDK", "Spring 1 thread", "Spring " + WORKERS + " threads",
+                    "transport alone"};
+            StringBuilder sb = new StringBuilder();
+            for (int i = 0; i < sides.length; i++) {
+                sb.append(String.format(Locale.ROOT, "%s%s %.2f %s", i == 0 ? "" : ", ", sides[i], median(threadCpu[i]),
+                        Arrays.toString(threadCpu[i]).replaceAll("(\\.\\d\\d)\\d+", "$1")));
+            }
+            report.add(String.format(Locale.ROOT, "consume %3d B: CPU us/record of this JVM's threads (median [rounds]): %s",
+                    bytes, sb));
+        }
         double ra = median(rawAllRates);
         report.add(String.format(Locale.ROOT, "consume %3d B: raw reading every header %,9.0f rec/s (%.2fx of raw)  bus ratio %.2f",
                 bytes, ra, ra / r, b / ra));
@@ -511,6 +582,16 @@ public final class KafkaBenchmarks {
             }
             return n * 1e9 / (t1 - t0);
         }
+    }
+
+    /** A Spring container run, its threads' CPU read (with {@code -DthreadCpu=true}) before the container stops. */
+    private static double springTimed(String what, KafkaConfig config, String topic, int n, int threads) throws Exception {
+        CpuSnapshot cpu = CpuSnapshot.take();
+        return KafkaPeers.springConsume(config, topic, n, threads, () -> {
+            if (cpu != null) {
+                cpu.print(what, n);
+            }
+        });
     }
 
     /** The bus's and the transport's workers per subscription (the bus's default concurrency). */
@@ -863,6 +944,7 @@ public final class KafkaBenchmarks {
                     sb.append(String.format(Locale.ROOT, "%s=%.2f ", e.getKey(), d / 1e3 / n));
                 }
             }
+            lastThreadCpu = java / 1e3 / n;
             System.out.printf(Locale.ROOT, "    cpu us/record, %s: jvm %.2f (%sother=%.2f), broker %.2f%n", what,
                     (after.process - process) / 1e3 / n, sb, (after.process - process - java) / 1e3 / n,
                     (after.broker - broker) / 1e3 / n);

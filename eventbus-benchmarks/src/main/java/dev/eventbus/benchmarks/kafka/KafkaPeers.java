@@ -182,8 +182,14 @@ final class KafkaPeers {
      * {@code JsonDeserializer} into the POJO, container defaults (batch acks after each poll), {@code threads}
      * consumers; the listener reads the key and the event.
      */
-    @SuppressWarnings("removal")
     static double springConsume(KafkaConfig config, String topic, int n, int threads) throws Exception {
+        return springConsume(config, topic, n, threads, () -> { });
+    }
+
+    /** As above; {@code whenDone} runs after the last record, while the container's threads still run. */
+    @SuppressWarnings("removal")
+    static double springConsume(KafkaConfig config, String topic, int n, int threads, Runnable whenDone)
+            throws Exception {
         Map<String, Object> p = consumerProps(config, "spring-" + UUID.randomUUID());
         DefaultKafkaConsumerFactory<String, BenchEvent> cf = new DefaultKafkaConsumerFactory<>(p,
                 StringDeserializer::new, () -> {
@@ -215,7 +221,9 @@ final class KafkaPeers {
         container.start();
         try {
             check(done.await(120, TimeUnit.SECONDS), "Spring container stalled at " + count.get());
-            return n * 1e9 / (System.nanoTime() - first.get());
+            double rate = n * 1e9 / (System.nanoTime() - first.get());
+            whenDone.run();
+            return rate;
         } finally {
             container.stop();
         }

@@ -428,19 +428,25 @@ public final class CloudEventsBinding {
         byte[] partitionKey = null;
         // The last header of a name wins, as with lastHeader.
         for (Header header : all) {
-            String k = header.key();
+            // The attributes every record carries are told from their key bytes (HeaderKeys): k stays null then.
+            String name = HeaderKeys.knownName(header);
+            String k = null;
             byte[] v = header.value();
-            if (k.startsWith(INTERNAL_PREFIX)) {
-                if (k.equals(filter.replayHeader)) {
-                    replayed = true;
-                    replay = v;
+            if (name == null) {
+                k = header.key();
+                if (k.startsWith(INTERNAL_PREFIX)) {
+                    if (k.equals(filter.replayHeader)) {
+                        replayed = true;
+                        replay = v;
+                    }
+                    continue;
                 }
-                continue;
+                name = messageName(k);
             }
-            String name = messageName(k);
-            if (name == MessageHeaders.TYPE && k.equals(CE_TYPE)) { // identity first: messageName's constants
+            // Identity first: messageName's and HeaderKeys' constants; a key read as a String is checked in full.
+            if (name == MessageHeaders.TYPE && (k == null || k.equals(CE_TYPE))) {
                 type = v;
-            } else if (name == MessageHeaders.DATACONTENTTYPE && k.equals(CONTENT_TYPE)) {
+            } else if (name == MessageHeaders.DATACONTENTTYPE && (k == null || k.equals(CONTENT_TYPE))) {
                 contentType = v;
             } else if (name == MessageHeaders.PARTITION_KEY) {
                 partitionKey = v; // the key, not a header: see below
