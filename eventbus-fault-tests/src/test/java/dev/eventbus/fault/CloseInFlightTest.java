@@ -106,7 +106,7 @@ class CloseInFlightTest {
             throws Exception {
         boolean draining = closeTimeout.compareTo(Duration.ofMillis(HANDLER_MS)) > 0;
         String stream = Figures.unique("fault-close");
-        String group = "closing";
+        String group = Figures.unique("closing");
         Set<String> started = ConcurrentHashMap.newKeySet();
         Set<String> completedFirst = ConcurrentHashMap.newKeySet();
         Set<String> handledSecond = ConcurrentHashMap.newKeySet();
