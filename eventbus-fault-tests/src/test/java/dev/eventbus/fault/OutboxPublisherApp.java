@@ -12,11 +12,13 @@ import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.Statement;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import javax.sql.DataSource;
 
 /**
  * The process {@link OutboxKillTest} kills with SIGKILL: it writes orders, each with its {@link Tick} in the outbox
- * in the same transaction (10 per transaction), resuming after the last committed order, while an
+ * in the same transaction (25 orders per transaction), resuming after the last committed order, while an
  * {@link OutboxRelay} in the same process relays the outbox to the JDBC transport. Prints READY once its relay
  * runs and PUBLISHED once every order is committed, then relays until it is killed.
  *
@@ -24,7 +26,7 @@ import javax.sql.DataSource;
  */
 public final class OutboxPublisherApp {
 
-    static final int PER_TRANSACTION = 10;
+    static final int PER_TRANSACTION = 25;
 
     private OutboxPublisherApp() {
     }
@@ -56,13 +58,16 @@ public final class OutboxPublisherApp {
             }
             c.commit();
             while (next < total) {
-                for (int i = 0; i < PER_TRANSACTION && next < total; i++, next++) {
-                    try (PreparedStatement ps = c.prepareStatement("INSERT INTO " + prefix + "orders (seq) VALUES (?)")) {
+                List<Tick> events = new ArrayList<>();
+                try (PreparedStatement ps = c.prepareStatement("INSERT INTO " + prefix + "orders (seq) VALUES (?)")) {
+                    for (int i = 0; i < PER_TRANSACTION && next < total; i++, next++) {
                         ps.setLong(1, next);
-                        ps.executeUpdate();
+                        ps.addBatch();
+                        events.add(new Tick("k" + (next % keys), next, 0));
                     }
-                    outbox.publish(new Tick("k" + (next % keys), next, 0), c);
+                    ps.executeBatch();
                 }
+                outbox.publishAll(events, c);
                 c.commit();
             }
         }

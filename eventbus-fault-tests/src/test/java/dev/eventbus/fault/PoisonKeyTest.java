@@ -2,6 +2,9 @@ package dev.eventbus.fault;
 
 import dev.eventbus.EventBus;
 import dev.eventbus.RetryPolicy;
+import dev.eventbus.kafka.KafkaConfig;
+import dev.eventbus.kafka.KafkaTransport;
+import dev.eventbus.kafka.testing.TestKafkaBroker;
 import dev.eventbus.spi.Transport;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
@@ -11,7 +14,6 @@ import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.function.Supplier;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -19,7 +21,8 @@ import static org.assertj.core.api.Assertions.assertThat;
  * Case 4: a poison key among healthy keys. One key's handler always fails; the retry ladder (an immediate retry,
  * then delayed redeliveries through the transport) runs its course and parks each of its events in the dead
  * letters. Meanwhile the healthy keys' latency (publish to handler, same JVM) stays bounded: it is measured once
- * without the poison key and once with it, and p50/p99 of both are printed.
+ * without the poison key and once with it, and p50/p99 of both are printed. Kafka runs the poisoned case in both
+ * retry modes: through the retry topic (default) and in memory ({@code eventbus.kafka.retry-topics=false}).
  */
 class PoisonKeyTest {
 
@@ -42,17 +45,22 @@ class PoisonKeyTest {
 
     @Test
     void onKafkaAPoisonKeyDoesNotHoldUpHealthyKeysAndEndsInTheDeadLetters() throws Exception {
-        compare("kafka", () -> Brokers.kafka("fault-poison"));
+        Run base = run(Brokers.kafka("fault-poison"), false);
+        check("kafka", base, run(Brokers.kafka("fault-poison"), true));
+        // The other retry mode: the failing record waits in memory instead of in a retry topic.
+        check("kafka-in-memory-retries", base, run(KafkaTransport.create(KafkaConfig.builder()
+                .serviceName("fault-poison").bootstrapServers(TestKafkaBroker.bootstrapServers())
+                .set("partitions", "3").set("consumer.heartbeat.interval.ms", "200").set("retry-topics", "false")
+                .build()), true));
     }
 
     @Test
     void onRabbitMqAPoisonKeyDoesNotHoldUpHealthyKeysAndEndsInTheDeadLetters() throws Exception {
-        compare("rabbitmq", () -> Brokers.rabbit("fault-poison", RABBIT_PREFIX));
+        Transport t = Brokers.rabbit("fault-poison", RABBIT_PREFIX);
+        check("rabbitmq", run(t, false), run(Brokers.rabbit("fault-poison", RABBIT_PREFIX), true));
     }
 
-    private static void compare(String name, Supplier<Transport> transports) throws Exception {
-        Run base = run(transports.get(), false);
-        Run poisoned = run(transports.get(), true);
+    private static void check(String name, Run base, Run poisoned) {
         double baseP99 = Figures.percentileMillis(base.latencies, 99);
         double poisonP99 = Figures.percentileMillis(poisoned.latencies, 99);
         double bound = Math.max(3 * baseP99, baseP99 + RETRY_WINDOW_MS + 2_000);
@@ -77,7 +85,8 @@ class PoisonKeyTest {
 
     private static Run run(Transport transport, boolean withPoison) throws Exception {
         String stream = Figures.unique("fault-poison");
-        String group = "healthy";
+        // Unique too: Kafka lists a group's dead letters from every dead-letter topic of the cluster.
+        String group = Figures.unique("healthy");
         List<Long> latencies = Collections.synchronizedList(new ArrayList<>());
         AtomicLong poisonCalls = new AtomicLong();
         try (EventBus bus = EventBus.builder().service("fault-poison").defaultStream(stream).transport(transport)
