@@ -281,6 +281,27 @@ final class BatchLanes {
         }
     }
 
+    /** Waits until no call runs and nothing waits, or {@code deadline} (nanoTime); returns whether idle. */
+    boolean awaitIdle(long deadline) {
+        for (Lane lane : lanes) {
+            synchronized (lane) {
+                while (lane.running || !lane.waiting.isEmpty() && flushing) {
+                    long left = deadline - System.nanoTime();
+                    if (left <= 0) {
+                        return false;
+                    }
+                    try {
+                        lane.wait(Math.max(1, left / 1_000_000));
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                        return false;
+                    }
+                }
+            }
+        }
+        return true;
+    }
+
     /** Events waiting for a batch now (not counting running calls). */
     int waiting() {
         int n = 0;

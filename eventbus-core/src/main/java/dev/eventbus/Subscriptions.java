@@ -246,6 +246,10 @@ final class Subscriptions {
             EventBus.closeQuietly(s.subscription, EventBus.remaining(deadline));
         }
         subscriptions.clear();
+        for (Subscriber s : batchSubs) {
+            // Local (in-memory) events have no transport subscription to wait for them: their calls are waited for here.
+            s.batches.awaitIdle(deadline);
+        }
         closeBatches(batchSubs);
         if (batchScheduler != null) {
             batchScheduler.shutdown();

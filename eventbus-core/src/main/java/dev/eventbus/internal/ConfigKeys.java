@@ -142,7 +142,19 @@ public final class ConfigKeys {
         }
         String rest = key.substring(EventBusConfig.GROUP_PREFIX.length());
         int dot = rest.indexOf('.');
-        String near = dot < 0 ? null : nearest(rest.substring(dot + 1), GROUP_SETTINGS);
+        String near = null;
+        if (dot > 0) {
+            // Settings are short and alike: suggest the nearest one within half its length.
+            String typo = rest.substring(dot + 1);
+            int best = Integer.MAX_VALUE;
+            for (String setting : GROUP_SETTINGS) {
+                int d = distance(typo, setting);
+                if (d < best && d <= setting.length() / 2) {
+                    best = d;
+                    near = setting;
+                }
+            }
+        }
         return "Unknown configuration key {key}" + (near == null ? "" : " (did you mean '" + EventBusConfig.GROUP_PREFIX
                 + rest.substring(0, dot) + "." + near + "'?)") + ": per-group keys are " + allowed;
     }
