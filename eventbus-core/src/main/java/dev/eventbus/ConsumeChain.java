@@ -27,17 +27,9 @@ final class ConsumeChain implements ConsumeInterceptor.Chain, DuplicateCounter {
     /** Calls {@code s} with {@code envelope} through {@code interceptors} (directly when there are none). */
     static void invoke(ConsumeInterceptor[] interceptors, Subscriber s, Envelope<?> envelope) throws Throwable {
         if (interceptors.length == 0) {
-            awaitRate(s);
             s.invoke(envelope.event(), envelope);
         } else {
             new ConsumeChain(interceptors, s, envelope).proceed();
-        }
-    }
-
-    /** Waits for the group's rate limit, if it has one: on the consumer's thread, so its messages wait upstream. */
-    static void awaitRate(Subscriber s) {
-        if (s.bus != null && s.bus.rateLimiter != null) {
-            s.bus.rateLimiter.acquire(s.group);
         }
     }
 
@@ -70,9 +62,6 @@ final class ConsumeChain implements ConsumeInterceptor.Chain, DuplicateCounter {
             throw new IllegalStateException("consume interceptor called proceed() twice for " + subscriber.id);
         }
         proceeded = true;
-        if (index == 0) {
-            awaitRate(subscriber); // before the interceptors, so none holds a transaction while it waits
-        }
         if (index < interceptors.length) {
             interceptors[index].intercept(new ConsumeChain(interceptors, subscriber, envelope, index + 1));
             return;

@@ -125,6 +125,9 @@ final class GroupDispatcher implements MessageHandler {
         try {
             for (Subscriber s : subscribers) {
                 int attempt = attemptsSoFar + 1;
+                if (!RateGate.await(bus, s)) {
+                    throw RateGate.leftToBroker(group);
+                }
                 while (true) {
                     long start = Observers.start(obs);
                     try {

@@ -71,8 +71,8 @@ final class LocalDispatch {
             for (Subscriber s : subs) {
                 long start = Observers.start(obs);
                 try {
+                    RateGate.await(bus, s); // in memory a closing bus handles what it holds
                     if (consumeInterceptors.length == 0) {
-                        ConsumeChain.awaitRate(s);
                         s.invoke(event, s.wantsEnvelope() ? ctx.envelopeAt(frame, bus, event) : null);
                     } else {
                         new ConsumeChain(consumeInterceptors, s, ctx.envelopeAt(frame, bus, event)).proceed();
@@ -115,6 +115,7 @@ final class LocalDispatch {
             for (Subscriber s : subs) {
                 long start = Observers.start(obs);
                 try {
+                    RateGate.await(bus, s);
                     ConsumeChain.invoke(consumeInterceptors, s, envelope);
                     Observers.handled(obs, envelope, MEMORY, s, EventBusObserver.Handling.ACK, start, null);
                 } catch (Throwable t) {
