@@ -114,7 +114,8 @@ class SharedRateLimitRabbitMqTest {
                     waiting, java.lang.management.ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage());
             assertThat(rate).as("aggregate handlings per second of the 3 instances over 30 s").isBetween(180.0, 220.0);
 
-            try (StatefulRedisConnection<String, String> redis = RedisClient.create(RedisTestSupport.URI).connect()) {
+            try (RedisClient client = RedisClient.create(RedisTestSupport.URI);
+                 StatefulRedisConnection<String, String> redis = client.connect()) {
                 assertThat(redis.sync().zcard(redisPrefix + group + ":instances"))
                         .as("the 3 instances' heartbeats in Redis").isEqualTo(3L);
                 redis.sync().del(redisPrefix + group, redisPrefix + group + ":instances");

@@ -108,13 +108,14 @@ public final class SharedLimiters implements GroupRateLimiter {
         } catch (RuntimeException e) {
             throw new ConfigException(RateLimitConfig.REDIS_URI, uri, "a Redis URI such as redis://127.0.0.1:6379");
         }
-        redisUri.setTimeout(timeout);
+        // The URI's timeout bounds the connection handshake; calls get the shorter eventbus.rate.redis-timeout below.
+        redisUri.setTimeout(timeout.compareTo(MIN_CONNECT_TIMEOUT) < 0 ? MIN_CONNECT_TIMEOUT : timeout);
         this.uri = redisUri.getHost() + ":" + redisUri.getPort();
         this.instanceId = service + "-" + UUID.randomUUID();
         this.fallbackInstances = fallbackInstances;
         limits.forEach((g, limit) -> groups.put(g, new Group(g, limit, keyPrefix + g, keyPrefix + g + ":instances")));
         // Reconnect quickly after an outage (Lettuce's default backs off to 30 s), on as few threads as it takes.
-        this.resources = DefaultClientResources.builder().ioThreadPoolSize(1).computationThreadPoolSize(1)
+        this.resources = DefaultClientResources.builder().ioThreadPoolSize(2).computationThreadPoolSize(2)
                 .reconnectDelay(Delay.constant(Duration.ofMillis(500))).build();
         this.client = RedisClient.create(resources, redisUri);
         client.setOptions(ClientOptions.builder()
