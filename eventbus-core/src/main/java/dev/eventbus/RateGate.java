@@ -21,7 +21,7 @@ final class RateGate {
     /**
      * Thrown out of {@link dev.eventbus.spi.MessageHandler#handle} for a delivery that was still waiting for its
      * permit when the bus closed: per the handler contract the transport does not acknowledge it, so it is
-     * redelivered (to another instance, or after a restart) with no attempt counted.
+     * delivered again (RabbitMQ requeues it; Kafka and JDBC retry it after a short backoff).
      */
     static EventBusException leftToBroker(String group) {
         return new EventBusException("event bus closing while group '" + group + "' waited for its rate limit: the "
