@@ -41,17 +41,9 @@ final class ConsumeChain implements ConsumeInterceptor.Chain, DuplicateCounter {
         // A batch subscriber is called later with a whole batch: interceptors wrap single events, so they do not
         // wrap it (an idempotency interceptor would otherwise record an event as handled when it only joined a batch).
         if (interceptors.length == 0 || s.isBatch()) {
-            awaitRate(s);
             s.invoke(envelope.event(), envelope);
         } else {
             new ConsumeChain(interceptors, s, envelope, 0, attributes).proceed();
-        }
-    }
-
-    /** Waits for the group's rate limit, if it has one: on the consumer's thread, so its messages wait upstream. */
-    static void awaitRate(Subscriber s) {
-        if (s.bus != null && s.bus.rateLimiter != null) {
-            s.bus.rateLimiter.acquire(s.group);
         }
     }
 
@@ -89,9 +81,6 @@ final class ConsumeChain implements ConsumeInterceptor.Chain, DuplicateCounter {
             throw new IllegalStateException("consume interceptor called proceed() twice for " + subscriber.id);
         }
         proceeded = true;
-        if (index == 0) {
-            awaitRate(subscriber); // before the interceptors, so none holds a transaction while it waits
-        }
         if (index < interceptors.length) {
             interceptors[index].intercept(new ConsumeChain(interceptors, subscriber, envelope, index + 1, attributes));
             return;

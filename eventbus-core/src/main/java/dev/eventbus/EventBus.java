@@ -298,6 +298,14 @@ public final class EventBus extends FastPath implements AutoCloseable {
         return subscriptions.subscribeEnvelopes(type, group, handler);
     }
 
+    /**
+     * A translation of {@code source} events into what {@code mapping} makes of them, started by
+     * {@link Translation#to(String) to(stream)}: see {@link Translation}.
+     */
+    public <S, T> Translation<S, T> translate(Class<S> source, java.util.function.Function<? super S, ? extends T> mapping) {
+        return new Translation<>(this, source, mapping);
+    }
+
     // ---------------------------------------------------------------------------------------------------------
     // Operations
 

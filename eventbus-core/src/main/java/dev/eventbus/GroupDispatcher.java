@@ -183,6 +183,9 @@ final class GroupDispatcher implements MessageHandler {
                     continue; // offered below, after the others
                 }
                 int attempt = attemptsSoFar + 1;
+                if (!RateGate.await(bus, s)) {
+                    throw RateGate.leftToBroker(group);
+                }
                 while (true) {
                     long start = Observers.start(obs);
                     try {

@@ -74,8 +74,8 @@ final class LocalDispatch {
                     continue;
                 }
                 try {
+                    RateGate.await(bus, s); // in memory a closing bus handles what it holds
                     if (consumeInterceptors.length == 0) {
-                        ConsumeChain.awaitRate(s);
                         s.invoke(event, s.wantsEnvelope() ? ctx.envelopeAt(frame, bus, event) : null);
                     } else {
                         ConsumeChain.invoke(consumeInterceptors, s, ctx.envelopeAt(frame, bus, event));
@@ -121,6 +121,7 @@ final class LocalDispatch {
                     continue;
                 }
                 try {
+                    RateGate.await(bus, s);
                     ConsumeChain.invoke(consumeInterceptors, s, envelope);
                     Observers.handled(obs, envelope, MEMORY, s, EventBusObserver.Handling.ACK, start, null);
                 } catch (Throwable t) {

@@ -11,14 +11,21 @@ package dev.eventbus.spi;
 public interface GroupRateLimiter extends AutoCloseable {
 
     /**
-     * Blocks the calling thread, without spinning, until {@code group} may handle one more message. Returns at once
-     * for a group without a limit and after {@link #close()}. If the thread is interrupted it returns with the
-     * interrupt flag set (the message is then handled, not lost). Never throws for a limiter outage: an
-     * implementation that depends on a server falls back to a local limit instead.
+     * Blocks the calling thread, without spinning, until {@code group} may handle one more message.
+     *
+     * @return true when the message may be handled: a permit came, the group has no limit, or the thread was
+     *         interrupted (it returns with the interrupt flag set); false once {@link #close()} was called and the
+     *         permit does not come within a short grace (a second or so): the bus then leaves a broker's message
+     *         unacknowledged, to be delivered again, and handles an in-memory one.
+     *         Never throws for a limiter outage: an implementation that depends on a server falls back to a local
+     *         limit instead.
      */
-    void acquire(String group);
+    boolean acquire(String group);
 
-    /** Wakes every waiting {@link #acquire} (they return) and releases connections and threads. Does not block long. */
+    /**
+     * Ends every wait within the grace (see {@link #acquire}) and releases connections and threads. Blocks for a few
+     * seconds at most.
+     */
     @Override
     void close();
 }

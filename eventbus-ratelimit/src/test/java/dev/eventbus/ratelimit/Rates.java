@@ -16,6 +16,15 @@ final class Rates {
         return n / seconds;
     }
 
+    /** Rates per bucket of {@code bucket} seconds from {@code from}, for the report ("201 199 ..."). */
+    static String buckets(List<Long> stamps, long from, int count, double bucket) {
+        StringBuilder sb = new StringBuilder();
+        for (int i = 0; i < count; i++) {
+            sb.append(String.format(java.util.Locale.ROOT, "%.0f ", perSecond(stamps, from + seconds(i * bucket), bucket)));
+        }
+        return sb.toString().trim();
+    }
+
     static long seconds(double s) {
         return (long) (s * TimeUnit.SECONDS.toNanos(1));
     }

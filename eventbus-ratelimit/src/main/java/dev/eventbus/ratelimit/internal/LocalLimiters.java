@@ -21,11 +21,9 @@ public final class LocalLimiters implements GroupRateLimiter {
     }
 
     @Override
-    public void acquire(String group) {
+    public boolean acquire(String group) {
         RateLimiter limiter = byGroup.get(group);
-        if (limiter != null) {
-            pacing.acquire(limiter);
-        }
+        return limiter == null || pacing.acquire(limiter);
     }
 
     @Override

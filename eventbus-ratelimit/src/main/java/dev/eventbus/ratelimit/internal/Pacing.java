@@ -19,41 +19,67 @@ final class Pacing {
     /** The shortest refresh cycle: the burst a limit allows, and how late a consumer may wake without losing rate. */
     static final long CYCLE_NANOS = 50_000_000;
 
+    /**
+     * After {@link #close()}, how long a handling may still wait for its permit. Its transport is closing meanwhile:
+     * a message whose permit comes later is left to the broker, unhandled, without spinning through redeliveries.
+     */
+    static final long CLOSE_GRACE_NANOS = TimeUnit.SECONDS.toNanos(1);
+
     private final CountDownLatch closed = new CountDownLatch(1);
+    /** nanoTime at which waits end once closed; written before {@link #closed} opens. */
+    private volatile long closeDeadline;
 
     boolean isClosed() {
         return closed.getCount() == 0;
     }
 
     void close() {
+        closeDeadline = System.nanoTime() + CLOSE_GRACE_NANOS;
         closed.countDown();
     }
 
     /**
-     * Sleeps {@code nanos} unless closed first (then returns at once). An interrupt ends the wait with the flag set:
-     * the message is then handled rather than lost.
+     * Sleeps {@code nanos}; true when the wait ended with the permit due. Once closed, waits end by the close grace:
+     * false then for a permit due later. An interrupt ends the wait with the flag set and true: the message is then
+     * handled rather than left.
      */
-    void sleep(long nanos) {
-        if (nanos <= 0) {
-            return;
-        }
+    boolean sleep(long nanos) {
+        long due = System.nanoTime() + nanos;
         try {
-            closed.await(nanos, TimeUnit.NANOSECONDS);
+            if (nanos > 0 && !closed.await(nanos, TimeUnit.NANOSECONDS)) {
+                return true;
+            }
+            if (!isClosed()) {
+                return true;
+            }
+            long deadline = closeDeadline;
+            boolean inTime = due - deadline <= 0;
+            long rest = (inTime ? due : deadline) - System.nanoTime();
+            if (rest > 0) {
+                TimeUnit.NANOSECONDS.sleep(rest);
+            }
+            return inTime;
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+            return true;
         }
     }
 
-    /** Reserves one permit of {@code limiter} and sleeps until it is due. */
-    void acquire(RateLimiter limiter) {
-        while (!isClosed() && !Thread.currentThread().isInterrupted()) {
+    /**
+     * Reserves one permit of {@code limiter} and sleeps until it is due: see {@link #sleep} for what it returns.
+     */
+    boolean acquire(RateLimiter limiter) {
+        while (!Thread.currentThread().isInterrupted()) {
             long wait = limiter.reservePermission();
             if (wait >= 0) {
-                sleep(wait);
-                return;
+                return sleep(wait);
+            }
+            if (isClosed()) {
+                return false;
             }
             sleep(TimeUnit.MILLISECONDS.toNanos(100)); // refused (a day of reservations ahead): try again later
         }
+        return true;
     }
 
     /**

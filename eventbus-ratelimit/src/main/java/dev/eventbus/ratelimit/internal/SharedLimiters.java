@@ -80,6 +80,8 @@ public final class SharedLimiters implements GroupRateLimiter {
             """;
 
     private static final long HEARTBEAT_MS = 1000;
+    private static final long CATCH_UP_MICROS = 500_000;
+    private static final Duration MIN_CONNECT_TIMEOUT = Duration.ofSeconds(2);
     private static final long ALIVE_MS = 5000;
     private static final long WARN_EVERY_NANOS = TimeUnit.SECONDS.toNanos(30);
     private static final String RESERVE_SHA = sha1(RESERVE);
@@ -106,13 +108,14 @@ public final class SharedLimiters implements GroupRateLimiter {
         } catch (RuntimeException e) {
             throw new ConfigException(RateLimitConfig.REDIS_URI, uri, "a Redis URI such as redis://127.0.0.1:6379");
         }
-        redisUri.setTimeout(timeout);
+        // The URI's timeout bounds the connection handshake; calls get the shorter eventbus.rate.redis-timeout below.
+        redisUri.setTimeout(timeout.compareTo(MIN_CONNECT_TIMEOUT) < 0 ? MIN_CONNECT_TIMEOUT : timeout);
         this.uri = redisUri.getHost() + ":" + redisUri.getPort();
         this.instanceId = service + "-" + UUID.randomUUID();
         this.fallbackInstances = fallbackInstances;
         limits.forEach((g, limit) -> groups.put(g, new Group(g, limit, keyPrefix + g, keyPrefix + g + ":instances")));
         // Reconnect quickly after an outage (Lettuce's default backs off to 30 s), on as few threads as it takes.
-        this.resources = DefaultClientResources.builder().ioThreadPoolSize(1).computationThreadPoolSize(1)
+        this.resources = DefaultClientResources.builder().ioThreadPoolSize(2).computationThreadPoolSize(2)
                 .reconnectDelay(Delay.constant(Duration.ofMillis(500))).build();
         this.client = RedisClient.create(resources, redisUri);
         client.setOptions(ClientOptions.builder()
@@ -120,7 +123,9 @@ public final class SharedLimiters implements GroupRateLimiter {
                 // Fail at once while disconnected: the limiter falls back instead of queueing commands.
                 .disconnectedBehavior(ClientOptions.DisconnectedBehavior.REJECT_COMMANDS)
                 .timeoutOptions(TimeoutOptions.enabled(timeout))
-                .socketOptions(SocketOptions.builder().connectTimeout(timeout).build())
+                // A connection may take longer than a call on a loaded machine; a failed one only means fallback.
+                .socketOptions(SocketOptions.builder().connectTimeout(timeout.compareTo(MIN_CONNECT_TIMEOUT) < 0
+                        ? MIN_CONNECT_TIMEOUT : timeout).build())
                 .build());
         this.heartbeat = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "eventbus-rate-heartbeat");
@@ -139,23 +144,22 @@ public final class SharedLimiters implements GroupRateLimiter {
     }
 
     @Override
-    public void acquire(String group) {
+    public boolean acquire(String group) {
         Group g = groups.get(group);
-        if (g == null || pacing.isClosed()) {
-            return;
+        if (g == null) {
+            return true;
         }
         StatefulRedisConnection<String, String> c = connection;
-        if (shared && c != null) {
+        if (shared && c != null && !pacing.isClosed()) { // closing: the local share, without Redis or a WARN
             try {
                 Long waitMicros = script(c, RESERVE, RESERVE_SHA, g.key, Long.toString(g.intervalMicros),
                         Long.toString(g.toleranceMicros));
-                pacing.sleep(TimeUnit.MICROSECONDS.toNanos(waitMicros));
-                return;
+                return pacing.sleep(TimeUnit.MICROSECONDS.toNanos(waitMicros));
             } catch (RuntimeException e) {
                 lost(e);
             }
         }
-        pacing.acquire(g.fallback);
+        return pacing.acquire(g.fallback);
     }
 
     /** One heartbeat: connects if never connected, records this instance, counts the live ones, resumes sharing. */
@@ -195,7 +199,8 @@ public final class SharedLimiters implements GroupRateLimiter {
                         .append(" = ").append(String.format(java.util.Locale.ROOT, "%.1f/s", g.share()));
             }
             log.warn("Redis at {} is unreachable for the shared rate limits ({}); until it is back, each instance "
-                    + "limits itself to its share: {}", uri, e.toString(), shares);
+                    + "limits itself to its share: {}", uri, e.getCause() == null ? e.toString()
+                    : e + ": " + e.getCause(), shares);
         }
     }
 
@@ -223,10 +228,7 @@ public final class SharedLimiters implements GroupRateLimiter {
                 log.debug("could not remove instance {} from Redis", instanceId, e);
             }
         }
-        if (c != null) {
-            c.closeAsync();
-        }
-        client.shutdown(Duration.ZERO, Duration.ofSeconds(2));
+        client.shutdown(Duration.ZERO, Duration.ofSeconds(2)); // closes the connection too
         resources.shutdown(0, 2, TimeUnit.SECONDS);
     }
 
@@ -266,8 +268,9 @@ public final class SharedLimiters implements GroupRateLimiter {
             this.key = key;
             this.instancesKey = instancesKey;
             this.intervalMicros = Math.max(1, Math.round(1e6 / limit.perSecond()));
-            // Like the local limiter's cycle: up to 50 ms of missed slots (at least one slot) may be caught up.
-            this.toleranceMicros = Math.max(intervalMicros, Pacing.CYCLE_NANOS / 1000) - intervalMicros;
+            // Slots missed in the last half second (consumers descheduled on a loaded machine) may be caught up: the
+            // long-run rate stays the limit, and a group idle for longer may start with half a second's permits.
+            this.toleranceMicros = Math.max(intervalMicros, CATCH_UP_MICROS) - intervalMicros;
             this.instances = fallbackInstances;
             this.fallback = Pacing.limiter("eventbus-" + name + "-fallback", share());
         }
