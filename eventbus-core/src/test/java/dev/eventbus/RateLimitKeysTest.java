@@ -42,6 +42,14 @@ class RateLimitKeysTest {
     }
 
     @Test
+    void aMisspeltGroupSettingSaysWhatAGroupAccepts() {
+        assertThatThrownBy(() -> EventBus.builder().config(Map.of("eventbus.group.billing.rte", "200/s")).build())
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("eventbus.group.billing.rte")
+                .hasMessageContaining("eventbus.group.<group>.rate");
+    }
+
+    @Test
     void ratesParseToPermitsPerPeriod() {
         assertThat(dev.eventbus.spi.RateLimit.parse("k", "200/s").perSecond()).isEqualTo(200.0);
         assertThat(dev.eventbus.spi.RateLimit.parse("k", " 30 / m ").perSecond()).isEqualTo(0.5);
