@@ -142,6 +142,79 @@ class CrossTransportTracingTest {
         }
     }
 
+    @EventType(name = "xtrace.payment", stream = "xtrace-payments")
+    record Payment(String orderId) implements Event {
+        @Override
+        public String eventKey() {
+            return orderId;
+        }
+    }
+
+    /**
+     * A delayed retry on Kafka (through the group's retry topic) stays in the trace: one process span per attempt,
+     * both children of the original send and linked to it; the first read from the stream's topic at the record's
+     * partition and offset, the second from the retry topic.
+     */
+    @Test
+    void aDelayedRetryOverTheRetryTopicKeepsTheTraceAndTellsWhereEachAttemptWasRead() throws Exception {
+        String prefix = "xtrace-r-" + UUID.randomUUID().toString().substring(0, 8) + ".";
+        InMemorySpanExporter exporter = InMemorySpanExporter.create();
+        java.util.concurrent.atomic.AtomicInteger calls = new java.util.concurrent.atomic.AtomicInteger();
+        try (OpenTelemetrySdk otel = OpenTelemetrySdk.builder()
+                .setTracerProvider(SdkTracerProvider.builder().addSpanProcessor(SimpleSpanProcessor.create(exporter))
+                        .build())
+                .setPropagators(ContextPropagators.create(W3CTraceContextPropagator.getInstance())).build()) {
+            EventBusTracing tracing = EventBusTracing.create(otel);
+            try (EventBus a = tracing.build(EventBus.builder().config(kafka("ra", prefix)));
+                 EventBus b = tracing.build(EventBus.builder().config(kafka("rb", prefix))
+                         .retryPolicy(dev.eventbus.RetryPolicy.builder().maxAttempts(3).immediateRetries(0)
+                                 .initialDelay(Duration.ofMillis(50)).maxDelay(Duration.ofMillis(50)).jitter(0)
+                                 .build())
+                         .subscriberExceptionHandler((e, c) -> { }))) {
+                b.subscribe(Payment.class, "payments", p -> {
+                    if (calls.incrementAndGet() == 1) {
+                        throw new IllegalStateException("card service down");
+                    }
+                });
+                a.publish(new Payment("o-9")).get(30, TimeUnit.SECONDS);
+                await(() -> exporter.getFinishedSpanItems().size() >= 3);
+                Thread.sleep(300); // nothing more may come
+            }
+            List<SpanData> spans = exporter.getFinishedSpanItems();
+            assertThat(spans).as("spans: %s", spans).hasSize(3);
+            SpanData send = one(spans, "send xtrace-payments", SpanKind.PRODUCER);
+            List<SpanData> attempts = spans.stream().filter(x -> x.getKind() == SpanKind.CONSUMER)
+                    .sorted(java.util.Comparator.comparing(x -> x.getAttributes().get(EventBusTracing.ATTEMPT)))
+                    .toList();
+            assertThat(attempts).extracting(x -> x.getAttributes().get(EventBusTracing.ATTEMPT))
+                    .containsExactly(1L, 2L);
+            assertThat(attempts).extracting(x -> x.getAttributes().get(EventBusTracing.OUTCOME))
+                    .containsExactly("retry", "ack");
+            assertThat(attempts.get(0).getAttributes().get(EventBusTracing.ERROR_TYPE))
+                    .isEqualTo(IllegalStateException.class.getName());
+            assertThat(attempts.get(0).getEvents()).extracting(ev -> ev.getName()).contains("retry");
+            for (SpanData attempt : attempts) {
+                assertThat(attempt.getTraceId()).isEqualTo(send.getTraceId());
+                assertThat(attempt.getParentSpanId()).isEqualTo(send.getSpanId());
+                assertThat(attempt.getLinks()).extracting(l -> l.getSpanContext().getSpanId())
+                        .containsExactly(send.getSpanId());
+                assertThat(attempt.getAttributes().get(EventBusTracing.KAFKA_KEY)).isEqualTo("o-9");
+                assertThat(attempt.getAttributes().get(EventBusTracing.PARTITION_ID)).isNotNull();
+                assertThat(attempt.getAttributes().get(EventBusTracing.KAFKA_OFFSET)).isNotNull();
+            }
+            ConsumerRecord<byte[], byte[]> original = theOnlyRecord(prefix + "xtrace-payments");
+            assertThat(attempts.get(0).getAttributes().get(EventBusTracing.PARTITION_ID))
+                    .isEqualTo(Integer.toString(original.partition()));
+            assertThat(attempts.get(0).getAttributes().get(EventBusTracing.KAFKA_OFFSET))
+                    .isEqualTo(original.offset());
+            ConsumerRecord<byte[], byte[]> parked = theOnlyRecord(prefix + "xtrace-payments.payments.retry");
+            assertThat(attempts.get(1).getAttributes().get(EventBusTracing.PARTITION_ID))
+                    .as("the second attempt was read from the retry topic")
+                    .isEqualTo(Integer.toString(parked.partition()));
+            assertThat(attempts.get(1).getAttributes().get(EventBusTracing.KAFKA_OFFSET)).isEqualTo(parked.offset());
+        }
+    }
+
     /** The record A wrote, read back with a plain consumer: where it really is. */
     private static ConsumerRecord<byte[], byte[]> theOnlyRecord(String topic) {
         Map<String, Object> props = Map.of("bootstrap.servers", TestKafkaBroker.bootstrapServers(),
