@@ -8,7 +8,8 @@
  * {@link dev.eventbus.RetryPolicy}, the interceptors ({@link dev.eventbus.PublishInterceptor},
  * {@link dev.eventbus.ConsumeInterceptor}, {@link dev.eventbus.Interceptors}), serialization
  * ({@link dev.eventbus.Serializer}, {@link dev.eventbus.JsonSerializer}, {@link dev.eventbus.Upcaster}),
- * {@link dev.eventbus.DeadLetters}, the configuration keys ({@link dev.eventbus.EventBusConfig}) and the in-memory
+ * {@link dev.eventbus.DeadLetters}, replay ({@link dev.eventbus.ReplayFrom}, {@link dev.eventbus.ReplayResult},
+ * {@link dev.eventbus.ReplayNotSupportedException}), the configuration keys ({@link dev.eventbus.EventBusConfig}) and the in-memory
  * transport ({@link dev.eventbus.InMemoryTransport}). Exceptions descend from {@link dev.eventbus.EventBusException}.
  *
  * <h2>How it works</h2>
@@ -36,6 +37,8 @@
  *   <li>{@code FailureHandling}: the exception handler, and the retry ladder and dead letters of local
  *       deliveries (delayed retries go through the in-memory transport, so the transport path takes over).</li>
  * </ol>
+ * {@code Replays} is {@link dev.eventbus.EventBus#replay}: the group's streams from {@code Subscriptions}, each moved
+ * through its transport.
  * {@code Counters} and the per-thread counts of {@code FastPath} make up {@link dev.eventbus.EventBus#stats()}.
  *
  * <p>Thread-safety, blocking, lifecycle and exceptions are stated on each public type.

@@ -8,6 +8,7 @@ import dev.eventbus.spi.Outcome;
 import dev.eventbus.spi.SubscriptionRequest;
 import dev.eventbus.spi.TransportMessage;
 import dev.eventbus.spi.TransportSubscription;
+import dev.eventbus.jdbc.internal.LogSubscription;
 import dev.eventbus.testkit.Recorder;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -254,6 +255,49 @@ abstract class JdbcTransportTests {
             }
             Thread.sleep(10);
         }
+    }
+
+    /**
+     * A replay made on one instance moves the partitions another instance holds too: the cursor rows are the truth,
+     * and the other instance sees their new epoch at its next heartbeat. Every message is handled once more, by
+     * whichever instance holds its partition.
+     */
+    @Test
+    void aReplayOnOneInstanceMovesThePartitionsTheOtherInstancesHold() throws Exception {
+        String s = stream("replay-two");
+        JdbcTransport here = transport();
+        JdbcTransport elsewhere = transport();
+        Recorder a = new Recorder();
+        Recorder b = new Recorder();
+        LogSubscription subA = (LogSubscription) here.subscribe(request("g", s, 2), a);
+        LogSubscription subB = (LogSubscription) elsewhere.subscribe(request("g", s, 2), b);
+        assertThat(subA.awaitBalanced(Duration.ofSeconds(15))).isTrue();
+        assertThat(subB.awaitBalanced(Duration.ofSeconds(15))).isTrue();
+        List<String> sent = new ArrayList<>();
+        for (int i = 0; i < 40; i++) {
+            here.send(message(s, "k" + i, "m" + i, "t")).join();
+            sent.add("m" + i);
+        }
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (a.count() + b.count() < 40) {
+            assertThat(System.nanoTime()).as("first pass").isLessThan(deadline);
+            Thread.sleep(20);
+        }
+        assertThat(a.count()).as("both instances hold partitions").isPositive();
+        assertThat(b.count()).as("both instances hold partitions").isPositive();
+
+        here.replay("g", s, ReplayFrom.beginning());
+        deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (a.count() + b.count() < 80) {
+            assertThat(System.nanoTime()).as("the replay reaches both instances").isLessThan(deadline);
+            Thread.sleep(20);
+        }
+        Thread.sleep(500);
+        List<String> again = new ArrayList<>(a.bodies());
+        again.addAll(b.bodies());
+        assertThat(again).hasSize(80);
+        assertThat(again).as("every message exactly twice").containsExactlyInAnyOrderElementsOf(
+                java.util.stream.Stream.concat(sent.stream(), sent.stream()).toList());
     }
 
     int partitionOf(String stream, long seq) throws SQLException {

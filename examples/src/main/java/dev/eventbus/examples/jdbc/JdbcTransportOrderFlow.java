@@ -1,6 +1,8 @@
 package dev.eventbus.examples.jdbc;
 
 import dev.eventbus.EventBus;
+import dev.eventbus.ReplayFrom;
+import dev.eventbus.ReplayResult;
 import dev.eventbus.Subscribe;
 import dev.eventbus.examples.OrderFlow;
 import dev.eventbus.examples.OrderPlaced;
@@ -11,6 +13,7 @@ import java.util.List;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
 
 import static dev.eventbus.examples.jdbc.ExampleDatabase.await;
 import static dev.eventbus.examples.jdbc.ExampleDatabase.say;
@@ -22,7 +25,8 @@ import static dev.eventbus.examples.jdbc.ExampleDatabase.say;
  * <ol>
  *   <li>The order service publishes three orders while shipping is not running, then goes down.</li>
  *   <li>Everything restarts on the same database file: shipping receives the three orders published before the
- *       restart.</li>
+ *       restart. Then the shipping group is replayed from the beginning ({@code bus.replay}): it handles the three
+ *       orders again, and ships nothing twice, since its handler is idempotent.</li>
  *   <li>The full order flow (retry, dead letter, replay) then runs on the JDBC transport.</li>
  * </ol>
  *
@@ -41,10 +45,12 @@ public final class JdbcTransportOrderFlow {
     /** Shipping ships what was ordered. */
     public static final class Shipping {
         final Set<String> shipped = ConcurrentHashMap.newKeySet();
+        final AtomicInteger handled = new AtomicInteger();
 
         @Subscribe(group = "shipping")
         void on(OrderPlaced order) {
-            if (shipped.add(order.orderId())) {
+            handled.incrementAndGet();
+            if (shipped.add(order.orderId())) { // idempotent: a replayed order is not packed twice
                 say("   shipping: packing %d x %s for %s", order.quantity(), order.sku(), order.orderId());
             }
         }
@@ -77,6 +83,14 @@ public final class JdbcTransportOrderFlow {
             bus.register(shipping);
             afterRestart = await(() -> shipping.shipped.size() == 3, Duration.ofSeconds(60));
             say("   shipped after the restart: %s", new TreeSet<>(shipping.shipped));
+
+            ReplayResult replay = bus.replay("shipping", ReplayFrom.beginning());
+            say("   replaying group 'shipping' from the beginning: %d partitions moved back to sequence %d",
+                    replay.moves().size(), replay.moves().get(0).newPosition());
+            afterRestart &= await(() -> shipping.handled.get() == 6, Duration.ofSeconds(60));
+            say("   handled %d times, shipped %s: each order handled again, none shipped twice",
+                    shipping.handled.get(), new TreeSet<>(shipping.shipped));
+            afterRestart &= shipping.shipped.size() == 3;
         }
 
         say("\n3. The full order flow on the JDBC transport (tables of its own: a new group reads a stream from"
@@ -87,7 +101,7 @@ public final class JdbcTransportOrderFlow {
         }
         boolean ok = afterRestart && flow;
         db.delete();
-        say(ok ? "\nDone: events published before the restart were delivered after it, and the flow ran."
+        say(ok ? "\nDone: events published before the restart were delivered after it and replayed, and the flow ran."
                 : "\nFAILED: see above.");
         if (!ok) {
             System.exit(1);
