@@ -115,7 +115,7 @@ public final class EventBusConfig {
      * ({@code <n>/s} or {@code <n>/m}). Needs the module {@code dev.eventbus:eventbus-ratelimit}, whose
      * {@code eventbus.rate.*} keys choose a limit per instance or one shared by the group's instances through Redis.
      */
-    public static final String GROUP_RATE_PREFIX = "eventbus.group.";
+    public static final String GROUP_RATE_PREFIX = GROUP_PREFIX;
     /** Suffix of a consumer group's rate limit: see {@link #GROUP_RATE_PREFIX}. */
     public static final String GROUP_RATE_SUFFIX = ".rate";
 

@@ -123,7 +123,7 @@ public final class ConfigKeys {
 
     /** The settings a group may have under {@code eventbus.group.<group>.}. */
     public static final List<String> GROUP_SETTINGS = List.of(EventBusConfig.GROUP_BATCH_MAX_SIZE,
-            EventBusConfig.GROUP_BATCH_MAX_WAIT);
+            EventBusConfig.GROUP_BATCH_MAX_WAIT, EventBusConfig.GROUP_RATE_SUFFIX.substring(1));
 
     /** The group a per-group key names, or null when it ends in no known setting. */
     public static String groupOf(String key) {
@@ -274,9 +274,6 @@ public final class ConfigKeys {
         String dotted = variable.toLowerCase(java.util.Locale.ROOT).replace('_', '.');
         if (dotted.startsWith(EventBusConfig.ROUTE_STREAM_PREFIX) || dotted.startsWith(EventBusConfig.ROUTE_TYPE_PREFIX)) {
             return dotted.length() > EventBusConfig.ROUTE_TYPE_PREFIX.length() ? dotted : null;
-        }
-        if (RateLimits.isGroupRateKey(dotted)) {
-            return dotted; // EVENTBUS_GROUP_BILLING_RATE: a group name with '.' (never '-' or '_') in it
         }
         if (dotted.startsWith(EventBusConfig.GROUP_PREFIX)) {
             // EVENTBUS_GROUP_<GROUP>_BATCH_MAX_SIZE: the words between are the group name, joined by '-'.

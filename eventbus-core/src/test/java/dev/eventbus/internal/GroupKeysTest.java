@@ -23,6 +23,8 @@ class GroupKeysTest {
                 .isEqualTo("eventbus.group.audit-log.batch.max-size");
         assertThat(ConfigKeys.keyOfVariable("EVENTBUS_GROUP_AUDIT_BATCH_MAX_WAIT", Map.of(), Map.of()))
                 .isEqualTo("eventbus.group.audit.batch.max-wait");
+        assertThat(ConfigKeys.keyOfVariable("EVENTBUS_GROUP_AUDIT_LOG_RATE", Map.of(), Map.of()))
+                .isEqualTo("eventbus.group.audit-log.rate");
         assertThat(ConfigKeys.keyOfVariable("EVENTBUS_GROUP_AUDIT_BATCH_SIZE", Map.of(), Map.of())).isNull();
     }
 }
