@@ -6,6 +6,7 @@ import dev.eventbus.EventBusConfig;
 import dev.eventbus.jdbc.JdbcConfig;
 import dev.eventbus.kafka.KafkaConfig;
 import dev.eventbus.rabbitmq.RabbitMqTransportProvider;
+import dev.eventbus.ratelimit.RateLimitConfig;
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
@@ -46,6 +47,7 @@ class ConfigurationMetadataTest {
         keys.addAll(KafkaConfig.documentation().keySet());
         keys.addAll(rabbitKeys());
         keys.addAll(JdbcConfig.keys());
+        keys.addAll(RateLimitConfig.documentation().keySet());
         for (String key : keys) {
             assertThat(committed).as("metadata for " + key).contains("\"name\" : \"" + key + "\"");
         }
@@ -79,7 +81,10 @@ class ConfigurationMetadataTest {
                 .append("`EVENTBUS_RETRY_MAX_ATTEMPTS`), in Spring's `application.yml`, or in code on `EventBus.builder()`.\n")
                 .append("A key under `eventbus.` that nothing reads fails the build with a \"did you mean\". Kafka also passes\n")
                 .append("every Kafka client setting through: `eventbus.kafka.<producer, consumer or admin client key>`.\n")
-                .append("Routes: `eventbus.route.stream.<stream>=<transport>` and `eventbus.route.type.<type name>=<transport>`.\n");
+                .append("Routes: `eventbus.route.stream.<stream>=<transport>` and `eventbus.route.type.<type name>=<transport>`.\n")
+                .append("Per consumer group: `eventbus.group.<group>.batch.max-size`, `eventbus.group.<group>.batch.max-wait`\n")
+                .append("(batch subscribers, see `eventbus-core`'s README) and `eventbus.group.<group>.rate` (`<n>/s` or `<n>/m`,\n")
+                .append("with `eventbus-ratelimit`).\n");
         String section = null;
         for (Map.Entry<String, Map<String, Object>> e : keysByName().entrySet()) {
             String key = e.getKey();
@@ -113,6 +118,8 @@ class ConfigurationMetadataTest {
         List<Map<String, Object>> properties = new ArrayList<>(properties().values());
         properties.add(mapEntry("eventbus.route.stream", "Routes by stream: eventbus.route.stream.<stream>=<transport>."));
         properties.add(mapEntry("eventbus.route.type", "Routes by event type: eventbus.route.type.<type name>=<transport>."));
+        properties.add(mapEntry("eventbus.group", "Per consumer group: eventbus.group.<group>.batch.max-size, "
+                + "eventbus.group.<group>.batch.max-wait and eventbus.group.<group>.rate (<n>/s or <n>/m, with eventbus-ratelimit)."));
 
         Map<String, Object> root = new LinkedHashMap<>();
         root.put("properties", properties);
@@ -131,6 +138,7 @@ class ConfigurationMetadataTest {
         Map<String, Map<String, Object>> props = new TreeMap<>();
         EventBusConfig.documentation().forEach((k, d) -> props.put(k, entry(k, d, EventBusConfig.class.getName())));
         KafkaConfig.documentation().forEach((k, d) -> props.put(k, entry(k, d, KafkaConfig.class.getName())));
+        RateLimitConfig.documentation().forEach((k, d) -> props.put(k, entry(k, d, RateLimitConfig.class.getName())));
         Map<String, String> rabbit = javadocOfConstants(Path.of(
                 "../eventbus-rabbitmq/src/main/java/dev/eventbus/rabbitmq/RabbitMqConfig.java"));
         for (String k : rabbitKeys()) {
