@@ -166,6 +166,7 @@ public final class KafkaObservabilityBenchmark {
                                 + "(%,.0f ns CPU/event): %.2fx throughput, %.2fx CPU; load %.2f%n", r + 1, plain[r],
                         plainCpu[r], observed[r], observedCpu[r], observed[r] / plain[r], observedCpu[r] / plainCpu[r],
                         load());
+                printBatching();
             }
             if (!checked()) {
                 return summarize("publish", plain, observed, plainCpu, observedCpu);
@@ -365,6 +366,23 @@ public final class KafkaObservabilityBenchmark {
         Arrays.sort(s);
         int n = s.length;
         return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+    }
+
+    /** Each producer's batching so far (its JMX metrics): whether a slower caller made smaller batches. */
+    private static void printBatching() {
+        try {
+            javax.management.MBeanServer server = ManagementFactory.getPlatformMBeanServer();
+            for (javax.management.ObjectName name : server.queryNames(
+                    new javax.management.ObjectName("kafka.producer:type=producer-metrics,*"), null)) {
+                System.out.printf(Locale.ROOT, "    producer %s: records per request %.1f, batch size %.0f B, "
+                                + "requests %.0f%n", name.getKeyProperty("client-id"),
+                        (Double) server.getAttribute(name, "records-per-request-avg"),
+                        (Double) server.getAttribute(name, "batch-size-avg"),
+                        (Double) server.getAttribute(name, "request-total"));
+            }
+        } catch (Exception e) {
+            System.out.println("    (producer metrics unavailable: " + e + ")");
+        }
     }
 
     private static long cpuNanos() {
