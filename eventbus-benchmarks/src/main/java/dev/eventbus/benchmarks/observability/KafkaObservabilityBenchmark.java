@@ -55,7 +55,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * {@code KafkaBenchmarks}) unless {@code EVENTBUS_TEST_KAFKA_BOOTSTRAP} names one. System properties: {@code rounds}
  * (3), {@code publish} (200000 events of 100 B), {@code consume} (500000 events of 100 B), {@code only}
  * (publish,consume); to tell the parts' costs apart, {@code observe} ({@code both}, {@code metrics},
- * {@code tracing}) and {@code sampler} ({@code on}, {@code off}, or a ratio such as {@code 0.1}).
+ * {@code tracing}) and {@code sampler} ({@code on}, {@code off}, or a ratio such as {@code 0.1}); {@code kafka.<client key>}
+ * to try a client setting on both sides ({@code -Dkafka.compression.type=none}).
  *
  * <p>Run: {@code java -cp eventbus-benchmarks/target/benchmarks.jar
  * dev.eventbus.benchmarks.observability.KafkaObservabilityBenchmark}.
@@ -294,11 +295,17 @@ public final class KafkaObservabilityBenchmark {
     }
 
     private KafkaConfig config(String prefix) {
-        return KafkaConfig.builder().serviceName("bench").bootstrapServers(bootstrap)
+        KafkaConfig.Builder b = KafkaConfig.builder().serviceName("bench").bootstrapServers(bootstrap)
                 .set(KafkaConfig.TOPIC_PREFIX, prefix)
                 .set(KafkaConfig.PARTITIONS, PARTITIONS)
-                .set("consumer.max.poll.records", "2000")
-                .build();
+                .set("consumer.max.poll.records", "2000");
+        // -Dkafka.<client key>=<value> tries a client setting on both sides (e.g. -Dkafka.compression.type=none).
+        for (String name : System.getProperties().stringPropertyNames()) {
+            if (name.startsWith("kafka.")) {
+                b.set(name.substring("kafka.".length()), System.getProperty(name));
+            }
+        }
+        return b.build();
     }
 
     private static String prefix(String what) {
