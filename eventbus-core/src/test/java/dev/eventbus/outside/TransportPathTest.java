@@ -11,6 +11,7 @@ import dev.eventbus.Upcaster;
 import dev.eventbus.outside.Events.InvoiceSent;
 import dev.eventbus.outside.Events.OrderPlaced;
 import dev.eventbus.spi.Capability;
+import dev.eventbus.spi.Delivery;
 import dev.eventbus.spi.MessageHandler;
 import dev.eventbus.spi.MessageHeaders;
 import dev.eventbus.spi.SubscriptionRequest;
@@ -159,6 +160,7 @@ class TransportPathTest {
         final List<TransportMessage> sent = new CopyOnWriteArrayList<>();
         final List<Integer> batches = new CopyOnWriteArrayList<>();
         final List<SubscriptionRequest> subscriptions = new CopyOnWriteArrayList<>();
+        final List<MessageHandler> handlers = new CopyOnWriteArrayList<>();
 
         @Override
         public String name() {
@@ -186,11 +188,40 @@ class TransportPathTest {
         @Override
         public TransportSubscription subscribe(SubscriptionRequest request, MessageHandler handler) {
             subscriptions.add(request);
+            handlers.add(handler);
             return timeout -> { };
         }
 
         @Override
         public void close(Duration timeout) {
+        }
+    }
+
+    @Test
+    void whereTheTransportFoundAMessageReachesConsumeInterceptorsAndNotTheWire() throws Exception {
+        RecordingTransport recording = new RecordingTransport();
+        List<Map<String, String>> seen = new CopyOnWriteArrayList<>();
+        try (EventBus consumer = EventBus.builder().service("where").transport(recording)
+                .consumeInterceptor(chain -> {
+                    seen.add(chain.deliveryAttributes());
+                    chain.proceed();
+                }).build()) {
+            List<OrderPlaced> got = new CopyOnWriteArrayList<>();
+            consumer.subscribe(OrderPlaced.class, "orders", e -> {
+                got.add(e);
+                consumer.publish(new InvoiceSent(e.orderId(), 1)).join(); // forwarded: nothing of it on the wire
+            });
+            Map<String, String> where = Map.of(Delivery.PARTITION_ID, "3", Delivery.KAFKA_OFFSET, "1734");
+            dev.eventbus.spi.Outcome outcome = recording.handlers.get(0).handle(new Delivery(
+                    raw("order.placed", "{\"orderId\":\"w\",\"cents\":2}"), 1, "orders-3@1734", where));
+            assertThat(outcome.kind()).isEqualTo(dev.eventbus.spi.Outcome.Kind.ACK);
+            recording.handlers.get(0).handle(new Delivery(
+                    raw("order.placed", "{\"orderId\":\"v\",\"cents\":2}"), 1, "orders-3@1735"));
+
+            assertThat(got).extracting(OrderPlaced::orderId).containsExactly("w", "v");
+            assertThat(seen).containsExactly(where, Map.of());
+            assertThat(recording.sent).hasSize(2).allSatisfy(m -> assertThat(m.headers().keySet())
+                    .noneMatch(k -> k.startsWith("messaging.")));
         }
     }
 

@@ -55,7 +55,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * {@code KafkaBenchmarks}) unless {@code EVENTBUS_TEST_KAFKA_BOOTSTRAP} names one. System properties: {@code rounds}
  * (3), {@code publish} (200000 events of 100 B), {@code consume} (500000 events of 100 B), {@code only}
  * (publish,consume); to tell the parts' costs apart, {@code observe} ({@code both}, {@code metrics},
- * {@code tracing}) and {@code sampler} ({@code on}, {@code off}, or a ratio such as {@code 0.1}).
+ * {@code tracing}) and {@code sampler} ({@code on}, {@code off}, or a ratio such as {@code 0.1}); {@code kafka.<client key>}
+ * to try a client setting on both sides ({@code -Dkafka.compression.type=none}).
  *
  * <p>Run: {@code java -cp eventbus-benchmarks/target/benchmarks.jar
  * dev.eventbus.benchmarks.observability.KafkaObservabilityBenchmark}.
@@ -166,6 +167,7 @@ public final class KafkaObservabilityBenchmark {
                                 + "(%,.0f ns CPU/event): %.2fx throughput, %.2fx CPU; load %.2f%n", r + 1, plain[r],
                         plainCpu[r], observed[r], observedCpu[r], observed[r] / plain[r], observedCpu[r] / plainCpu[r],
                         load());
+                printBatching();
             }
             if (!checked()) {
                 return summarize("publish", plain, observed, plainCpu, observedCpu);
@@ -293,11 +295,17 @@ public final class KafkaObservabilityBenchmark {
     }
 
     private KafkaConfig config(String prefix) {
-        return KafkaConfig.builder().serviceName("bench").bootstrapServers(bootstrap)
+        KafkaConfig.Builder b = KafkaConfig.builder().serviceName("bench").bootstrapServers(bootstrap)
                 .set(KafkaConfig.TOPIC_PREFIX, prefix)
                 .set(KafkaConfig.PARTITIONS, PARTITIONS)
-                .set("consumer.max.poll.records", "2000")
-                .build();
+                .set("consumer.max.poll.records", "2000");
+        // -Dkafka.<client key>=<value> tries a client setting on both sides (e.g. -Dkafka.compression.type=none).
+        for (String name : System.getProperties().stringPropertyNames()) {
+            if (name.startsWith("kafka.")) {
+                b.set(name.substring("kafka.".length()), System.getProperty(name));
+            }
+        }
+        return b.build();
     }
 
     private static String prefix(String what) {
@@ -365,6 +373,23 @@ public final class KafkaObservabilityBenchmark {
         Arrays.sort(s);
         int n = s.length;
         return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+    }
+
+    /** Each producer's batching so far (its JMX metrics): whether a slower caller made smaller batches. */
+    private static void printBatching() {
+        try {
+            javax.management.MBeanServer server = ManagementFactory.getPlatformMBeanServer();
+            for (javax.management.ObjectName name : server.queryNames(
+                    new javax.management.ObjectName("kafka.producer:type=producer-metrics,*"), null)) {
+                System.out.printf(Locale.ROOT, "    producer %s: records per request %.1f, batch size %.0f B, "
+                                + "requests %.0f%n", name.getKeyProperty("client-id"),
+                        (Double) server.getAttribute(name, "records-per-request-avg"),
+                        (Double) server.getAttribute(name, "batch-size-avg"),
+                        (Double) server.getAttribute(name, "request-total"));
+            }
+        } catch (Exception e) {
+            System.out.println("    (producer metrics unavailable: " + e + ")");
+        }
     }
 
     private static long cpuNanos() {
