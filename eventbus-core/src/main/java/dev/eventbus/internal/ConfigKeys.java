@@ -61,10 +61,6 @@ public final class ConfigKeys {
         if (RateLimits.isGroupRateKey(key)) {
             return null;
         }
-        if (key.startsWith(EventBusConfig.GROUP_RATE_PREFIX)) {
-            return "Unknown configuration key {key}: a consumer group's setting is " + EventBusConfig.GROUP_RATE_PREFIX
-                    + "<group>" + EventBusConfig.GROUP_RATE_SUFFIX + " (" + dev.eventbus.spi.RateLimit.FORM + ")";
-        }
         if (key.startsWith(RateLimits.NAMESPACE)) {
             return RateLimits.problemWith(key);
         }
