@@ -197,16 +197,16 @@ public final class EventStoreBenchmark {
                             runs[3][r].eventsPerSecond() / runs[2][r].eventsPerSecond()));
                     System.out.println(line);
                 }
-                double o = median(runs[0], Run::eventsPerSecond);
-                double a = median(runs[1], Run::eventsPerSecond);
-                double pl = median(runs[2], Run::eventsPerSecond);
-                double ot = median(runs[3], Run::eventsPerSecond);
-                System.out.printf("append %2d event(s)/tx, medians: ours %.0f ev/s, axon %.0f ev/s, plain INSERT %.0f"
-                        + " ev/s, ours-in-tx %.0f ev/s; ours/axon = %.2fx (target >= 2x), ours/plain = %.2fx (target"
-                        + " >= 0.77x), ours-in-tx/axon = %.2fx, ours-in-tx/plain = %.2fx; CPU per event axon/ours ="
-                        + " %.2fx, plain/ours = %.2fx%n", perTx, o, a, pl, ot, o / a, o / pl, ot / a, ot / pl,
-                        median(runs[1], Run::cpuMicrosPerEvent) / median(runs[0], Run::cpuMicrosPerEvent),
-                        median(runs[2], Run::cpuMicrosPerEvent) / median(runs[0], Run::cpuMicrosPerEvent));
+                // Medians of the per-round ratios: each ratio pairs runs of the same round.
+                System.out.printf("append %2d event(s)/tx, medians of the rounds' ratios: ours/axon = %.2fx (target"
+                                + " >= 2x), ours/plain = %.2fx (target >= 0.77x), ours-in-tx/axon = %.2fx,"
+                                + " ours-in-tx/plain = %.2fx; CPU per event axon/ours = %.2fx, plain/ours = %.2fx%n",
+                        perTx, medianRatio(runs[0], runs[1], Run::eventsPerSecond),
+                        medianRatio(runs[0], runs[2], Run::eventsPerSecond),
+                        medianRatio(runs[3], runs[1], Run::eventsPerSecond),
+                        medianRatio(runs[3], runs[2], Run::eventsPerSecond),
+                        medianRatio(runs[1], runs[0], Run::cpuMicrosPerEvent),
+                        medianRatio(runs[2], runs[0], Run::cpuMicrosPerEvent));
             }
 
             // Loading one 1,000-event stream into objects.
@@ -256,26 +256,39 @@ public final class EventStoreBenchmark {
                     }
                 }
             }
-            double[][] loads = new double[3][rounds];
+            int loadsPerRun = 50;
+            Run[][] loads = new Run[3][rounds];
             for (int r = 0; r < rounds; r++) {
                 double load = loadAverage();
                 for (int j = 0; j < 3; j++) {
                     int k = (j + r) % 3;
+                    long client0 = processCpuNanos();
+                    long server0 = ds.backendCpuNanos();
                     long t0 = System.nanoTime();
-                    for (int i = 0; i < 20; i++) {
+                    for (int i = 0; i < loadsPerRun; i++) {
                         loaders.get(k).load("load-1");
                     }
-                    loads[k][r] = 20 / ((System.nanoTime() - t0) / 1e9);
+                    double seconds = (System.nanoTime() - t0) / 1e9;
+                    long server = ds.backendCpuNanos() - server0;
+                    long cpu = processCpuNanos() - client0 + server;
+                    loads[k][r] = new Run(loadsPerRun / seconds, cpu / 1e3 / loadsPerRun, server / 1e3 / loadsPerRun,
+                            0);
                 }
-                System.out.printf("load round %d (load %.1f): ours %.1f loads/s, axon %.1f, plain SELECT+Jackson %.1f;"
-                        + " ours/axon %.2fx, ours/plain %.2fx%n", r + 1, load, loads[0][r], loads[1][r], loads[2][r],
-                        loads[0][r] / loads[1][r], loads[0][r] / loads[2][r]);
+                System.out.printf("load round %d (load %.1f): ours %.1f loads/s | %.0f us CPU per load, axon %.1f |"
+                                + " %.0f us, plain SELECT+Jackson %.1f | %.0f us; ours/axon %.2fx (CPU %.2fx),"
+                                + " ours/plain %.2fx%n", r + 1, load,
+                        loads[0][r].eventsPerSecond(), loads[0][r].cpuMicrosPerEvent(),
+                        loads[1][r].eventsPerSecond(), loads[1][r].cpuMicrosPerEvent(),
+                        loads[2][r].eventsPerSecond(), loads[2][r].cpuMicrosPerEvent(),
+                        loads[0][r].eventsPerSecond() / loads[1][r].eventsPerSecond(),
+                        loads[1][r].cpuMicrosPerEvent() / loads[0][r].cpuMicrosPerEvent(),
+                        loads[0][r].eventsPerSecond() / loads[2][r].eventsPerSecond());
             }
-            double o = median(loads[0]);
-            double a = median(loads[1]);
-            double pl = median(loads[2]);
-            System.out.printf("load 1,000-event stream, medians: ours %.1f loads/s, axon %.1f, plain SELECT+Jackson"
-                    + " %.1f; ours/axon = %.2fx (target >= 1x), ours/plain = %.2fx%n", o, a, pl, o / a, o / pl);
+            System.out.printf("load 1,000-event stream, medians of the rounds' ratios: ours/axon = %.2fx (target >="
+                            + " 1x), CPU per load axon/ours = %.2fx, ours/plain = %.2fx%n",
+                    medianRatio(loads[0], loads[1], Run::eventsPerSecond),
+                    medianRatio(loads[1], loads[0], Run::cpuMicrosPerEvent),
+                    medianRatio(loads[0], loads[2], Run::eventsPerSecond));
         } finally {
             try (Connection c = DriverManager.getConnection(url); Statement s = c.createStatement()) {
                 for (String prefix : List.of(p, p + "pl_")) {
@@ -366,10 +379,11 @@ public final class EventStoreBenchmark {
                 .getProcessCpuTime();
     }
 
-    private static double median(Run[] runs, java.util.function.ToDoubleFunction<Run> f) {
-        double[] xs = new double[runs.length];
-        for (int i = 0; i < runs.length; i++) {
-            xs[i] = f.applyAsDouble(runs[i]);
+    /** The median over the rounds of {@code f(a) / f(b)}, each ratio from one round. */
+    private static double medianRatio(Run[] a, Run[] b, java.util.function.ToDoubleFunction<Run> f) {
+        double[] xs = new double[a.length];
+        for (int i = 0; i < a.length; i++) {
+            xs[i] = f.applyAsDouble(a[i]) / f.applyAsDouble(b[i]);
         }
         return median(xs);
     }
