@@ -80,7 +80,7 @@ final class LocalDispatch {
                     } else {
                         ConsumeChain.invoke(consumeInterceptors, s, ctx.envelopeAt(frame, bus, event));
                     }
-                    if (obs.length != 0) {
+                    if (obs.length != 0 && !s.isBatch()) { // a batch subscriber's events are reported by their batch
                         Observers.handled(obs, ctx.envelopeAt(frame, bus, event), MEMORY, s,
                                 EventBusObserver.Handling.ACK, start, null);
                     }
@@ -123,7 +123,9 @@ final class LocalDispatch {
                 try {
                     RateGate.await(bus, s);
                     ConsumeChain.invoke(consumeInterceptors, s, envelope);
-                    Observers.handled(obs, envelope, MEMORY, s, EventBusObserver.Handling.ACK, start, null);
+                    if (!s.isBatch()) { // a batch subscriber's events are reported by their batch
+                        Observers.handled(obs, envelope, MEMORY, s, EventBusObserver.Handling.ACK, start, null);
+                    }
                 } catch (Throwable t) {
                     failures.onLocalFailure(s, envelope, info, t, start);
                 }

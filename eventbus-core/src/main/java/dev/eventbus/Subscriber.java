@@ -171,7 +171,10 @@ final class Subscriber {
             @Override
             void finished(Throwable failure, int attempts) {
                 if (failure == null) {
-                    return; // counted as delivered when it was offered
+                    // Counted as delivered when it was offered; observers learn it now that its batch returned.
+                    Observers.handled(bus.observers, envelope, LocalDispatch.MEMORY, self,
+                            EventBusObserver.Handling.ACK, Observers.NOT_TIMED, null);
+                    return;
                 }
                 bus.failures.onLocalBatchFailure(self, envelope, bus.infoOf(envelope.event().getClass()), failure,
                         attempts);

@@ -96,6 +96,28 @@ class BatchAndFilterTest {
         bus.close();
     }
 
+    @Test
+    void observersHearOfEachBatchedEventWhenItsBatchReturns() {
+        ThreeAtATime sub = new ThreeAtATime();
+        EventBus bus = EventBus.builder().service("batch-observed").build();
+        List<String> outcomes = new CopyOnWriteArrayList<>();
+        bus.observe(new dev.eventbus.EventBusObserver() {
+            @Override
+            public void handled(dev.eventbus.Envelope<?> envelope, String transport, String group, String subscriberId,
+                                  Handling outcome, long nanos, Throwable failure) {
+                outcomes.add(outcome + ":" + envelope.event());
+            }
+        });
+        bus.register(sub);
+        bus.publish(new OrderPlaced("o", 1)).join();
+        bus.publish(new OrderPlaced("o", 2)).join();
+        assertThat(outcomes).as("nothing handled yet: the batch is not full").isEmpty();
+        bus.publish(new OrderPlaced("o", 3)).join();
+        await(() -> outcomes.size() == 3);
+        assertThat(outcomes).allSatisfy(o -> assertThat(o).startsWith("ACK:"));
+        bus.close();
+    }
+
     static final class Interceptors {
         final List<OrderPlaced> seen = new CopyOnWriteArrayList<>();
 
