@@ -58,7 +58,10 @@ public final class EventBusMetrics implements MeterBinder, AutoCloseable {
     public static final String DEAD_LETTERS = "eventbus.dead.letters";
     /** In-memory events that no subscriber takes. */
     public static final String DEAD_EVENTS = "eventbus.dead.events";
-    /** Messages skipped by type ({@code reason}: {@code not-subscribed} or {@code unknown-type}). */
+    /**
+     * Messages acknowledged without handling ({@code reason}: {@code not-subscribed} or {@code unknown-type}, by type;
+     * {@code filtered}, rejected by a subscription's filter).
+     */
     public static final String SKIPPED = "eventbus.skipped";
     /** Duplicates an idempotency interceptor (the inbox) recognised on this bus. */
     public static final String DUPLICATES = "eventbus.duplicates";
@@ -123,6 +126,7 @@ public final class EventBusMetrics implements MeterBinder, AutoCloseable {
                 Tags.of("reason", "not-subscribed"));
         counter(registry, SKIPPED, "messages skipped by type", EventBus.Stats::unknownTypes,
                 Tags.of("reason", "unknown-type"));
+        counter(registry, SKIPPED, "messages skipped by type", EventBus.Stats::filtered, Tags.of("reason", "filtered"));
         counter(registry, DUPLICATES, "duplicates an inbox recognised", EventBus.Stats::duplicates, Tags.empty());
         counter(registry, OVERFLOWS, "publishes that found the async queue full", EventBus.Stats::overflows,
                 Tags.empty());

@@ -2,7 +2,9 @@ package dev.eventbus.micrometer;
 
 import dev.eventbus.EventBus;
 import dev.eventbus.EventType;
+import dev.eventbus.Filter;
 import dev.eventbus.OverflowPolicy;
+import dev.eventbus.PublishOptions;
 import dev.eventbus.RetryPolicy;
 import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
@@ -162,6 +164,31 @@ class EventBusMetricsTest {
             Gauge g = registry.get(EventBusMetrics.QUEUED).gauge();
             assertThat(g.value()).isZero();
         }
+    }
+
+    @Test
+    void filteredMessagesAreCountedAsSkippedWithTheirReason() {
+        SimpleMeterRegistry registry = new SimpleMeterRegistry();
+        try (EventBus bus = EventBus.builder().service("metrics-filter").serializeInMemory(true).build()) {
+            AtomicInteger handled = new AtomicInteger();
+            bus.subscribe(Job.class, "eu-only", Filter.header("region", "eu"), job -> handled.incrementAndGet());
+            EventBusMetrics.bind(bus, registry);
+            bus.publish(new Job("a", "ok"), PublishOptions.builder().header("region", "eu").build()).join();
+            bus.publish(new Job("b", "ok"), PublishOptions.builder().header("region", "us").build()).join();
+            bus.publish(new Job("c", "ok")).join();
+            assertThat(handled).hasValue(1);
+            double filtered = counterTagged(registry, EventBusMetrics.SKIPPED, "filtered");
+            assertThat(filtered).isEqualTo(2.0);
+        }
+    }
+
+    private static double counterTagged(SimpleMeterRegistry registry, String name, String reason) {
+        try {
+            Thread.sleep(25); // the function counters read a stats snapshot at most 20 ms old
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        return registry.get(name).tag("reason", reason).functionCounter().count();
     }
 
     private static long processCount(SimpleMeterRegistry registry, String outcome) {
