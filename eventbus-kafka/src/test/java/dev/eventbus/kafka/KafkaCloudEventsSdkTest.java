@@ -175,12 +175,15 @@ class KafkaCloudEventsSdkTest {
         }
     }
 
-    @Test
-    void aForgedReplayGroupHeaderOnTheMainTopicSteersNothing() throws Exception {
+    @org.junit.jupiter.params.ParameterizedTest(name = "retry-topics={0}")
+    @org.junit.jupiter.params.provider.ValueSource(booleans = {true, false})
+    void aForgedReplayGroupHeaderOnTheMainTopicSteersNothing(boolean retryTopics) throws Exception {
         String prefix = KafkaTestSupport.unique("forged-replay") + ".";
         List<String> a = new CopyOnWriteArrayList<>();
         List<String> b = new CopyOnWriteArrayList<>();
-        try (EventBus bus = EventBus.fromConfig(config("forger", prefix, "binary"))) {
+        Properties cfg = config("forger", prefix, "binary");
+        cfg.setProperty(KafkaConfig.RETRY_TOPICS, String.valueOf(retryTopics));
+        try (EventBus bus = EventBus.fromConfig(cfg)) {
             bus.subscribeEnvelopes(SdkOrder.class, "group-a", e -> a.add(e.id()));
             bus.subscribeEnvelopes(SdkOrder.class, "group-b", e -> b.add(e.id()));
             RecordHeaders h = new RecordHeaders();

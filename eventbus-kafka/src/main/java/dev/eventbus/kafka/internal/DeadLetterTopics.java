@@ -136,11 +136,9 @@ public final class DeadLetterTopics implements Transport.DeadLetterStore, AutoCl
                     headers.add(RetryTopicRecords.H_ORIGINAL_PARTITION, CloudEventsBinding.utf8(origin[1]));
                     headers.add(RetryTopicRecords.H_ORIGINAL_OFFSET, CloudEventsBinding.utf8(origin[2]));
                 }
-            } else if (group != null) {
-                // Without retry topics the replay goes to the main topic, where this header steers it to its group
-                // (documented: there, a producer to the topic could forge it).
-                headers.add(DeadLetterRecords.H_REPLAY_GROUP, CloudEventsBinding.utf8(group));
             }
+            // Without retry topics the replay goes to the main topic, to every group of the stream: a header there
+            // naming one group could be forged by any producer, so the main topic believes none (documented).
             await(producer.send(new ProducerRecord<>(target, null, found.key(), found.value(), headers)),
                     "replay dead letter " + id + " to '" + target + "'");
             RecordHeaders marker = new RecordHeaders();

@@ -223,7 +223,7 @@ public final class SubscriptionRunner implements KafkaSubscription {
 
     private void setTypes(Set<String> types) {
         if (types == null || types.isEmpty()) {
-            filter = new CloudEventsBinding.Filter(replayHeader(), groupBytes, null, null, handler::knowsType);
+            filter = new CloudEventsBinding.Filter(null, groupBytes, null, null, handler::knowsType);
             return;
         }
         byte[][] t = new byte[types.size()][];
@@ -231,15 +231,9 @@ public final class SubscriptionRunner implements KafkaSubscription {
         for (String s : types) {
             t[i++] = CloudEventsBinding.utf8(s);
         }
-        filter = new CloudEventsBinding.Filter(replayHeader(), groupBytes, t, Set.copyOf(types), handler::knowsType);
-    }
-
-    /**
-     * The header addressing a replayed dead letter to one group, trusted only without retry topics: with them,
-     * replays come through the group's retry topic, and on the main topic the header would be an outsider's.
-     */
-    private String replayHeader() {
-        return retryTopic == null ? DeadLetterRecords.H_REPLAY_GROUP : null;
+        // No header addresses a record on the main topic to one group: anyone may write there (a dead letter's
+        // replay to one group goes through that group's retry topic, where only the bus writes).
+        filter = new CloudEventsBinding.Filter(null, groupBytes, t, Set.copyOf(types), handler::knowsType);
     }
 
     int laneOf(ConsumerRecord<byte[], byte[]> r, int partitionLane) {
@@ -357,12 +351,8 @@ public final class SubscriptionRunner implements KafkaSubscription {
             }
             if (!ps.retry) {
                 // The main topic: retries come from the retry topic (or memory), so bookkeeping headers here are
-                // forged, except on a dead letter the bus replayed for this group (it keeps who still has to run).
-                TransportMessage plain = message.withoutBookkeeping();
-                if (plain != message && (retryTopic != null
-                        || w.record.headers().lastHeader(DeadLetterRecords.H_REPLAY_GROUP) == null)) {
-                    message = plain;
-                }
+                // forged (or left by an older version's replay): never believed.
+                message = message.withoutBookkeeping();
             }
             if (w.extraHeaders != null) {
                 message = message.withHeaders(w.extraHeaders);
