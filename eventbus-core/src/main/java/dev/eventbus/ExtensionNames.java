@@ -24,16 +24,7 @@ final class ExtensionNames {
 
     /** True when a transport sends {@code name} as a CloudEvents extension: lower-case ASCII letters and digits. */
     static boolean isExtensionName(String name) {
-        if (name.isEmpty()) {
-            return false;
-        }
-        for (int i = 0; i < name.length(); i++) {
-            char c = name.charAt(i);
-            if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) {
-                return false;
-            }
-        }
-        return true;
+        return MessageHeaders.isExtensionName(name);
     }
 
     /** @return whether {@code name} is an over-long extension name (logged the first time it is seen) */

@@ -92,4 +92,21 @@ public final class MessageHeaders {
     public static final String DLQ_ORIGIN = "eventbus-dlq-origin";
     /** Dead letter: when it was dead-lettered, ISO-8601. */
     public static final String DLQ_TIME = "eventbus-dlq-time";
+
+    /**
+     * True when {@code name} can travel as a CloudEvents extension attribute: lower-case ASCII letters and digits,
+     * at least one. Such headers get the binding's prefix ({@code ce_} on Kafka, {@code cloudEvents_} on AMQP).
+     */
+    public static boolean isExtensionName(String name) {
+        if (name.isEmpty()) {
+            return false;
+        }
+        for (int i = 0; i < name.length(); i++) {
+            char c = name.charAt(i);
+            if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) {
+                return false;
+            }
+        }
+        return true;
+    }
 }

@@ -20,9 +20,6 @@ import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.header.Header;
 
-import java.io.BufferedReader;
-import java.io.File;
-import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.time.LocalDate;
@@ -98,9 +95,9 @@ public final class KafkaBenchmarks {
         Process broker = null;
         String bootstrap = System.getenv("EVENTBUS_TEST_KAFKA_BOOTSTRAP");
         if (bootstrap == null || bootstrap.isBlank()) {
-            broker = startBrokerProcess();
+            broker = BrokerProcess.start();
             brokerProcess = broker.toHandle();
-            bootstrap = readBootstrap(broker);
+            bootstrap = BrokerProcess.bootstrap(broker);
         }
         try {
             KafkaBenchmarks b = new KafkaBenchmarks(bootstrap);
@@ -970,36 +967,5 @@ public final class KafkaBenchmarks {
         if (!ok) {
             throw new IllegalStateException(what);
         }
-    }
-
-    private static Process startBrokerProcess() throws Exception {
-        String java = System.getProperty("java.home") + File.separator + "bin" + File.separator + "java";
-        ProcessBuilder pb = new ProcessBuilder(java, "-Xmx1g", "-cp", System.getProperty("java.class.path"),
-                "dev.eventbus.kafka.testing.TestKafkaBroker");
-        pb.redirectErrorStream(true);
-        return pb.start();
-    }
-
-    private static String readBootstrap(Process broker) throws Exception {
-        BufferedReader out = new BufferedReader(new InputStreamReader(broker.getInputStream(), StandardCharsets.UTF_8));
-        String line;
-        while ((line = out.readLine()) != null) {
-            if (line.startsWith("EVENTBUS_TEST_KAFKA_BOOTSTRAP=")) {
-                String bootstrap = line.substring(line.indexOf('=') + 1).trim();
-                Thread drain = new Thread(() -> {
-                    try {
-                        while (out.readLine() != null) {
-                            // keep the child's pipe from filling up
-                        }
-                    } catch (Exception ignored) {
-                        // child ended
-                    }
-                }, "broker-output");
-                drain.setDaemon(true);
-                drain.start();
-                return bootstrap;
-            }
-        }
-        throw new IllegalStateException("the broker process ended without printing its address");
     }
 }

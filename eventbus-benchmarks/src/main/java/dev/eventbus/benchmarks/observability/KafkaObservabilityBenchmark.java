@@ -4,6 +4,7 @@ import dev.eventbus.EventBus;
 import dev.eventbus.PublishOptions;
 import dev.eventbus.Registration;
 import dev.eventbus.benchmarks.kafka.BenchEvent;
+import dev.eventbus.benchmarks.kafka.BrokerProcess;
 import dev.eventbus.kafka.KafkaConfig;
 import dev.eventbus.kafka.KafkaTransport;
 import dev.eventbus.micrometer.EventBusMetrics;
@@ -20,11 +21,7 @@ import io.opentelemetry.sdk.trace.export.BatchSpanProcessor;
 import io.opentelemetry.sdk.trace.export.SpanExporter;
 import io.opentelemetry.sdk.trace.samplers.Sampler;
 
-import java.io.BufferedReader;
-import java.io.File;
-import java.io.InputStreamReader;
 import java.lang.management.ManagementFactory;
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.time.LocalDateTime;
 import java.util.ArrayList;
@@ -99,8 +96,8 @@ public final class KafkaObservabilityBenchmark {
         Process broker = null;
         String bootstrap = System.getenv("EVENTBUS_TEST_KAFKA_BOOTSTRAP");
         if (bootstrap == null || bootstrap.isBlank()) {
-            broker = startBrokerProcess();
-            bootstrap = readBootstrap(broker);
+            broker = BrokerProcess.start();
+            bootstrap = BrokerProcess.bootstrap(broker);
         }
         boolean met;
         try {
@@ -426,38 +423,5 @@ public final class KafkaObservabilityBenchmark {
         public CompletableResultCode shutdown() {
             return CompletableResultCode.ofSuccess();
         }
-    }
-
-    // The same child-JVM broker as KafkaBenchmarks (its helpers are private to that class, which another helper
-    // owns): TestKafkaBroker prints its address and runs until destroyed.
-    private static Process startBrokerProcess() throws Exception {
-        String java = System.getProperty("java.home") + File.separator + "bin" + File.separator + "java";
-        ProcessBuilder pb = new ProcessBuilder(java, "-Xmx1g", "-cp", System.getProperty("java.class.path"),
-                "dev.eventbus.kafka.testing.TestKafkaBroker");
-        pb.redirectErrorStream(true);
-        return pb.start();
-    }
-
-    private static String readBootstrap(Process broker) throws Exception {
-        BufferedReader out = new BufferedReader(new InputStreamReader(broker.getInputStream(), StandardCharsets.UTF_8));
-        String line;
-        while ((line = out.readLine()) != null) {
-            if (line.startsWith("EVENTBUS_TEST_KAFKA_BOOTSTRAP=")) {
-                String bootstrap = line.substring(line.indexOf('=') + 1).trim();
-                Thread drain = new Thread(() -> {
-                    try {
-                        while (out.readLine() != null) {
-                            // keep the child's pipe from filling up
-                        }
-                    } catch (Exception ignored) {
-                        // child ended
-                    }
-                }, "broker-output");
-                drain.setDaemon(true);
-                drain.start();
-                return bootstrap;
-            }
-        }
-        throw new IllegalStateException("the broker process ended without printing its address");
     }
 }

@@ -236,16 +236,7 @@ public final class WireMapping {
 
     /** CloudEvents attribute names are lower-case letters and digits; those travel with the {@code cloudEvents_} prefix. */
     static boolean isCloudEventsName(String name) {
-        if (name.isEmpty()) {
-            return false;
-        }
-        for (int i = 0; i < name.length(); i++) {
-            char c = name.charAt(i);
-            if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) {
-                return false;
-            }
-        }
-        return true;
+        return MessageHeaders.isExtensionName(name);
     }
 
     static Date parseTime(String value) {
