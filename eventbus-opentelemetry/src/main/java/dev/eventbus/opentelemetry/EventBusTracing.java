@@ -167,7 +167,8 @@ public final class EventBusTracing {
             b.setAttribute(MESSAGING_SYSTEM, system);
         }
         Span span = b.startSpan();
-        if (span.isRecording()) {
+        boolean recording = span.isRecording();
+        if (recording) {
             span.setAttribute(MESSAGE_ID, e.id());
             span.setAttribute(CONVERSATION_ID, e.correlationId());
             span.setAttribute(EVENT_TYPE, e.type());
@@ -181,6 +182,13 @@ public final class EventBusTracing {
         propagator.inject(context, carrier, EnvelopeSetter.INSTANCE);
         Envelope<?> out = carrier.envelope;
         CompletableFuture<Void> sent;
+        if (!recording) {
+            // Unsampled: status and end are no-ops on such a span, so no completion stage (a future and a lambda
+            // per publish, run on the transport's I/O thread) is added; only the context was needed.
+            try (Scope ignored = context.makeCurrent()) {
+                return chain.proceed(out);
+            }
+        }
         try (Scope ignored = context.makeCurrent()) {
             sent = chain.proceed(out);
         } catch (RuntimeException | Error t) {
