@@ -88,6 +88,10 @@ public final class EventBusTracing {
     static final AttributeKey<Long> ATTEMPT = AttributeKey.longKey("eventbus.attempt");
     static final AttributeKey<String> OUTCOME = AttributeKey.stringKey("eventbus.outcome");
 
+    /** {@code eventbus.outcome} values by {@link EventBusObserver.Handling} ordinal (not lower-cased per handling). */
+    private static final String[] OUTCOMES = java.util.Arrays.stream(EventBusObserver.Handling.values())
+            .map(h -> h.name().toLowerCase(java.util.Locale.ROOT)).toArray(String[]::new);
+
     private final Tracer tracer;
     private final TextMapPropagator propagator;
     private final Observer observer = new Observer();
@@ -269,8 +273,22 @@ public final class EventBusTracing {
                     b.setAttribute(a.getKey(), a.getValue());
                 }
             } else {
-                b.setAttribute(a.getKey(), a.getValue());
+                b.setAttribute(deliveryKey(a.getKey()), a.getValue());
             }
+        }
+    }
+
+    /** The attribute key of a delivery fact: the known ones made once, not per handling. */
+    private static AttributeKey<String> deliveryKey(String name) {
+        switch (name) {
+            case Delivery.PARTITION_ID:
+                return PARTITION_ID;
+            case Delivery.KAFKA_MESSAGE_KEY:
+                return KAFKA_KEY;
+            case Delivery.RABBITMQ_ROUTING_KEY:
+                return RABBITMQ_ROUTING_KEY;
+            default:
+                return AttributeKey.stringKey(name);
         }
     }
 
@@ -319,7 +337,7 @@ public final class EventBusTracing {
             stack.pop();
             Span span = p.span;
             span.setAttribute(MESSAGING_SYSTEM, transport);
-            span.setAttribute(OUTCOME, outcome.name().toLowerCase(java.util.Locale.ROOT));
+            span.setAttribute(OUTCOME, OUTCOMES[outcome.ordinal()]);
             if (outcome == Handling.DEAD) {
                 span.addEvent("dead_letter", Attributes.of(ATTEMPT, (long) envelope.attempt()));
             } else if (outcome == Handling.RETRY) {
