@@ -960,7 +960,15 @@ public final class KafkaBenchmarks {
     private void awaitGroup(KafkaConfig config, String group) throws Exception {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
         while (System.nanoTime() < deadline) {
-            var d = admin.describeConsumerGroups(List.of(group)).all().get().get(group);
+            org.apache.kafka.clients.admin.ConsumerGroupDescription d;
+            try {
+                d = admin.describeConsumerGroups(List.of(group)).all().get().get(group);
+            } catch (java.util.concurrent.ExecutionException e) {
+                // Brokers of Kafka 4 answer GROUP_ID_NOT_FOUND until the first member has joined.
+                check(e.getCause() instanceof org.apache.kafka.common.errors.GroupIdNotFoundException, "describe " + group + ": " + e.getCause());
+                Thread.sleep(50);
+                continue;
+            }
             boolean assigned = d.members().stream().anyMatch(m -> m.assignment().topicPartitions().stream()
                     .anyMatch(tp -> tp.topic().equals(config.topic(BenchEvent.STREAM))));
             // With retry topics the group has a second member (the retry topic's consumer) that may join after
