@@ -6,6 +6,8 @@ import dev.eventbus.EventBusException;
 import dev.eventbus.JsonSerializer;
 import dev.eventbus.PublishOptions;
 import dev.eventbus.Serializer;
+import dev.eventbus.jdbc.internal.GroupCommit;
+import dev.eventbus.jdbc.internal.GroupStatementAppend;
 import dev.eventbus.jdbc.internal.HeaderCodec;
 import dev.eventbus.jdbc.internal.Jdbc;
 import dev.eventbus.jdbc.internal.OneStatementAppend;
@@ -23,6 +25,8 @@ import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -101,6 +105,14 @@ public final class JdbcEventStore implements EventStore {
     private final String unsequenced;
     /** PostgreSQL only: the whole append in one statement (null elsewhere: MariaDB and H2 have no DML in CTEs). */
     private final OneStatementAppend oneStatement;
+    /** Null when group commit is off. */
+    private final GroupCommit<Append> groupCommit;
+    /** PostgreSQL only: a group commit's appends to distinct streams in one statement. */
+    private final GroupStatementAppend groupStatement;
+
+    /** Group commit: at most this many appends, and this many events, share a transaction. */
+    static final int GROUP_MAX_APPENDS = 64;
+    static final int GROUP_MAX_EVENTS = 500;
 
     private JdbcEventStore(Builder b, JdbcDialect dialect, Outbox outbox) {
         this.dataSource = b.dataSource;
@@ -117,6 +129,10 @@ public final class JdbcEventStore implements EventStore {
         this.readAll = "SELECT " + COLUMNS + " FROM " + prefix + "store_event WHERE position >= ? ORDER BY position"
                 + " LIMIT ?";
         this.oneStatement = dialect == JdbcDialect.POSTGRESQL ? new OneStatementAppend(prefix, outbox.table()) : null;
+        this.groupStatement = dialect == JdbcDialect.POSTGRESQL
+                ? new GroupStatementAppend(prefix, outbox.table()) : null;
+        this.groupCommit = b.groupCommit ? new GroupCommit<>(this::writeBatch, GROUP_MAX_APPENDS, GROUP_MAX_EVENTS)
+                : null;
     }
 
     /** A builder; {@link Builder#bus} is required. */
@@ -146,6 +162,11 @@ public final class JdbcEventStore implements EventStore {
         return dataSource;
     }
 
+    /** The group commit, or null when off (for tests). */
+    GroupCommit<?> groupCommit() {
+        return groupCommit;
+    }
+
     String prefix() {
         return prefix;
     }
@@ -154,12 +175,27 @@ public final class JdbcEventStore implements EventStore {
     // Append
 
     /**
-     * Appends in a transaction of its own (committed before it returns; on PostgreSQL one auto-commit statement).
-     * See {@link EventStore#append}.
+     * Appends in a transaction of its own, committed before it returns; with group commit (the default) possibly a
+     * transaction shared with appends of other threads (see "Group commit" above). See {@link EventStore#append}.
      */
     @Override
     public long append(String streamId, ExpectedVersion expected, List<?> events) {
         List<TransportMessage> messages = encode(streamId, expected, events);
+        Append a = new Append(streamId, expected, messages);
+        if (groupCommit == null) {
+            return appendAlone(a);
+        }
+        return groupCommit.submit(a, messages.size());
+    }
+
+    /** One append of the store's own transaction, as queued for the group commit. */
+    private record Append(String streamId, ExpectedVersion expected, List<TransportMessage> messages) {
+    }
+
+    /** An append in a transaction of its own (on PostgreSQL one auto-commit statement). */
+    private long appendAlone(Append a) {
+        List<TransportMessage> messages = a.messages();
+        String streamId = a.streamId();
         try (Connection c = dataSource.getConnection()) {
             if (inOneStatement(messages)) {
                 // One statement is a transaction of its own in auto-commit mode: the stream row, the events and
@@ -167,11 +203,11 @@ public final class JdbcEventStore implements EventStore {
                 if (!c.getAutoCommit()) {
                     c.setAutoCommit(true);
                 }
-                return appendInOneStatement(c, streamId, expected, messages);
+                return appendInOneStatement(c, streamId, a.expected(), messages);
             }
             c.setAutoCommit(false);
             try {
-                long v = appendMessages(c, streamId, expected, messages);
+                long v = appendMessages(c, streamId, a.expected(), messages);
                 c.commit();
                 return v;
             } catch (RuntimeException | SQLException e) {
@@ -180,6 +216,178 @@ public final class JdbcEventStore implements EventStore {
             }
         } catch (SQLException e) {
             throw failure("append to stream '" + streamId + "'", e);
+        }
+    }
+
+    /**
+     * The group commit's writer: the batch's appends in one transaction, in stream order (an append's order relative
+     * to the others of its stream kept), and one commit. An append that meets a conflict of the clean kind (nothing
+     * written, the transaction still usable) is refused alone. Any other failure before the commit rolls the batch
+     * back and writes its appends one by one, each in a transaction of its own, so a bad append fails alone. A failed
+     * commit fails the whole batch (its outcome is unknown, as a single append's would be).
+     */
+    private void writeBatch(List<GroupCommit.Request<Append>> batch) {
+        if (batch.size() == 1) {
+            completeAlone(batch.get(0));
+            return;
+        }
+        List<GroupCommit.Request<Append>> ordered = new ArrayList<>(batch);
+        // Every batch locks streams in one order: two batches (of two stores or JVMs) cannot deadlock each other.
+        ordered.sort(Comparator.comparing(r -> r.work().streamId()));
+        if (groupStatement != null) {
+            writeInStatements(ordered);
+            return;
+        }
+        int n = ordered.size();
+        long[] versions = new long[n];
+        long[] actual = new long[n];
+        boolean written;
+        Connection c;
+        try {
+            c = dataSource.getConnection();
+        } catch (SQLException e) {
+            failAll(ordered, "borrow a connection for a group commit", e);
+            return;
+        }
+        try {
+            c.setAutoCommit(false);
+            written = statements(c, ordered, versions, actual);
+            if (written) {
+                try {
+                    c.commit();
+                } catch (SQLException e) {
+                    rollbackQuietly(c);
+                    failAll(ordered, "commit a group commit of " + n + " appends", e);
+                    return;
+                }
+                for (int i = 0; i < n; i++) {
+                    GroupCommit.Request<Append> r = ordered.get(i);
+                    if (versions[i] < 0) {
+                        r.fail(new ConcurrencyException(r.work().streamId(), r.work().expected(), actual[i]));
+                    } else {
+                        r.complete(versions[i]);
+                    }
+                }
+            }
+        } catch (SQLException e) {
+            failAll(ordered, "begin a group commit", e);
+            return;
+        } finally {
+            Jdbc.closeQuietly(c);
+        }
+        if (!written) {
+            for (GroupCommit.Request<Append> r : ordered) {
+                completeAlone(r);
+            }
+        }
+    }
+
+    /**
+     * PostgreSQL: the batch as one auto-commit statement per round ({@link GroupStatementAppend}), a round holding
+     * at most one append per stream (a stream's second append of the batch goes in the second round, and so on), so
+     * a batch to distinct streams is one statement, one round trip and one commit. A clean conflict refuses its
+     * append alone. A statement that fails otherwise wrote nothing (it was its own transaction): its appends, and
+     * those of the later rounds, are written one by one. A failure that may have cut the connection while the
+     * statement committed fails the round's appends instead (their outcome is unknown, as a single append's would be).
+     */
+    private void writeInStatements(List<GroupCommit.Request<Append>> ordered) {
+        List<List<GroupCommit.Request<Append>>> rounds = new ArrayList<>();
+        Map<String, Integer> seen = new HashMap<>();
+        for (GroupCommit.Request<Append> r : ordered) {
+            int round = seen.merge(r.work().streamId(), 1, Integer::sum) - 1;
+            if (round == rounds.size()) {
+                rounds.add(new ArrayList<>());
+            }
+            rounds.get(round).add(r);
+        }
+        int next = 0;
+        try (Connection c = dataSource.getConnection()) {
+            if (!c.getAutoCommit()) {
+                c.setAutoCommit(true);
+            }
+            for (; next < rounds.size(); next++) {
+                List<GroupCommit.Request<Append>> round = rounds.get(next);
+                List<GroupStatementAppend.Part> parts = new ArrayList<>(round.size());
+                for (GroupCommit.Request<Append> r : round) {
+                    Append a = r.work();
+                    int kind = a.expected().isAny() ? GroupStatementAppend.ANY
+                            : a.expected().version() == 0 ? GroupStatementAppend.NO_STREAM : GroupStatementAppend.EXACT;
+                    parts.add(new GroupStatementAppend.Part(a.streamId(), kind,
+                            a.expected().isAny() ? 0 : a.expected().version(), a.messages()));
+                }
+                long[] versions;
+                try {
+                    versions = groupStatement.run(c, parts, System.currentTimeMillis());
+                } catch (SQLException e) {
+                    if (Jdbc.mayHaveCommitted(e)) {
+                        failAll(round, "append in a group commit", e);
+                        next++;
+                    }
+                    break; // this round (unless failed) and the later ones one by one, below
+                }
+                for (int i = 0; i < round.size(); i++) {
+                    if (versions[i] >= 0) {
+                        round.get(i).complete(versions[i]);
+                    }
+                }
+                for (int i = 0; i < round.size(); i++) {
+                    if (versions[i] < 0) {
+                        Append a = round.get(i).work();
+                        long actual;
+                        try {
+                            actual = reportedVersion(c, a.streamId());
+                        } catch (SQLException e) {
+                            actual = -1;
+                        }
+                        round.get(i).fail(new ConcurrencyException(a.streamId(), a.expected(), actual));
+                    }
+                }
+            }
+        } catch (SQLException e) {
+            // getConnection, setAutoCommit or close: what is not complete goes one by one (and fails there if the
+            // database is gone).
+        }
+        for (List<GroupCommit.Request<Append>> round : rounds) {
+            for (GroupCommit.Request<Append> r : round) {
+                if (!r.isDone()) {
+                    completeAlone(r);
+                }
+            }
+        }
+    }
+
+    /**
+     * The batch's statements on {@code c}: false (rolled back) when one failed other than by a clean conflict; a
+     * clean conflict leaves {@code versions[i] = -1} and the version it met in {@code actual[i]}.
+     */
+    private boolean statements(Connection c, List<GroupCommit.Request<Append>> ordered, long[] versions,
+                               long[] actual) {
+        try {
+            for (int i = 0; i < ordered.size(); i++) {
+                Append a = ordered.get(i).work();
+                versions[i] = appendOrConflict(c, a.streamId(), a.expected(), a.messages());
+                if (versions[i] < 0) {
+                    actual[i] = reportedVersion(c, a.streamId());
+                }
+            }
+            return true;
+        } catch (SQLException | RuntimeException e) {
+            rollbackQuietly(c);
+            return false;
+        }
+    }
+
+    private void failAll(List<GroupCommit.Request<Append>> batch, String what, SQLException e) {
+        for (GroupCommit.Request<Append> r : batch) {
+            r.fail(failure(what, e)); // one exception each: every caller gets its own
+        }
+    }
+
+    private void completeAlone(GroupCommit.Request<Append> r) {
+        try {
+            r.complete(appendAlone(r.work()));
+        } catch (RuntimeException e) {
+            r.fail(e);
         }
     }
 
@@ -225,12 +433,21 @@ public final class JdbcEventStore implements EventStore {
 
     private long appendInOneStatement(Connection c, String streamId, ExpectedVersion expected,
                                       List<TransportMessage> messages) throws SQLException {
+        long v = oneStatementOrConflict(c, streamId, expected, messages);
+        if (v < 0) { // nothing was written; the transaction is still usable
+            throw new ConcurrencyException(streamId, expected, reportedVersion(c, streamId));
+        }
+        return v;
+    }
+
+    /** {@link OneStatementAppend}: the new version, or -1 when the stream is not as expected (nothing written). */
+    private long oneStatementOrConflict(Connection c, String streamId, ExpectedVersion expected,
+                                        List<TransportMessage> messages) throws SQLException {
         OneStatementAppend.Expectation kind = expected.isAny() ? OneStatementAppend.Expectation.ANY
                 : expected.version() == 0 ? OneStatementAppend.Expectation.NO_STREAM
                 : OneStatementAppend.Expectation.EXACT;
-        long v;
         try {
-            v = oneStatement.run(c, streamId, kind, expected.isAny() ? 0 : expected.version(), messages,
+            return oneStatement.run(c, streamId, kind, expected.isAny() ? 0 : expected.version(), messages,
                     System.currentTimeMillis());
         } catch (SQLException e) {
             if (Jdbc.isDuplicate(e)) {
@@ -239,16 +456,28 @@ public final class JdbcEventStore implements EventStore {
             }
             throw e;
         }
-        if (v < 0) { // nothing was written; the transaction is still usable
+    }
+
+    private long appendMessages(Connection c, String streamId, ExpectedVersion expected,
+                                List<TransportMessage> messages) throws SQLException {
+        long v = appendOrConflict(c, streamId, expected, messages);
+        if (v < 0) {
             throw new ConcurrencyException(streamId, expected, reportedVersion(c, streamId));
         }
         return v;
     }
 
-    private long appendMessages(Connection c, String streamId, ExpectedVersion expected,
-                                List<TransportMessage> messages) throws SQLException {
+    /**
+     * The append on {@code c} in its transaction: the new version, or -1 when the stream is not as expected (then
+     * nothing was written and the transaction is usable).
+     *
+     * @throws ConcurrencyException when the unique key caught a conflict the stream row missed (the transaction may
+     *                              hold part of the append, or be aborted: roll it back)
+     */
+    private long appendOrConflict(Connection c, String streamId, ExpectedVersion expected,
+                                  List<TransportMessage> messages) throws SQLException {
         if (inOneStatement(messages)) {
-            return appendInOneStatement(c, streamId, expected, messages);
+            return oneStatementOrConflict(c, streamId, expected, messages);
         }
         int n = messages.size();
         long newVersion;
@@ -256,7 +485,7 @@ public final class JdbcEventStore implements EventStore {
             newVersion = addToStream(c, streamId, n);
         } else if (expected.version() == 0) {
             if (!createStream(c, streamId, n)) {
-                throw new ConcurrencyException(streamId, expected, reportedVersion(c, streamId));
+                return -1;
             }
             newVersion = n;
         } else {
@@ -266,7 +495,7 @@ public final class JdbcEventStore implements EventStore {
                 ps.setString(2, streamId);
                 ps.setLong(3, expected.version());
                 if (ps.executeUpdate() != 1) {
-                    throw new ConcurrencyException(streamId, expected, reportedVersion(c, streamId));
+                    return -1;
                 }
             }
             newVersion = expected.version() + n;
@@ -712,6 +941,7 @@ public final class JdbcEventStore implements EventStore {
         private JdbcDialect dialect;
         private String prefix = JdbcConfig.DEFAULT_TABLE_PREFIX;
         private SchemaMode schemaMode = SchemaMode.EMBEDDED;
+        private boolean groupCommit = true;
 
         private Builder(DataSource dataSource) {
             this.dataSource = dataSource;
@@ -746,6 +976,16 @@ public final class JdbcEventStore implements EventStore {
         /** Whether the tables are created: on H2 only by default ({@link SchemaMode#EMBEDDED}). */
         public Builder schemaMode(SchemaMode mode) {
             this.schemaMode = Objects.requireNonNull(mode, "mode");
+            return this;
+        }
+
+        /**
+         * Whether concurrent {@link JdbcEventStore#append(String, ExpectedVersion, List) appends in the store's own
+         * transaction} share transactions and commits (on by default; see "Group commit" in the class comment). Off:
+         * every such append commits alone. Appends in the caller's transaction are never grouped.
+         */
+        public Builder groupCommit(boolean on) {
+            this.groupCommit = on;
             return this;
         }
 

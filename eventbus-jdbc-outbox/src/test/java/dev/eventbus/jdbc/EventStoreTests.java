@@ -77,6 +77,11 @@ abstract class EventStoreTests {
     record RenamedV2(String fullName) {
     }
 
+    /** A type name longer than the event_type column (255): its append fails in the database, not as a conflict. */
+    @EventType(name = "es.too-long.xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", stream = "accounts")
+    record TooLong(long cents) {
+    }
+
     record Account(String owner, long balance) {
         static Account empty() {
             return new Account("", 0);
@@ -120,6 +125,82 @@ abstract class EventStoreTests {
 
     JdbcEventStore store() {
         return store(bus(EventBus.builder()));
+    }
+
+    JdbcEventStore store(EventBus bus, DataSource ds) {
+        if (testPrefix == null) {
+            testPrefix = prefix() + UUID.randomUUID().toString().substring(0, 4) + "_";
+        }
+        return JdbcEventStore.builder(ds).bus(bus).tablePrefix(testPrefix).schemaMode(SchemaMode.ALWAYS).build();
+    }
+
+    /** An append for {@link #oneBatch}. */
+    interface Append {
+        long run() throws Exception;
+    }
+
+    /**
+     * Writes {@code appends} as one group-commit batch: a lone append takes the leadership and is held at its
+     * getConnection() while the appends queue behind it, one after the other (so the batch holds them in this
+     * order); then the leader goes on and hands the whole queue to the next batch. Returns each append's version,
+     * or the exception it threw, in order.
+     */
+    List<Object> oneBatch(JdbcEventStore store, GatedDataSource gated, List<Append> appends) throws Exception {
+        dev.eventbus.jdbc.internal.GroupCommit<?> gc = store.groupCommit();
+        long requests0 = gc.requests();
+        long batches0 = gc.batches();
+        CountDownLatch release = new CountDownLatch(1);
+        gated.holdNext(release);
+        Thread leader = new Thread(() -> store.append("lead-" + UUID.randomUUID(), ExpectedVersion.noStream(),
+                List.of(new Opened("leader"))), "leader");
+        leader.start();
+        gated.awaitHeld();
+        Object[] outcomes = new Object[appends.size()];
+        List<Thread> threads = new ArrayList<>();
+        for (int i = 0; i < appends.size(); i++) {
+            int k = i;
+            Thread t = new Thread(() -> {
+                try {
+                    outcomes[k] = appends.get(k).run();
+                } catch (Throwable e) {
+                    outcomes[k] = e;
+                }
+            }, "queued-" + i);
+            t.start();
+            threads.add(t);
+            while (gc.queued() < i + 1) {
+                Thread.onSpinWait();
+            }
+        }
+        release.countDown();
+        leader.join();
+        for (Thread t : threads) {
+            t.join();
+        }
+        // The lone leader's batch, then one batch of all the queued appends.
+        assertThat(gc.requests() - requests0).isEqualTo(appends.size() + 1);
+        assertThat(gc.batches() - batches0).isEqualTo(2);
+        return java.util.Arrays.asList(outcomes);
+    }
+
+    static void assertConflict(Object outcome, String stream, long expected, long actual) {
+        assertThat(outcome).isInstanceOfSatisfying(ConcurrencyException.class, e -> {
+            assertThat(e.streamId()).isEqualTo(stream);
+            assertThat(e.expected()).isEqualTo(expected < 0 ? ExpectedVersion.any() : expected == 0
+                    ? ExpectedVersion.noStream() : ExpectedVersion.exactly(expected));
+            assertThat(e.actual()).isEqualTo(actual);
+        });
+    }
+
+    /** Positions 1..n, each event once, and the outbox holding exactly the stored events. */
+    void assertGapFreeAndPublished(JdbcEventStore store, long n) throws SQLException {
+        List<RecordedEvent<?>> all = store.readAll(1, (int) n + 10);
+        assertThat(all).extracting(RecordedEvent::position)
+                .containsExactlyElementsOf(java.util.stream.LongStream.rangeClosed(1, n).boxed().toList());
+        assertThat(all).extracting(r -> r.envelope().id()).doesNotHaveDuplicates();
+        assertThat(count("SELECT COUNT(*) FROM " + testPrefix + "outbox")).isEqualTo(n);
+        assertThat(count("SELECT COUNT(*) FROM " + testPrefix + "outbox o JOIN " + testPrefix
+                + "store_event e ON o.event_id = e.event_id AND o.msg_key = e.stream_id")).isEqualTo(n);
     }
 
     long count(String sql) throws SQLException {
@@ -318,6 +399,148 @@ abstract class EventStoreTests {
             assertThatThrownBy(() -> store.append("t-3", ExpectedVersion.any(), List.of(new Opened("x")), c))
                     .isInstanceOf(IllegalStateException.class).hasMessageContaining("auto-commit");
         }
+    }
+
+    /**
+     * Group commit: appends queued behind a busy leader are written as one batch, each still all-or-nothing by
+     * itself. A conflicting append is refused alone (naming the version it met), the others commit, and a stream's
+     * appends within the batch behave exactly as if they ran one after the other.
+     */
+    @Test
+    void aBatchRefusesItsConflictingAppendsAloneAndRunsAStreamsAppendsInOrder() throws Exception {
+        GatedDataSource gated = new GatedDataSource(dataSource());
+        JdbcEventStore store = store(bus(EventBus.builder()), gated);
+        for (String s : List.of("b-1", "b-2", "b-3")) {
+            store.append(s, ExpectedVersion.noStream(), List.of(new Opened(s)));
+        }
+        List<Object> out = oneBatch(store, gated, List.of(
+                () -> store.append("b-1", ExpectedVersion.exactly(1), List.of(new Deposited(1))),
+                () -> store.append("b-2", ExpectedVersion.exactly(5), List.of(new Deposited(2))),
+                () -> store.append("b-3", ExpectedVersion.exactly(1), List.of(new Deposited(3))),
+                () -> store.append("b-1", ExpectedVersion.exactly(2), List.of(new Deposited(4), new Deposited(5))),
+                () -> store.append("b-1", ExpectedVersion.exactly(2), List.of(new Deposited(6))),
+                () -> store.append("b-4", ExpectedVersion.noStream(), List.of(new Opened("d"), new Deposited(7))),
+                () -> store.append("b-3", ExpectedVersion.noStream(), List.of(new Opened("again"))),
+                () -> store.append("b-5", ExpectedVersion.any(), List.of(new Deposited(8))),
+                () -> store.append("b-5", ExpectedVersion.any(), List.of(new Deposited(9), new Deposited(10)))));
+        assertThat(out.get(0)).isEqualTo(2L);
+        assertConflict(out.get(1), "b-2", 5, 1);
+        assertThat(out.get(2)).isEqualTo(2L);
+        assertThat(out.get(3)).isEqualTo(4L);
+        assertConflict(out.get(4), "b-1", 2, 4); // after the append before it in the batch, as if sequential
+        assertThat(out.get(5)).isEqualTo(2L);
+        assertConflict(out.get(6), "b-3", 0, 2);
+        assertThat(out.get(7)).isEqualTo(1L);
+        assertThat(out.get(8)).isEqualTo(3L);
+
+        assertThat(store.read("b-1", 1)).extracting(r -> (Object) r.event()).containsExactly(new Opened("b-1"),
+                new Deposited(1), new Deposited(4), new Deposited(5));
+        assertThat(store.read("b-2", 1)).hasSize(1);
+        assertThat(store.read("b-3", 1)).extracting(r -> (Object) r.event()).containsExactly(new Opened("b-3"),
+                new Deposited(3));
+        assertThat(store.read("b-5", 1)).extracting(RecordedEvent::version).containsExactly(1L, 2L, 3L);
+        assertThat(store.streamVersion("b-4")).isEqualTo(2);
+        // 3 set-up events, the leader's, and 9 from the batch.
+        assertGapFreeAndPublished(store, 13);
+    }
+
+    /**
+     * An append that fails in the database for another reason than a conflict (here a type name longer than its
+     * column) fails alone: the batch is written again one append at a time, and its neighbours commit.
+     */
+    @Test
+    void aBatchWithAnAppendTheDatabaseRejectsStillCommitsTheOthers() throws Exception {
+        GatedDataSource gated = new GatedDataSource(dataSource());
+        JdbcEventStore store = store(bus(EventBus.builder().eventType(TooLong.class)), gated);
+        store.append("f-1", ExpectedVersion.noStream(), List.of(new Opened("f")));
+        List<Object> out = oneBatch(store, gated, List.of(
+                () -> store.append("f-1", ExpectedVersion.exactly(1), List.of(new Deposited(1))),
+                () -> store.append("f-2", ExpectedVersion.noStream(), List.of(new Opened("x"), new TooLong(2))),
+                () -> store.append("f-3", ExpectedVersion.noStream(), List.of(new Opened("y"))),
+                () -> store.append("f-1", ExpectedVersion.exactly(2), List.of(new Deposited(3))),
+                () -> store.append("f-2", ExpectedVersion.any(), List.of(new Deposited(4)))));
+        assertThat(out.get(0)).isEqualTo(2L);
+        assertThat(out.get(1)).isInstanceOf(EventBusException.class).isNotInstanceOf(ConcurrencyException.class)
+                .extracting(e -> ((Throwable) e).getMessage()).asString().contains("f-2");
+        assertThat(out.get(2)).isEqualTo(1L);
+        assertThat(out.get(3)).isEqualTo(3L);
+        assertThat(out.get(4)).isEqualTo(1L); // the failed append left no stream row behind
+        assertThat(store.read("f-2", 1)).extracting(r -> (Object) r.event()).containsExactly(new Deposited(4));
+        assertThat(store.read("f-1", 1)).extracting(RecordedEvent::version).containsExactly(1L, 2L, 3L);
+        assertGapFreeAndPublished(store, 6); // the set-up event, the leader's, 4 from the batch
+    }
+
+    /**
+     * Many threads with group commit on: each appends to a stream of its own (every append must win) and races the
+     * others on two shared streams. Every event is stored and published exactly once, versions are contiguous, only
+     * the losers of a race get a conflict, and appends did share commits.
+     */
+    @Test
+    void manyThreadsShareCommitsAndEveryAppendIsStoredOnceOrRefused() throws Exception {
+        JdbcEventStore store = store();
+        int threads = 8;
+        int perThread = 30;
+        Map<String, Map<Long, Integer>> winners = new java.util.concurrent.ConcurrentHashMap<>();
+        AtomicLong conflicts = new AtomicLong();
+        AtomicReference<Throwable> failure = new AtomicReference<>();
+        CountDownLatch start = new CountDownLatch(1);
+        List<Thread> ts = new ArrayList<>();
+        for (int t = 0; t < threads; t++) {
+            int id = t;
+            Thread th = new Thread(() -> {
+                try {
+                    start.await();
+                    for (int i = 0; i < perThread; i++) {
+                        assertThat(store.append("own-" + id, ExpectedVersion.exactly(i),
+                                List.of(new ConcurrencyHarness.Payload(id, i)))).isEqualTo(i + 1);
+                        String hot = "hot-" + (i % 2);
+                        long v = store.streamVersion(hot);
+                        try {
+                            long won = store.append(hot, ExpectedVersion.exactly(v),
+                                    List.of(new ConcurrencyHarness.Payload(id, v)));
+                            assertThat(won).isEqualTo(v + 1);
+                            assertThat(winners.computeIfAbsent(hot, x -> new java.util.concurrent.ConcurrentHashMap<>())
+                                    .putIfAbsent(won, id)).isNull();
+                        } catch (ConcurrencyException e) {
+                            assertThat(e.streamId()).isEqualTo(hot);
+                            assertThat(e.actual()).isGreaterThan(v);
+                            conflicts.incrementAndGet();
+                        }
+                    }
+                } catch (Throwable e) {
+                    failure.compareAndSet(null, e);
+                }
+            }, "writer-" + t);
+            th.start();
+            ts.add(th);
+        }
+        start.countDown();
+        for (Thread th : ts) {
+            th.join();
+        }
+        assertThat(failure.get()).isNull();
+        long hotEvents = 0;
+        for (String hot : List.of("hot-0", "hot-1")) {
+            Map<Long, Integer> won = winners.getOrDefault(hot, Map.of());
+            List<RecordedEvent<?>> events = store.read(hot, 1);
+            assertThat(events).extracting(RecordedEvent::version)
+                    .containsExactlyElementsOf(java.util.stream.LongStream.rangeClosed(1, won.size()).boxed().toList());
+            for (RecordedEvent<?> e : events) {
+                ConcurrencyHarness.Payload p = (ConcurrencyHarness.Payload) e.event();
+                assertThat(p.writer()).isEqualTo(won.get(e.version()));
+                assertThat(p.round()).isEqualTo(e.version() - 1);
+            }
+            hotEvents += events.size();
+        }
+        assertThat(hotEvents + conflicts.get()).isEqualTo((long) threads * perThread);
+        for (int t = 0; t < threads; t++) {
+            assertThat(store.read("own-" + t, 1)).extracting(e -> ((ConcurrencyHarness.Payload) e.event()).round())
+                    .containsExactlyElementsOf(java.util.stream.LongStream.range(0, perThread).boxed().toList());
+        }
+        assertGapFreeAndPublished(store, (long) threads * perThread + hotEvents);
+        dev.eventbus.jdbc.internal.GroupCommit<?> gc = store.groupCommit();
+        assertThat(gc.requests()).isEqualTo((long) threads * perThread * 2);
+        assertThat(gc.batches()).isLessThan(gc.requests()); // some appends shared a commit
     }
 
     @Test

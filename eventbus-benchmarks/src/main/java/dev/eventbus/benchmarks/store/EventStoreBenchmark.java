@@ -6,6 +6,7 @@ import dev.eventbus.EventType;
 import dev.eventbus.PublishOptions;
 import dev.eventbus.jdbc.JdbcEventStore;
 import dev.eventbus.jdbc.Outbox;
+import dev.eventbus.jdbc.internal.GroupCommit;
 import dev.eventbus.jdbc.internal.HeaderCodec;
 import dev.eventbus.spi.MessageHeaders;
 import dev.eventbus.spi.TransportMessage;
@@ -88,7 +89,10 @@ public final class EventStoreBenchmark {
 
     /** One run's figures: events per second, CPU per event (this JVM + the 4 server backends), round trips per tx. */
     record Run(double eventsPerSecond, double cpuMicrosPerEvent, double serverMicrosPerEvent,
-               double roundTripsPerTx) {
+               double roundTripsPerTx, double appendsPerCommit) {
+        Run(double eventsPerSecond, double cpuMicrosPerEvent, double serverMicrosPerEvent, double roundTripsPerTx) {
+            this(eventsPerSecond, cpuMicrosPerEvent, serverMicrosPerEvent, roundTripsPerTx, 0);
+        }
     }
 
     public static void main(String[] args) throws Exception {
@@ -167,7 +171,7 @@ public final class EventStoreBenchmark {
             System.out.printf("event store benchmark on %s, %d threads, %d rounds, the order of %s rotated each"
                     + " round%n", url, THREADS, rounds, names);
             System.out.println("per run: events/s | CPU us per event (this JVM + the 4 PostgreSQL backends; the backends' part)"
-                    + " | round trips per transaction. ours = append in its own transaction, ours-in-tx = append"
+                    + " | round trips per append | (ours only) appends per commit of the group commit. ours = append in its own transaction, ours-in-tx = append"
                     + " joining the caller's transaction (+ the caller's commit)");
             for (int perTx : new int[] {1, 10}) {
                 int txPerThread = perTx == 1 ? 400 : 100;
@@ -305,8 +309,10 @@ public final class EventStoreBenchmark {
     }
 
     private static String fmt(Run r) {
-        return String.format("%.0f ev/s | %.0f us (server %.0f) | %.2f RT", r.eventsPerSecond(),
+        String s = String.format("%.0f ev/s | %.0f us (server %.0f) | %.2f RT", r.eventsPerSecond(),
                 r.cpuMicrosPerEvent(), r.serverMicrosPerEvent(), r.roundTripsPerTx());
+        // Only ours in its own transaction goes through the group commit: how many appends shared a commit.
+        return r.appendsPerCommit() > 0 ? s + String.format(" | %.2f appends/commit", r.appendsPerCommit()) : s;
     }
 
     private static double loadAverage() {
@@ -359,6 +365,8 @@ public final class EventStoreBenchmark {
         long client0 = processCpuNanos();
         long server0 = ds.backendCpuNanos();
         long trips0 = CountingSocketFactory.ROUND_TRIPS.get();
+        long grouped0 = GroupCommit.requestsWritten();
+        long commits0 = GroupCommit.batchesWritten();
         long t0 = System.nanoTime();
         start.countDown();
         done.await();
@@ -370,8 +378,10 @@ public final class EventStoreBenchmark {
             throw new IllegalStateException(name + " failed", failure.get());
         }
         long events = (long) THREADS * txPerThread * perTx;
+        long commits = GroupCommit.batchesWritten() - commits0;
         return new Run(events / seconds, cpu / 1e3 / events, server / 1e3 / events,
-                (double) trips / (THREADS * txPerThread));
+                (double) trips / (THREADS * txPerThread),
+                commits == 0 ? 0 : (double) (GroupCommit.requestsWritten() - grouped0) / commits);
     }
 
     private static long processCpuNanos() {

@@ -118,6 +118,16 @@ public final class Jdbc {
         return false;
     }
 
+    /**
+     * False only when {@code e} is a statement's own error (bad data, constraint, deadlock, serialization), which
+     * the database rolls back; true when the connection may have been lost while the statement ran, so an
+     * auto-commit statement may have committed without the client hearing of it.
+     */
+    public static boolean mayHaveCommitted(SQLException e) {
+        String s = e.getSQLState();
+        return s == null || s.startsWith("08") || s.startsWith("57") || s.startsWith("XX") || e instanceof SQLRecoverableException;
+    }
+
     /** {@code IN (?, ?, ...)} with {@code n} placeholders. */
     public static String placeholders(int n) {
         StringJoiner j = new StringJoiner(", ", "(", ")");
