@@ -79,6 +79,38 @@ import javax.sql.DataSource;
  * whole transaction: one round trip per append. Elsewhere (MariaDB, H2, larger appends) it is one statement per
  * table and a commit.
  *
+ * <h2>Group commit</h2>
+ * Appends in the store's own transaction ({@link #append(String, ExpectedVersion, List)}) that run at the same time
+ * on different threads share a transaction and its commit (on by default, {@link Builder#groupCommit}). There is no
+ * thread and nothing to close: the first caller that finds no batch being written becomes the <em>leader</em> and
+ * writes its append at once (a lone append waits for nothing); callers arriving meanwhile queue; when the leader's
+ * commit returns it completes its batch's callers and hands the leadership to the first queued caller, which takes
+ * the whole queue (at most 64 appends and 500 events) as the next batch, on a connection it borrows. One batch is in
+ * flight at a time. Each append returns (or throws) when its own outcome is committed, and stays all-or-nothing by
+ * itself:
+ * <ul>
+ * <li>A conflict refuses that append alone ({@link ConcurrencyException} naming the version it met); the others of
+ * its batch commit.</li>
+ * <li>Appends to one stream in a batch run in their queue order, each seeing the previous one: exactly as if they
+ * had run one after the other. Different streams are written in stream-id order, so two batches (of two stores or
+ * two JVMs) lock stream rows in one order.</li>
+ * <li>Any other error before the commit (a value too large for a column, a deadlock, ...) rolls the batch back and
+ * its appends are written again one by one, each in a transaction of its own, so one bad append fails alone. A
+ * failed commit fails its whole batch: like a single append's, its outcome is unknown.</li>
+ * <li>On PostgreSQL a batch is one auto-commit statement per <em>round</em> ({@code internal.GroupStatementAppend}):
+ * a round holds at most one append per stream, so a batch to distinct streams is one statement, one round trip and
+ * one commit, whatever its size. A statement that fails is its own transaction and wrote nothing; its appends (and
+ * the later rounds') go one by one, except when the connection may have been lost while it ran (it may have
+ * committed), which fails that round's appends as a single append would fail. On MariaDB and H2 a batch is the
+ * appends' statements in one transaction and one commit.</li>
+ * <li>The global order is unaffected: the sequencer sees a batch's events when it commits, like any append's.</li>
+ * <li>A queued caller that is interrupted leaves the queue with an {@link EventBusException} (nothing written); once
+ * its append is being written it waits for the outcome and returns with its interrupt flag set. A waiting caller
+ * checks every second that the leader's thread is alive, and the leader completes its batch in a {@code finally},
+ * so no caller waits for a leader that is gone.</li>
+ * </ul>
+ * Appends in the caller's transaction ({@link #append(String, ExpectedVersion, List, Connection)}) are never grouped.
+ *
  * <h2>Transactions</h2>
  * Methods that take a {@link Connection} join the caller's transaction (the connection must not be in auto-commit
  * mode) and never commit, roll back or close it; after an exception the caller must roll back. The other methods

@@ -117,7 +117,7 @@ abstract class EventStoreTests {
 
     JdbcEventStore store(EventBus bus) {
         if (testPrefix == null) {
-            testPrefix = prefix() + UUID.randomUUID().toString().substring(0, 4) + "_";
+            testPrefix = prefix() + UUID.randomUUID().toString().substring(0, 8) + "_";
         }
         return JdbcEventStore.builder(dataSource()).bus(bus).tablePrefix(testPrefix).schemaMode(SchemaMode.ALWAYS)
                 .build();
@@ -129,7 +129,7 @@ abstract class EventStoreTests {
 
     JdbcEventStore store(EventBus bus, DataSource ds) {
         if (testPrefix == null) {
-            testPrefix = prefix() + UUID.randomUUID().toString().substring(0, 4) + "_";
+            testPrefix = prefix() + UUID.randomUUID().toString().substring(0, 8) + "_";
         }
         return JdbcEventStore.builder(ds).bus(bus).tablePrefix(testPrefix).schemaMode(SchemaMode.ALWAYS).build();
     }
