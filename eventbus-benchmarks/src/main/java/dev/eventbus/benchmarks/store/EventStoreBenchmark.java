@@ -165,8 +165,13 @@ public final class EventStoreBenchmark {
                 }
             };
 
-            List<String> names = List.of("ours", "axon", "plain", "ours-in-tx");
-            List<Appender> appenders = List.of(ours, axonAppender, plain, oursInTx);
+            // The same store without group commit (same tables): what sharing commits changes, in the same round.
+            JdbcEventStore alone = JdbcEventStore.builder(ds).bus(bus).tablePrefix(p).schemaMode(SchemaMode.ALWAYS)
+                    .groupCommit(false).build();
+            Appender oursAlone = (stream, version, events) -> alone.append(stream, ExpectedVersion.exactly(version),
+                    events);
+            List<String> names = List.of("ours", "axon", "plain", "ours-in-tx", "ours-no-group-commit");
+            List<Appender> appenders = List.of(ours, axonAppender, plain, oursInTx, oursAlone);
             int m = names.size();
             System.out.printf("event store benchmark on %s, %d threads, %d rounds, the order of %s rotated each"
                     + " round%n", url, THREADS, rounds, names);
@@ -192,25 +197,32 @@ public final class EventStoreBenchmark {
                         line.append(' ').append(names.get(k)).append(' ').append(fmt(runs[k][r])).append(';');
                     }
                     line.append(String.format(" ours/axon %.2fx (CPU %.2fx), ours/plain %.2fx (CPU %.2fx),"
-                                    + " ours-in-tx/axon %.2fx, ours-in-tx/plain %.2fx",
+                                    + " ours-in-tx/axon %.2fx, ours-in-tx/plain %.2fx, ours/ours-no-group-commit %.2fx"
+                                    + " (CPU %.2fx), ours-no-group-commit/axon %.2fx",
                             runs[0][r].eventsPerSecond() / runs[1][r].eventsPerSecond(),
                             runs[1][r].cpuMicrosPerEvent() / runs[0][r].cpuMicrosPerEvent(),
                             runs[0][r].eventsPerSecond() / runs[2][r].eventsPerSecond(),
                             runs[2][r].cpuMicrosPerEvent() / runs[0][r].cpuMicrosPerEvent(),
                             runs[3][r].eventsPerSecond() / runs[1][r].eventsPerSecond(),
-                            runs[3][r].eventsPerSecond() / runs[2][r].eventsPerSecond()));
+                            runs[3][r].eventsPerSecond() / runs[2][r].eventsPerSecond(),
+                            runs[0][r].eventsPerSecond() / runs[4][r].eventsPerSecond(),
+                            runs[4][r].cpuMicrosPerEvent() / runs[0][r].cpuMicrosPerEvent(),
+                            runs[4][r].eventsPerSecond() / runs[1][r].eventsPerSecond()));
                     System.out.println(line);
                 }
                 // Medians of the per-round ratios: each ratio pairs runs of the same round.
                 System.out.printf("append %2d event(s)/tx, medians of the rounds' ratios: ours/axon = %.2fx (target"
                                 + " >= 2x), ours/plain = %.2fx (target >= 0.77x), ours-in-tx/axon = %.2fx,"
-                                + " ours-in-tx/plain = %.2fx; CPU per event axon/ours = %.2fx, plain/ours = %.2fx%n",
+                                + " ours-in-tx/plain = %.2fx; CPU per event axon/ours = %.2fx, plain/ours = %.2fx;"
+                                + " ours/ours-no-group-commit = %.2fx, ours-no-group-commit/axon = %.2fx%n",
                         perTx, medianRatio(runs[0], runs[1], Run::eventsPerSecond),
                         medianRatio(runs[0], runs[2], Run::eventsPerSecond),
                         medianRatio(runs[3], runs[1], Run::eventsPerSecond),
                         medianRatio(runs[3], runs[2], Run::eventsPerSecond),
                         medianRatio(runs[1], runs[0], Run::cpuMicrosPerEvent),
-                        medianRatio(runs[2], runs[0], Run::cpuMicrosPerEvent));
+                        medianRatio(runs[2], runs[0], Run::cpuMicrosPerEvent),
+                        medianRatio(runs[0], runs[4], Run::eventsPerSecond),
+                        medianRatio(runs[4], runs[1], Run::eventsPerSecond));
             }
 
             // Loading one 1,000-event stream into objects.
