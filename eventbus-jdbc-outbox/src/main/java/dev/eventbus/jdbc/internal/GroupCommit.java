@@ -17,7 +17,8 @@ import java.util.concurrent.locks.ReentrantLock;
  * {@link Writer} on its own thread, and when the writer is done passes leadership to the first caller still
  * queued (or gives it up when none is). A caller alone writes at once: no timer, no added latency.
  *
- * <p>Only one batch is in flight at a time: the more callers arrive during a write, the larger the next batch.
+ * <p>At most {@code maxInFlight} batches are written at a time (the event store uses one: the more callers arrive
+ * during a write, the larger the next batch).
  *
  * <p>A waiting caller is woken when its request completes or when it becomes the leader. It never waits forever
  * on a leader that is gone: the leader completes every request of its batch in a {@code finally} (failing those the
@@ -115,7 +116,7 @@ public final class GroupCommit<T> {
      * @param maxWeight   at most this much weight per batch (a single heavier request is written alone)
      */
     public GroupCommit(Writer<T> writer, int maxRequests, int maxWeight) {
-        this(writer, maxRequests, maxWeight, Integer.getInteger("eventbus.jdbc.group-commit.in-flight", 1));
+        this(writer, maxRequests, maxWeight, 1);
     }
 
     /** @param maxInFlight at most this many batches are written at a time (each by its leader) */
@@ -145,11 +146,12 @@ public final class GroupCommit<T> {
         } finally {
             lock.unlock();
         }
-        if (r.state != LEADING) {
-            await(r);
-        }
+        boolean interrupted = r.state != LEADING && await(r);
         if (r.state == LEADING) {
             lead(r);
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt(); // after leading: a leader writes for others, undisturbed
         }
         RuntimeException failure = r.failure;
         if (failure != null) {
@@ -243,29 +245,25 @@ public final class GroupCommit<T> {
         }
     }
 
-    private void await(Request<T> r) {
+    /** Waits until {@code r} is done or leads; true when the thread was interrupted meanwhile (flag cleared). */
+    private boolean await(Request<T> r) {
         boolean interrupted = false;
-        try {
-            while (true) {
-                int s = r.state;
-                if (s == DONE || s == LEADING) {
-                    return;
-                }
-                LockSupport.parkNanos(this, TimeUnit.SECONDS.toNanos(1));
-                if (Thread.interrupted()) {
-                    interrupted = true;
-                    if (leaveQueue(r)) {
-                        throw new EventBusException("interrupted while waiting to be written by a group commit;"
-                                + " nothing was written for this append", new InterruptedException(), true);
-                    }
-                    // Already in a batch being written: its outcome is decided in a moment, so wait for it.
-                }
-                checkLeaderAlive(r);
+        while (true) {
+            int s = r.state;
+            if (s == DONE || s == LEADING) {
+                return interrupted;
             }
-        } finally {
-            if (interrupted) {
-                Thread.currentThread().interrupt();
+            LockSupport.parkNanos(this, TimeUnit.SECONDS.toNanos(1));
+            if (Thread.interrupted()) {
+                interrupted = true;
+                if (leaveQueue(r)) {
+                    Thread.currentThread().interrupt();
+                    throw new EventBusException("interrupted while waiting to be written by a group commit;"
+                            + " nothing was written for this append", new InterruptedException(), true);
+                }
+                // Already in a batch being written (or leading): its outcome is decided in a moment, so go on.
             }
+            checkLeaderAlive(r);
         }
     }
 
