@@ -561,6 +561,19 @@ abstract class EventStoreTests {
         assertThat(store.headPosition()).isEqualTo(rounds);
     }
 
+    /** With group commit off every append commits alone, with the same guarantees. */
+    @Test
+    void withoutGroupCommitTheRaceHasOneWinnerPerVersionToo() throws Exception {
+        store(); // the test's prefix and tables
+        JdbcEventStore store = JdbcEventStore.builder(dataSource()).bus(bus(EventBus.builder())).tablePrefix(testPrefix)
+                .schemaMode(SchemaMode.ALWAYS).groupCommit(false).build();
+        assertThat(store.groupCommit()).isNull();
+        ConcurrencyHarness.Result r = ConcurrencyHarness.race(store, "solo", 4, 20);
+        assertThat(r.winners()).hasSize(20);
+        assertThat(r.losers()).isEqualTo(4L * 20 - 20);
+        assertGapFreeAndPublished(store, 20);
+    }
+
     @Test
     void upcastersApplyWhenANewerReleaseReadsOldEvents() {
         JdbcEventStore old = store(bus(EventBus.builder().eventType(RenamedV1.class)));
