@@ -472,8 +472,9 @@ abstract class EventStoreTests {
 
     /**
      * Many threads with group commit on: each appends to a stream of its own (every append must win) and races the
-     * others on two shared streams. Every event is stored and published exactly once, versions are contiguous, only
-     * the losers of a race get a conflict, and appends did share commits.
+     * others on two shared streams, while a reader tails by position. Every event is stored and published exactly
+     * once, versions are contiguous, only the losers of a race get a conflict, the reader sees every position in
+     * order without a gap, and appends did share commits.
      */
     @Test
     void manyThreadsShareCommitsAndEveryAppendIsStoredOnceOrRefused() throws Exception {
@@ -514,10 +515,35 @@ abstract class EventStoreTests {
             th.start();
             ts.add(th);
         }
+        // A reader tails by position while the batches commit: it must never find a position missing.
+        AtomicBoolean writing = new AtomicBoolean(true);
+        AtomicLong tailed = new AtomicLong();
+        Thread tail = new Thread(() -> {
+            try {
+                long next = 1;
+                while (true) {
+                    boolean last = !writing.get();
+                    List<RecordedEvent<?>> got = store.readAll(next, 100);
+                    for (RecordedEvent<?> e : got) {
+                        assertThat(e.position()).isEqualTo(next);
+                        next++;
+                    }
+                    if (last && got.isEmpty()) {
+                        break;
+                    }
+                }
+                tailed.set(next - 1);
+            } catch (Throwable e) {
+                failure.compareAndSet(null, e);
+            }
+        }, "tail");
+        tail.start();
         start.countDown();
         for (Thread th : ts) {
             th.join();
         }
+        writing.set(false);
+        tail.join();
         assertThat(failure.get()).isNull();
         long hotEvents = 0;
         for (String hot : List.of("hot-0", "hot-1")) {
@@ -538,6 +564,7 @@ abstract class EventStoreTests {
                     .containsExactlyElementsOf(java.util.stream.LongStream.range(0, perThread).boxed().toList());
         }
         assertGapFreeAndPublished(store, (long) threads * perThread + hotEvents);
+        assertThat(tailed.get()).isEqualTo((long) threads * perThread + hotEvents);
         dev.eventbus.jdbc.internal.GroupCommit<?> gc = store.groupCommit();
         assertThat(gc.requests()).isEqualTo((long) threads * perThread * 2);
         assertThat(gc.batches()).isLessThan(gc.requests()); // some appends shared a commit
