@@ -29,6 +29,7 @@ import java.util.Arrays;
 import java.util.Collection;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -50,7 +51,7 @@ import java.util.concurrent.atomic.AtomicLong;
  *
  * <p>The broker runs in a child JVM ({@code TestKafkaBroker} from the Kafka module's test-jar, as in
  * {@code KafkaBenchmarks}) unless {@code EVENTBUS_TEST_KAFKA_BOOTSTRAP} names one. System properties: {@code rounds}
- * (3), {@code publish} (200000 events of 100 B), {@code consume} (500000 events of 100 B), {@code only}
+ * (3), {@code publish} (1000000 events of 100 B), {@code consume} (1000000 events of 100 B: fewer leave the first rounds JIT-cold), {@code only}
  * (publish,consume); to tell the parts' costs apart, {@code observe} ({@code both}, {@code metrics},
  * {@code tracing}) and {@code sampler} ({@code on}, {@code off}, or a ratio such as {@code 0.1}); {@code kafka.<client key>}
  * to try a client setting on both sides ({@code -Dkafka.compression.type=none}).
@@ -79,6 +80,8 @@ public final class KafkaObservabilityBenchmark {
     private final List<String> report = new ArrayList<>();
     /** Spans the observed buses must have produced so far: one per publish, one per handling. */
     private long expectedSpans;
+    /** The thread split of the last {@link #busConsume} run. */
+    private double[] lastSplit;
 
     private KafkaObservabilityBenchmark(String bootstrap) {
         this.bootstrap = bootstrap;
@@ -122,10 +125,10 @@ public final class KafkaObservabilityBenchmark {
                 Runtime.getRuntime().availableProcessors(), System.getProperty("java.version"), load());
         boolean met = true;
         if (only.contains("publish")) {
-            met &= publish(Integer.getInteger("publish", 200_000));
+            met &= publish(Integer.getInteger("publish", 1_000_000));
         }
         if (only.contains("consume")) {
-            met &= consume(Integer.getInteger("consume", 500_000));
+            met &= consume(Integer.getInteger("consume", 1_000_000));
         }
         System.out.printf("%nSummary (load average at the end %.2f)%n", load());
         report.forEach(System.out::println);
@@ -150,10 +153,13 @@ public final class KafkaObservabilityBenchmark {
             busPublish(o, events, keys);
             expectedSpans += n;
             for (int r = 0; r < rounds; r++) {
+                double[][] split = new double[2][];
                 for (boolean obs : r % 2 == 0 ? new boolean[] {false, true} : new boolean[] {true, false}) {
+                    Map<String, long[]> threads0 = ThreadCpu.snapshot();
                     long cpu0 = cpuNanos();
                     double rate = busPublish(obs ? o : p, events, keys);
                     double cpu = (cpuNanos() - cpu0) / (double) n;
+                    split[obs ? 1 : 0] = ThreadCpu.perEvent(threads0, ThreadCpu.snapshot(), n);
                     (obs ? observed : plain)[r] = rate;
                     (obs ? observedCpu : plainCpu)[r] = cpu;
                     if (obs) {
@@ -164,6 +170,7 @@ public final class KafkaObservabilityBenchmark {
                                 + "(%,.0f ns CPU/event): %.2fx throughput, %.2fx CPU; load %.2f%n", r + 1, plain[r],
                         plainCpu[r], observed[r], observedCpu[r], observed[r] / plain[r], observedCpu[r] / plainCpu[r],
                         load());
+                printSplit(split);
                 printBatching();
             }
             if (!checked()) {
@@ -220,15 +227,18 @@ public final class KafkaObservabilityBenchmark {
         busConsume(config, n, false);
         busConsume(config, n, true);
         for (int r = 0; r < rounds; r++) {
+            double[][] split = new double[2][];
             for (boolean obs : r % 2 == 0 ? new boolean[] {false, true} : new boolean[] {true, false}) {
                 double[] rc = busConsume(config, n, obs);
                 (obs ? observed : plain)[r] = rc[0];
                 (obs ? observedCpu : plainCpu)[r] = rc[1];
+                split[obs ? 1 : 0] = lastSplit;
             }
             System.out.printf(Locale.ROOT, "  round %d: plain %,.0f ev/s (%,.0f ns CPU/event), observed %,.0f ev/s "
                             + "(%,.0f ns CPU/event): %.2fx throughput, %.2fx CPU; load %.2f%n", r + 1, plain[r],
                     plainCpu[r], observed[r], observedCpu[r], observed[r] / plain[r], observedCpu[r] / plainCpu[r],
                     load());
+            printSplit(split);
         }
         if (checked()) {
             awaitSpans("consume");
@@ -242,6 +252,7 @@ public final class KafkaObservabilityBenchmark {
         AtomicLong last = new AtomicLong();
         AtomicLong count = new AtomicLong();
         CountDownLatch done = new CountDownLatch(1);
+        Map<String, long[]> threads0 = ThreadCpu.snapshot();
         long cpu0 = cpuNanos();
         if (observed) {
             expectedSpans += n;
@@ -258,6 +269,7 @@ public final class KafkaObservabilityBenchmark {
              })) {
             check(done.await(300, TimeUnit.SECONDS), "consumer stalled at " + count.get() + " of " + n);
             double cpu = (cpuNanos() - cpu0) / (double) n; // before close: includes the group join, both sides alike
+            lastSplit = ThreadCpu.perEvent(threads0, ThreadCpu.snapshot(), n);
             return new double[] {n * 1e9 / (last.get() - first.get()), cpu};
         }
     }
@@ -370,6 +382,12 @@ public final class KafkaObservabilityBenchmark {
         Arrays.sort(s);
         int n = s.length;
         return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+    }
+
+    /** Where each side's CPU went, per event, by kind of thread (GC and JIT included: no sample shows them). */
+    private static void printSplit(double[][] split) {
+        System.out.printf("    CPU ns/event by thread: plain %s; observed %s%n", ThreadCpu.format(split[0]),
+                ThreadCpu.format(split[1]));
     }
 
     /** Each producer's batching so far (its JMX metrics): whether a slower caller made smaller batches. */
