@@ -220,6 +220,7 @@ public final class KafkaObservabilityBenchmark {
             }
         }
         expectedSpans += n;
+        printHeaders(config);
         double[] plain = new double[rounds];
         double[] observed = new double[rounds];
         double[] plainCpu = new double[rounds];
@@ -388,6 +389,37 @@ public final class KafkaObservabilityBenchmark {
     private static void printSplit(double[][] split) {
         System.out.printf("    CPU ns/event by thread: plain %s; observed %s%n", ThreadCpu.format(split[0]),
                 ThreadCpu.format(split[1]));
+    }
+
+    /** The headers of one traced record as Kafka holds them: what tracing adds to every record on the wire. */
+    private void printHeaders(KafkaConfig config) {
+        java.util.Properties p = new java.util.Properties();
+        p.put("bootstrap.servers", bootstrap);
+        p.put("group.id", "headers-" + UUID.randomUUID());
+        p.put("auto.offset.reset", "earliest");
+        p.put("max.poll.records", "1");
+        p.put("key.deserializer", org.apache.kafka.common.serialization.ByteArrayDeserializer.class.getName());
+        p.put("value.deserializer", org.apache.kafka.common.serialization.ByteArrayDeserializer.class.getName());
+        try (org.apache.kafka.clients.consumer.KafkaConsumer<byte[], byte[]> c =
+                     new org.apache.kafka.clients.consumer.KafkaConsumer<>(p)) {
+            c.subscribe(List.of(config.topic(BenchEvent.STREAM)));
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            while (System.nanoTime() < deadline) {
+                for (org.apache.kafka.clients.consumer.ConsumerRecord<byte[], byte[]> r : c.poll(Duration.ofMillis(500))) {
+                    StringBuilder h = new StringBuilder();
+                    int bytes = 0;
+                    for (org.apache.kafka.common.header.Header x : r.headers()) {
+                        h.append(h.length() == 0 ? "" : ", ").append(x.key()).append(" (")
+                                .append(x.value() == null ? 0 : x.value().length).append(" B)");
+                        bytes += x.key().length() + (x.value() == null ? 0 : x.value().length);
+                    }
+                    System.out.printf("  a traced record: key %d B, value %d B, %d headers of %d B in all: %s%n",
+                            r.serializedKeySize(), r.serializedValueSize(), r.headers().toArray().length, bytes, h);
+                    return;
+                }
+            }
+            System.out.println("  (no record read back to show its headers)");
+        }
     }
 
     /** Each producer's batching so far (its JMX metrics): whether a slower caller made smaller batches. */
