@@ -80,6 +80,11 @@ public final class KafkaObservabilityBenchmark {
     private final List<String> report = new ArrayList<>();
     /** Spans the observed buses must have produced so far: one per publish, one per handling. */
     private long expectedSpans;
+    /**
+     * Spans ended but not yet exported at the end of the last observed run: whether the batch processor kept up
+     * (spans waiting in its queue live long enough to be copied by the collector, or promoted).
+     */
+    private long backlog;
     /** The thread split of the last {@link #busConsume} run. */
     private double[] lastSplit;
 
@@ -164,6 +169,7 @@ public final class KafkaObservabilityBenchmark {
                     (obs ? observedCpu : plainCpu)[r] = cpu;
                     if (obs) {
                         expectedSpans += n;
+                        backlog = expectedSpans - exporter.spans.get();
                     }
                 }
                 System.out.printf(Locale.ROOT, "  round %d: plain %,.0f ev/s (%,.0f ns CPU/event), observed %,.0f ev/s "
@@ -269,6 +275,9 @@ public final class KafkaObservabilityBenchmark {
                  }
              })) {
             check(done.await(300, TimeUnit.SECONDS), "consumer stalled at " + count.get() + " of " + n);
+            if (observed) {
+                backlog = expectedSpans - exporter.spans.get();
+            }
             double cpu = (cpuNanos() - cpu0) / (double) n; // before close: includes the group join, both sides alike
             lastSplit = ThreadCpu.perEvent(threads0, ThreadCpu.snapshot(), n);
             return new double[] {n * 1e9 / (last.get() - first.get()), cpu};
@@ -386,9 +395,9 @@ public final class KafkaObservabilityBenchmark {
     }
 
     /** Where each side's CPU went, per event, by kind of thread (GC and JIT included: no sample shows them). */
-    private static void printSplit(double[][] split) {
-        System.out.printf("    CPU ns/event by thread: plain %s; observed %s%n", ThreadCpu.format(split[0]),
-                ThreadCpu.format(split[1]));
+    private void printSplit(double[][] split) {
+        System.out.printf("    CPU ns/event by thread: plain %s; observed %s; spans not yet exported when the observed "
+                + "run ended: %,d%n", ThreadCpu.format(split[0]), ThreadCpu.format(split[1]), backlog);
     }
 
     /** The headers of one traced record as Kafka holds them: what tracing adds to every record on the wire. */
