@@ -53,7 +53,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * {@code KafkaBenchmarks}) unless {@code EVENTBUS_TEST_KAFKA_BOOTSTRAP} names one. System properties: {@code rounds}
  * (3), {@code publish} (1000000 events of 100 B), {@code consume} (1000000 events of 100 B: fewer leave the first rounds JIT-cold), {@code only}
  * (publish,consume); to tell the parts' costs apart, {@code observe} ({@code both}, {@code metrics},
- * {@code tracing}) and {@code sampler} ({@code on}, {@code off}, or a ratio such as {@code 0.1}); {@code kafka.<client key>}
+ * {@code tracing}, {@code none}) and {@code sampler} ({@code on}, {@code off}, or a ratio such as {@code 0.1}); {@code kafka.<client key>}
  * to try a client setting on both sides ({@code -Dkafka.compression.type=none}).
  *
  * <p>Run: {@code java -cp eventbus-benchmarks/target/benchmarks.jar
@@ -69,7 +69,10 @@ public final class KafkaObservabilityBenchmark {
     private final String bootstrap;
     private final int rounds = Integer.getInteger("rounds", 3);
     private final List<String> only = List.of(System.getProperty("only", "publish,consume").split(","));
-    /** What "observed" binds, to tell the parts' costs apart: {@code both} (the figure), {@code metrics}, {@code tracing}. */
+    /**
+     * What "observed" binds, to tell the parts' costs apart: {@code both} (the figure), {@code metrics},
+     * {@code tracing}, or {@code none} (an A/A run: the harness's own bias between two like buses).
+     */
     private final String observe = System.getProperty("observe", "both");
     /** The SDK's sampler: {@code on} (the figure: every span recorded and exported), {@code off}, or a ratio. */
     private final String sampler = System.getProperty("sampler", "on");
@@ -293,6 +296,9 @@ public final class KafkaObservabilityBenchmark {
     /** Tracing's interceptors and observer, then the metrics' binder: what an application would do. */
     private EventBus observed(KafkaConfig config) {
         EventBus.Builder b = EventBus.builder().service("bench").transport(KafkaTransport.create(config));
+        if (observe.equals("none")) {
+            return b.build(); // an A/A run: what the harness alone makes of two like buses
+        }
         EventBus bus = observe.equals("metrics") ? b.build() : tracing.build(b);
         if (!observe.equals("tracing")) {
             EventBusMetrics.bind(bus, registry);
@@ -396,8 +402,9 @@ public final class KafkaObservabilityBenchmark {
 
     /** Where each side's CPU went, per event, by kind of thread (GC and JIT included: no sample shows them). */
     private void printSplit(double[][] split) {
-        System.out.printf("    CPU ns/event by thread: plain %s; observed %s; spans not yet exported when the observed "
-                + "run ended: %,d%n", ThreadCpu.format(split[0]), ThreadCpu.format(split[1]), backlog);
+        System.out.printf("    CPU ns/event by thread: plain %s; observed %s%s%n", ThreadCpu.format(split[0]),
+                ThreadCpu.format(split[1]), checked() ? String.format(Locale.ROOT, "; spans not yet exported when the "
+                        + "observed run ended: %,d", backlog) : "");
     }
 
     /** The headers of one traced record as Kafka holds them: what tracing adds to every record on the wire. */
