@@ -37,16 +37,50 @@ final class Observers {
         }
     }
 
-    /** Reports the publish when {@code sent} completes; returns {@code sent}. */
+    /**
+     * Runs the chain's send listeners and reports the publish to the observers when {@code sent} completes, in one
+     * completion stage. Returns {@code sent} when there is no listener (the observers' report may follow the
+     * caller's callbacks); with listeners, the stage's future, so they have run before the publish's future
+     * completes (a span is ended when the caller sees the publish done).
+     */
     static CompletableFuture<Void> published(EventBusObserver[] observers, Envelope<?> envelope, String transport,
-                                             long start, CompletableFuture<Void> sent) {
+                                             long start, CompletableFuture<Void> sent, Publisher.PublishChain chain) {
+        boolean listeners = chain != null && chain.listener != null;
         if (sent.isDone()) {
             Throwable failure = sent.isCompletedExceptionally() ? sent.handle((v, t) -> t).join() : null;
-            report(observers, envelope, transport, System.nanoTime() - start, failure);
-        } else {
-            sent.whenComplete((v, t) -> report(observers, envelope, transport, System.nanoTime() - start, t));
+            completed(observers, envelope, transport, start, listeners ? chain : null, failure);
+            return sent;
         }
-        return sent;
+        if (!listeners) {
+            sent.whenComplete((v, t) -> report(observers, envelope, transport, System.nanoTime() - start, t));
+            return sent;
+        }
+        return sent.whenComplete((v, t) -> completed(observers, envelope, transport, start, chain, t));
+    }
+
+    private static void completed(EventBusObserver[] observers, Envelope<?> envelope, String transport, long start,
+                                  Publisher.PublishChain chain, Throwable failure) {
+        if (chain != null) {
+            Throwable cause = failure instanceof java.util.concurrent.CompletionException && failure.getCause() != null
+                    ? failure.getCause() : failure;
+            sent(chain.listener, cause);
+            if (chain.more != null) {
+                for (PublishInterceptor.SendListener l : chain.more) {
+                    sent(l, cause);
+                }
+            }
+        }
+        if (observers.length != 0) {
+            report(observers, envelope, transport, System.nanoTime() - start, failure);
+        }
+    }
+
+    private static void sent(PublishInterceptor.SendListener l, Throwable failure) {
+        try {
+            l.sent(failure);
+        } catch (Throwable t) {
+            log.error("publish listener {} threw; ignored", l, t);
+        }
     }
 
     static void report(EventBusObserver[] observers, Envelope<?> envelope, String transport, long nanos,

@@ -29,5 +29,28 @@ public interface PublishInterceptor {
         default String transport() {
             return null;
         }
+
+        /**
+         * Runs {@code listener} once this publish's send completed (accepted or failed), on the thread that completes
+         * it (the publisher's in memory, a transport's I/O thread on a broker), before the future the publish
+         * returns completes. Cheaper than a completion stage of one's own: the bus runs every listener and its
+         * {@link EventBusObserver}s in the one stage it adds anyway, so a tracing interceptor ends its span without a
+         * future and a stage per publish. Call it from {@link PublishInterceptor#intercept}, after
+         * {@link #proceed} returned (a send that threw out of {@code proceed} reaches no listener: the exception is
+         * the interceptor's to see). A listener must be fast and must not block; an exception it throws is logged
+         * and ignored.
+         *
+         * @throws UnsupportedOperationException from a chain the bus did not make
+         */
+        default void whenSent(SendListener listener) {
+            throw new UnsupportedOperationException("whenSent is supported on the bus's own publish chain only");
+        }
+    }
+
+    /** Told that a publish's send completed; see {@link Chain#whenSent}. */
+    @FunctionalInterface
+    interface SendListener {
+        /** @param failure why the send failed (a {@code CompletionException} unwrapped), or null when it succeeded */
+        void sent(Throwable failure);
     }
 }

@@ -134,19 +134,27 @@ final class Publisher {
         if (obs.length != 0 && batch == null) {
             long start = System.nanoTime();
             CompletableFuture<Void> sent;
+            PublishChain chain = null;
             try {
-                sent = interceptors.length == 0 ? terminal(envelope, route, options, null)
-                        : new PublishChain(0, envelope, route, options, null).run();
+                if (interceptors.length == 0) {
+                    sent = terminal(envelope, route, options, null);
+                } else {
+                    chain = new PublishChain(0, envelope, route, options, null, null);
+                    sent = chain.run();
+                }
             } catch (RuntimeException | Error e) {
                 Observers.report(obs, envelope, route.transportName, System.nanoTime() - start, e);
                 throw e;
             }
-            return Observers.published(obs, envelope, route.transportName, start, sent);
+            return Observers.published(obs, envelope, route.transportName, start, sent, chain);
         }
         if (interceptors.length == 0) {
             return terminal(envelope, route, options, batch);
         }
-        return new PublishChain(0, envelope, route, options, batch).run();
+        PublishChain chain = new PublishChain(0, envelope, route, options, batch, null);
+        CompletableFuture<Void> sent = chain.run();
+        return chain.listener == null ? sent : Observers.published(Observers.NONE, envelope, route.transportName, 0L,
+                sent, chain);
     }
 
     /** The bus's own last link of the publish chain. */
@@ -185,21 +193,45 @@ final class Publisher {
         return local.deliverEnvelope(ready, route);
     }
 
-    /** The publish chain: interceptors in order, then {@link #terminal}. */
-    private final class PublishChain implements PublishInterceptor.Chain {
+    /**
+     * The publish chain: interceptors in order, then {@link #terminal}. The first link (the root) holds the
+     * {@link #whenSent} listeners of every link, which {@link Observers#published} runs in the bus's one completion
+     * stage.
+     */
+    final class PublishChain implements PublishInterceptor.Chain {
         private final int index;
         private final Envelope<?> envelope;
         private final Route route;
         private final PublishOptions options;
         private final List<TransportMessage> batch;
+        private final PublishChain root;
         private boolean proceeded;
+        /** On the root: the first listener, then any others (rare: one tracing interceptor is the usual case). */
+        PublishInterceptor.SendListener listener;
+        List<PublishInterceptor.SendListener> more;
 
-        PublishChain(int index, Envelope<?> envelope, Route route, PublishOptions options, List<TransportMessage> batch) {
+        PublishChain(int index, Envelope<?> envelope, Route route, PublishOptions options, List<TransportMessage> batch,
+                     PublishChain root) {
             this.index = index;
             this.envelope = envelope;
             this.route = route;
             this.options = options;
             this.batch = batch;
+            this.root = root == null ? this : root;
+        }
+
+        @Override
+        public void whenSent(PublishInterceptor.SendListener l) {
+            Objects.requireNonNull(l, "listener");
+            PublishChain r = root;
+            if (r.listener == null) {
+                r.listener = l;
+            } else {
+                if (r.more == null) {
+                    r.more = new ArrayList<>(2);
+                }
+                r.more.add(l);
+            }
         }
 
         CompletableFuture<Void> run() {
@@ -234,7 +266,7 @@ final class Publisher {
             }
             proceeded = true;
             if (index + 1 < interceptors.length) {
-                return new PublishChain(index + 1, next, route, options, batch).run();
+                return new PublishChain(index + 1, next, route, options, batch, root).run();
             }
             return terminal(next, route, options, batch);
         }

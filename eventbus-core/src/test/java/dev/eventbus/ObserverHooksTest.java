@@ -1,8 +1,18 @@
 package dev.eventbus;
 
+import dev.eventbus.spi.Capability;
+import dev.eventbus.spi.MessageHandler;
+import dev.eventbus.spi.SubscriptionRequest;
+import dev.eventbus.spi.Transport;
+import dev.eventbus.spi.TransportMessage;
+import dev.eventbus.spi.TransportSubscription;
 import org.junit.jupiter.api.Test;
 
+import java.time.Duration;
 import java.util.List;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicReference;
 
@@ -96,5 +106,96 @@ class ObserverHooksTest {
             bus.publish(new Placed("k-1"), PublishOptions.builder().key("k").build()).join();
             assertThat(r.seen).containsExactly("handled:memory:ACK:true:a1", "handled:memory:ACK:true:a1");
         }
+    }
+
+    /** A broker-like transport: each send completes when the test says so, as an acknowledgement would. */
+    static final class LaterTransport implements Transport {
+        final List<CompletableFuture<Void>> sends = new CopyOnWriteArrayList<>();
+
+        @Override
+        public String name() {
+            return "later";
+        }
+
+        @Override
+        public Set<Capability> capabilities() {
+            return Set.of();
+        }
+
+        @Override
+        public CompletableFuture<Void> send(TransportMessage message) {
+            CompletableFuture<Void> f = new CompletableFuture<>();
+            sends.add(f);
+            return f;
+        }
+
+        @Override
+        public TransportSubscription subscribe(SubscriptionRequest request, MessageHandler handler) {
+            return timeout -> { };
+        }
+
+        @Override
+        public void close(Duration timeout) {
+        }
+    }
+
+    @Test
+    void sendListenersRunInTheBusCompletionStageBeforeThePublishCompletesWithOrWithoutObservers() {
+        for (boolean observed : new boolean[] {true, false}) {
+            LaterTransport transport = new LaterTransport();
+            List<String> seen = new CopyOnWriteArrayList<>();
+            Recorder r = new Recorder();
+            try (EventBus bus = EventBus.builder().service("observe-listeners").transport(transport)
+                    .publishInterceptor(chain -> {
+                        CompletableFuture<Void> sent = chain.proceed(chain.envelope());
+                        chain.whenSent(failure -> seen.add("outer:" + (failure == null ? "ok" : failure.getMessage())));
+                        return sent;
+                    })
+                    .publishInterceptor(chain -> {
+                        CompletableFuture<Void> sent = chain.proceed(chain.envelope());
+                        chain.whenSent(failure -> {
+                            seen.add("inner:" + (failure == null ? "ok" : failure.getMessage()));
+                            throw new IllegalStateException("a faulty listener is logged and ignored");
+                        });
+                        return sent;
+                    }).build()) {
+                if (observed) {
+                    bus.observe(r);
+                }
+                CompletableFuture<Void> ok = bus.publish(new Placed("l-1"));
+                CompletableFuture<Void> bad = bus.publish(new Placed("l-2"));
+                // Each publish's completion sees every listener already run, in the order they were added: the inner
+                // interceptor's first, since each adds its listener after its proceed() returned.
+                List<String> atOk = new CopyOnWriteArrayList<>();
+                ok.whenComplete((v, t) -> atOk.addAll(seen));
+                assertThat(seen).isEmpty();
+                transport.sends.get(0).complete(null);
+                assertThat(ok).isCompleted();
+                assertThat(atOk).containsExactly("inner:ok", "outer:ok");
+                transport.sends.get(1).completeExceptionally(new CompletionException(
+                        new IllegalArgumentException("refused")));
+                assertThat(bad).isCompletedExceptionally();
+                assertThat(seen).containsExactly("inner:ok", "outer:ok", "inner:refused", "outer:refused");
+                assertThat(r.seen).containsExactly(observed
+                        ? new String[] {"published:later:ok:true", "published:later:refused:true"} : new String[0]);
+            }
+        }
+    }
+
+    @Test
+    void aChainTheBusDidNotMakeRefusesSendListeners() {
+        PublishInterceptor.Chain foreign = new PublishInterceptor.Chain() {
+            @Override
+            public Envelope<?> envelope() {
+                return null;
+            }
+
+            @Override
+            public CompletableFuture<Void> proceed(Envelope<?> envelope) {
+                return CompletableFuture.completedFuture(null);
+            }
+        };
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> foreign.whenSent(failure -> { }))
+                .isInstanceOf(UnsupportedOperationException.class);
     }
 }

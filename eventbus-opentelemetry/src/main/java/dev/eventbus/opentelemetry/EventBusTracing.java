@@ -170,17 +170,19 @@ public final class EventBusTracing {
         if (system != null) {
             b.setAttribute(MESSAGING_SYSTEM, system);
         }
+        // Under a sampled parent (a publish from a traced handler or request) the SDK's default sampler records the
+        // span: the other attributes then go on the builder, without the started span's lock per attribute.
+        Context current = Context.current();
+        boolean early = Span.fromContext(current).getSpanContext().isSampled();
+        if (early) {
+            publishAttributes(b, null, system, e);
+        }
         Span span = b.startSpan();
         boolean recording = span.isRecording();
-        if (recording) {
-            span.setAttribute(MESSAGE_ID, e.id());
-            span.setAttribute(CONVERSATION_ID, e.correlationId());
-            span.setAttribute(EVENT_TYPE, e.type());
-            if (system != null) {
-                systemAttributes(span, system, e);
-            }
+        if (recording && !early) {
+            publishAttributes(null, span, system, e);
         }
-        Context context = Context.current().with(span);
+        Context context = current.with(span);
         // Injected straight into the envelope (no intermediate map: this runs on every publish).
         Outgoing carrier = new Outgoing(e);
         propagator.inject(context, carrier, EnvelopeSetter.INSTANCE);
@@ -204,13 +206,26 @@ public final class EventBusTracing {
             span.end(); // in memory: no allocation for the common case
             return sent;
         }
-        return sent.whenComplete((v, t) -> {
-            if (t != null) {
-                fail(span, t instanceof java.util.concurrent.CompletionException && t.getCause() != null
-                        ? t.getCause() : t);
+        try {
+            // Ended in the bus's own completion stage (the one its observers use), not a stage of ours: one future
+            // and one completion less per publish, on the caller's thread and on the transport's I/O thread.
+            chain.whenSent(new SpanEnd(span));
+            return sent;
+        } catch (UnsupportedOperationException notTheBusChain) {
+            return sent.whenComplete((v, t) -> new SpanEnd(span).sent(t instanceof
+                    java.util.concurrent.CompletionException && t.getCause() != null ? t.getCause() : t));
+        }
+    }
+
+    /** Ends a publish span when its send completed, with the failure if any. */
+    private record SpanEnd(Span span) implements PublishInterceptor.SendListener {
+        @Override
+        public void sent(Throwable failure) {
+            if (failure != null) {
+                fail(span, failure);
             }
             span.end();
-        });
+        }
     }
 
     private void interceptConsume(ConsumeInterceptor.Chain chain) throws Exception {
@@ -230,14 +245,16 @@ public final class EventBusTracing {
         if (creation.isValid()) {
             b.addLink(creation);
         }
+        // A sampled parent makes a recorded span under the SDK's default (parent-based) sampler: then the other
+        // attributes go on the builder, which takes no lock per attribute (a started span takes one per call).
+        // Otherwise only once the span is known to record, so an unsampled handling costs no attribute work.
+        boolean early = creation.isSampled();
+        if (early) {
+            handlingAttributes(b, null, e, chain);
+        }
         Span span = b.startSpan();
-        if (span.isRecording()) {
-            span.setAttribute(MESSAGE_ID, e.id());
-            span.setAttribute(CONVERSATION_ID, e.correlationId());
-            span.setAttribute(EVENT_TYPE, e.type());
-            span.setAttribute(SUBSCRIBER, chain.subscriberId());
-            span.setAttribute(ATTEMPT, (long) e.attempt());
-            deliveryAttributes(span, chain.deliveryAttributes());
+        if (!early && span.isRecording()) {
+            handlingAttributes(null, span, e, chain);
         }
         Throwable failure = null;
         try (Scope ignored = parent.with(span).makeCurrent()) {
@@ -257,38 +274,78 @@ public final class EventBusTracing {
         }
     }
 
+    /** A handling span's attributes besides the sampling-relevant ones: on the builder {@code b}, else on {@code s}. */
+    private static void handlingAttributes(SpanBuilder b, Span s, Envelope<?> e, ConsumeInterceptor.Chain chain) {
+        set(b, s, MESSAGE_ID, e.id());
+        set(b, s, CONVERSATION_ID, e.correlationId());
+        set(b, s, EVENT_TYPE, e.type());
+        set(b, s, SUBSCRIBER, chain.subscriberId());
+        if (b != null) {
+            b.setAttribute(ATTEMPT, (long) e.attempt());
+        } else {
+            s.setAttribute(ATTEMPT, (long) e.attempt());
+        }
+        deliveryAttributes(b, s, chain.deliveryAttributes());
+    }
+
+    private static void set(SpanBuilder b, Span s, AttributeKey<String> key, String value) {
+        if (b != null) {
+            b.setAttribute(key, value);
+        } else {
+            s.setAttribute(key, value);
+        }
+    }
+
     /**
      * The transport's facts about the delivery (partition, offset and key on Kafka, routing key on RabbitMQ), named
-     * after the semantic conventions already; the offset is an int attribute there.
+     * after the semantic conventions already; the offset is an int attribute there. The known names are asked for
+     * one by one (Kafka's map answers those without building itself); only other names need the entries.
      */
-    private static void deliveryAttributes(Span b, Map<String, String> where) {
-        if (where.isEmpty()) {
+    private static void deliveryAttributes(SpanBuilder b, Span s, Map<String, String> where) {
+        int size = where.size();
+        if (size == 0) {
+            return;
+        }
+        int known = 0;
+        String v;
+        if ((v = where.get(Delivery.PARTITION_ID)) != null) {
+            set(b, s, PARTITION_ID, v);
+            known++;
+        }
+        if ((v = where.get(Delivery.KAFKA_OFFSET)) != null) {
+            offset(b, s, v);
+            known++;
+        }
+        if ((v = where.get(Delivery.KAFKA_MESSAGE_KEY)) != null) {
+            set(b, s, KAFKA_KEY, v);
+            known++;
+        }
+        if ((v = where.get(Delivery.RABBITMQ_ROUTING_KEY)) != null) {
+            set(b, s, RABBITMQ_ROUTING_KEY, v);
+            known++;
+        }
+        if (known == size) {
             return;
         }
         for (Map.Entry<String, String> a : where.entrySet()) {
-            if (Delivery.KAFKA_OFFSET.equals(a.getKey())) {
-                try {
-                    b.setAttribute(KAFKA_OFFSET, Long.parseLong(a.getValue()));
-                } catch (NumberFormatException ignored) {
-                    b.setAttribute(a.getKey(), a.getValue());
-                }
-            } else {
-                b.setAttribute(deliveryKey(a.getKey()), a.getValue());
+            String k = a.getKey();
+            if (a.getValue() != null && !k.equals(Delivery.PARTITION_ID) && !k.equals(Delivery.KAFKA_OFFSET)
+                    && !k.equals(Delivery.KAFKA_MESSAGE_KEY) && !k.equals(Delivery.RABBITMQ_ROUTING_KEY)) {
+                set(b, s, AttributeKey.stringKey(k), a.getValue());
             }
         }
     }
 
-    /** The attribute key of a delivery fact: the known ones made once, not per handling. */
-    private static AttributeKey<String> deliveryKey(String name) {
-        switch (name) {
-            case Delivery.PARTITION_ID:
-                return PARTITION_ID;
-            case Delivery.KAFKA_MESSAGE_KEY:
-                return KAFKA_KEY;
-            case Delivery.RABBITMQ_ROUTING_KEY:
-                return RABBITMQ_ROUTING_KEY;
-            default:
-                return AttributeKey.stringKey(name);
+    private static void offset(SpanBuilder b, Span s, String v) {
+        try {
+            long o = Long.parseLong(v);
+            if (b != null) {
+                b.setAttribute(KAFKA_OFFSET, o);
+            } else {
+                s.setAttribute(KAFKA_OFFSET, o);
+            }
+        } catch (NumberFormatException notANumber) {
+            set(b, s, AttributeKey.stringKey(Delivery.KAFKA_OFFSET), v);
         }
     }
 
@@ -307,11 +364,15 @@ public final class EventBusTracing {
         return n;
     }
 
-    private static void systemAttributes(Span b, String system, Envelope<?> e) {
+    /** A publish span's attributes besides the sampling-relevant ones: on the builder {@code b}, else on {@code s}. */
+    private static void publishAttributes(SpanBuilder b, Span s, String system, Envelope<?> e) {
+        set(b, s, MESSAGE_ID, e.id());
+        set(b, s, CONVERSATION_ID, e.correlationId());
+        set(b, s, EVENT_TYPE, e.type());
         if ("kafka".equals(system) && e.subject() != null) {
-            b.setAttribute(KAFKA_KEY, e.subject());
+            set(b, s, KAFKA_KEY, e.subject());
         } else if ("rabbitmq".equals(system)) {
-            b.setAttribute(RABBITMQ_ROUTING_KEY, e.type());
+            set(b, s, RABBITMQ_ROUTING_KEY, e.type());
         }
     }
 

@@ -29,6 +29,7 @@ import java.util.Arrays;
 import java.util.Collection;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -50,9 +51,9 @@ import java.util.concurrent.atomic.AtomicLong;
  *
  * <p>The broker runs in a child JVM ({@code TestKafkaBroker} from the Kafka module's test-jar, as in
  * {@code KafkaBenchmarks}) unless {@code EVENTBUS_TEST_KAFKA_BOOTSTRAP} names one. System properties: {@code rounds}
- * (3), {@code publish} (200000 events of 100 B), {@code consume} (500000 events of 100 B), {@code only}
+ * (3), {@code publish} (1000000 events of 100 B), {@code consume} (1000000 events of 100 B: fewer leave the first rounds JIT-cold), {@code only}
  * (publish,consume); to tell the parts' costs apart, {@code observe} ({@code both}, {@code metrics},
- * {@code tracing}) and {@code sampler} ({@code on}, {@code off}, or a ratio such as {@code 0.1}); {@code kafka.<client key>}
+ * {@code tracing}, {@code none}) and {@code sampler} ({@code on}, {@code off}, or a ratio such as {@code 0.1}); {@code kafka.<client key>}
  * to try a client setting on both sides ({@code -Dkafka.compression.type=none}).
  *
  * <p>Run: {@code java -cp eventbus-benchmarks/target/benchmarks.jar
@@ -68,7 +69,10 @@ public final class KafkaObservabilityBenchmark {
     private final String bootstrap;
     private final int rounds = Integer.getInteger("rounds", 3);
     private final List<String> only = List.of(System.getProperty("only", "publish,consume").split(","));
-    /** What "observed" binds, to tell the parts' costs apart: {@code both} (the figure), {@code metrics}, {@code tracing}. */
+    /**
+     * What "observed" binds, to tell the parts' costs apart: {@code both} (the figure), {@code metrics},
+     * {@code tracing}, or {@code none} (an A/A run: the harness's own bias between two like buses).
+     */
     private final String observe = System.getProperty("observe", "both");
     /** The SDK's sampler: {@code on} (the figure: every span recorded and exported), {@code off}, or a ratio. */
     private final String sampler = System.getProperty("sampler", "on");
@@ -79,6 +83,13 @@ public final class KafkaObservabilityBenchmark {
     private final List<String> report = new ArrayList<>();
     /** Spans the observed buses must have produced so far: one per publish, one per handling. */
     private long expectedSpans;
+    /**
+     * Spans ended but not yet exported at the end of the last observed run: whether the batch processor kept up
+     * (spans waiting in its queue live long enough to be copied by the collector, or promoted).
+     */
+    private long backlog;
+    /** The thread split of the last {@link #busConsume} run. */
+    private double[] lastSplit;
 
     private KafkaObservabilityBenchmark(String bootstrap) {
         this.bootstrap = bootstrap;
@@ -122,10 +133,10 @@ public final class KafkaObservabilityBenchmark {
                 Runtime.getRuntime().availableProcessors(), System.getProperty("java.version"), load());
         boolean met = true;
         if (only.contains("publish")) {
-            met &= publish(Integer.getInteger("publish", 200_000));
+            met &= publish(Integer.getInteger("publish", 1_000_000));
         }
         if (only.contains("consume")) {
-            met &= consume(Integer.getInteger("consume", 500_000));
+            met &= consume(Integer.getInteger("consume", 1_000_000));
         }
         System.out.printf("%nSummary (load average at the end %.2f)%n", load());
         report.forEach(System.out::println);
@@ -150,20 +161,25 @@ public final class KafkaObservabilityBenchmark {
             busPublish(o, events, keys);
             expectedSpans += n;
             for (int r = 0; r < rounds; r++) {
+                double[][] split = new double[2][];
                 for (boolean obs : r % 2 == 0 ? new boolean[] {false, true} : new boolean[] {true, false}) {
+                    Map<String, long[]> threads0 = ThreadCpu.snapshot();
                     long cpu0 = cpuNanos();
                     double rate = busPublish(obs ? o : p, events, keys);
                     double cpu = (cpuNanos() - cpu0) / (double) n;
+                    split[obs ? 1 : 0] = ThreadCpu.perEvent(threads0, ThreadCpu.snapshot(), n);
                     (obs ? observed : plain)[r] = rate;
                     (obs ? observedCpu : plainCpu)[r] = cpu;
                     if (obs) {
                         expectedSpans += n;
+                        backlog = expectedSpans - exporter.spans.get();
                     }
                 }
                 System.out.printf(Locale.ROOT, "  round %d: plain %,.0f ev/s (%,.0f ns CPU/event), observed %,.0f ev/s "
                                 + "(%,.0f ns CPU/event): %.2fx throughput, %.2fx CPU; load %.2f%n", r + 1, plain[r],
                         plainCpu[r], observed[r], observedCpu[r], observed[r] / plain[r], observedCpu[r] / plainCpu[r],
                         load());
+                printSplit(split);
                 printBatching();
             }
             if (!checked()) {
@@ -213,6 +229,7 @@ public final class KafkaObservabilityBenchmark {
             }
         }
         expectedSpans += n;
+        printHeaders(config);
         double[] plain = new double[rounds];
         double[] observed = new double[rounds];
         double[] plainCpu = new double[rounds];
@@ -220,15 +237,18 @@ public final class KafkaObservabilityBenchmark {
         busConsume(config, n, false);
         busConsume(config, n, true);
         for (int r = 0; r < rounds; r++) {
+            double[][] split = new double[2][];
             for (boolean obs : r % 2 == 0 ? new boolean[] {false, true} : new boolean[] {true, false}) {
                 double[] rc = busConsume(config, n, obs);
                 (obs ? observed : plain)[r] = rc[0];
                 (obs ? observedCpu : plainCpu)[r] = rc[1];
+                split[obs ? 1 : 0] = lastSplit;
             }
             System.out.printf(Locale.ROOT, "  round %d: plain %,.0f ev/s (%,.0f ns CPU/event), observed %,.0f ev/s "
                             + "(%,.0f ns CPU/event): %.2fx throughput, %.2fx CPU; load %.2f%n", r + 1, plain[r],
                     plainCpu[r], observed[r], observedCpu[r], observed[r] / plain[r], observedCpu[r] / plainCpu[r],
                     load());
+            printSplit(split);
         }
         if (checked()) {
             awaitSpans("consume");
@@ -242,6 +262,7 @@ public final class KafkaObservabilityBenchmark {
         AtomicLong last = new AtomicLong();
         AtomicLong count = new AtomicLong();
         CountDownLatch done = new CountDownLatch(1);
+        Map<String, long[]> threads0 = ThreadCpu.snapshot();
         long cpu0 = cpuNanos();
         if (observed) {
             expectedSpans += n;
@@ -257,7 +278,11 @@ public final class KafkaObservabilityBenchmark {
                  }
              })) {
             check(done.await(300, TimeUnit.SECONDS), "consumer stalled at " + count.get() + " of " + n);
+            if (observed) {
+                backlog = expectedSpans - exporter.spans.get();
+            }
             double cpu = (cpuNanos() - cpu0) / (double) n; // before close: includes the group join, both sides alike
+            lastSplit = ThreadCpu.perEvent(threads0, ThreadCpu.snapshot(), n);
             return new double[] {n * 1e9 / (last.get() - first.get()), cpu};
         }
     }
@@ -271,6 +296,9 @@ public final class KafkaObservabilityBenchmark {
     /** Tracing's interceptors and observer, then the metrics' binder: what an application would do. */
     private EventBus observed(KafkaConfig config) {
         EventBus.Builder b = EventBus.builder().service("bench").transport(KafkaTransport.create(config));
+        if (observe.equals("none")) {
+            return b.build(); // an A/A run: what the harness alone makes of two like buses
+        }
         EventBus bus = observe.equals("metrics") ? b.build() : tracing.build(b);
         if (!observe.equals("tracing")) {
             EventBusMetrics.bind(bus, registry);
@@ -370,6 +398,44 @@ public final class KafkaObservabilityBenchmark {
         Arrays.sort(s);
         int n = s.length;
         return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+    }
+
+    /** Where each side's CPU went, per event, by kind of thread (GC and JIT included: no sample shows them). */
+    private void printSplit(double[][] split) {
+        System.out.printf("    CPU ns/event by thread: plain %s; observed %s%s%n", ThreadCpu.format(split[0]),
+                ThreadCpu.format(split[1]), checked() ? String.format(Locale.ROOT, "; spans not yet exported when the "
+                        + "observed run ended: %,d", backlog) : "");
+    }
+
+    /** The headers of one traced record as Kafka holds them: what tracing adds to every record on the wire. */
+    private void printHeaders(KafkaConfig config) {
+        java.util.Properties p = new java.util.Properties();
+        p.put("bootstrap.servers", bootstrap);
+        p.put("group.id", "headers-" + UUID.randomUUID());
+        p.put("auto.offset.reset", "earliest");
+        p.put("max.poll.records", "1");
+        p.put("key.deserializer", org.apache.kafka.common.serialization.ByteArrayDeserializer.class.getName());
+        p.put("value.deserializer", org.apache.kafka.common.serialization.ByteArrayDeserializer.class.getName());
+        try (org.apache.kafka.clients.consumer.KafkaConsumer<byte[], byte[]> c =
+                     new org.apache.kafka.clients.consumer.KafkaConsumer<>(p)) {
+            c.subscribe(List.of(config.topic(BenchEvent.STREAM)));
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            while (System.nanoTime() < deadline) {
+                for (org.apache.kafka.clients.consumer.ConsumerRecord<byte[], byte[]> r : c.poll(Duration.ofMillis(500))) {
+                    StringBuilder h = new StringBuilder();
+                    int bytes = 0;
+                    for (org.apache.kafka.common.header.Header x : r.headers()) {
+                        h.append(h.length() == 0 ? "" : ", ").append(x.key()).append(" (")
+                                .append(x.value() == null ? 0 : x.value().length).append(" B)");
+                        bytes += x.key().length() + (x.value() == null ? 0 : x.value().length);
+                    }
+                    System.out.printf("  a traced record: key %d B, value %d B, %d headers of %d B in all: %s%n",
+                            r.serializedKeySize(), r.serializedValueSize(), r.headers().toArray().length, bytes, h);
+                    return;
+                }
+            }
+            System.out.println("  (no record read back to show its headers)");
+        }
     }
 
     /** Each producer's batching so far (its JMX metrics): whether a slower caller made smaller batches. */

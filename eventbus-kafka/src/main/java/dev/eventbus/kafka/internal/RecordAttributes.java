@@ -35,9 +35,39 @@ final class RecordAttributes extends AbstractMap<String, String> {
         return m;
     }
 
+    /** A partition's number as text, made once for the usual partition counts. */
+    private static final String[] PARTITIONS = java.util.stream.IntStream.range(0, 256).mapToObj(Integer::toString)
+            .toArray(String[]::new);
+
+    /**
+     * One fact without building the map: a tracing interceptor asks for the known names one by one, so a record's
+     * handling formats the offset once and makes no map, entries or iterator.
+     */
     @Override
     public String get(Object name) {
-        return built().get(name);
+        if (Delivery.PARTITION_ID.equals(name)) {
+            int p = record.partition();
+            return p >= 0 && p < PARTITIONS.length ? PARTITIONS[p] : Integer.toString(p);
+        }
+        if (Delivery.KAFKA_OFFSET.equals(name)) {
+            return Long.toString(record.offset());
+        }
+        return Delivery.KAFKA_MESSAGE_KEY.equals(name) ? key : null;
+    }
+
+    @Override
+    public boolean containsKey(Object name) {
+        return get(name) != null;
+    }
+
+    @Override
+    public int size() {
+        return key == null ? 2 : 3;
+    }
+
+    @Override
+    public boolean isEmpty() {
+        return false;
     }
 
     @Override
