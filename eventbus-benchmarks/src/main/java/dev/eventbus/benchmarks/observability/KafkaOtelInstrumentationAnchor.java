@@ -137,8 +137,8 @@ public final class KafkaOtelInstrumentationAnchor {
     }
 
     private boolean run() throws Exception {
-        System.out.printf("Kafka raw client, OpenTelemetry kafka-clients-2.6 instrumentation (sampler on, batch export) "
-                        + "vs plain, %s UTC, %d cores, Java %s, load average %.2f%n", Instant.now(),
+        System.out.printf("Kafka raw client, OpenTelemetry kafka-clients-2.6 instrumentation (sampler on, batch "
+                        + "export) vs plain, %s UTC, %d cores, Java %s, load average %.2f%n", Instant.now(),
                 Runtime.getRuntime().availableProcessors(), System.getProperty("java.version"), load());
         boolean met = true;
         if (only.contains("publish")) {
@@ -148,6 +148,7 @@ public final class KafkaOtelInstrumentationAnchor {
             met &= consume(Integer.getInteger("consume", 1_000_000));
         }
         System.out.printf("%nSpans exported, by name and kind: %s%n", exporter.byName());
+        System.out.printf("What one span of each carries: %s%n", exporter.attributes());
         System.out.printf("%nSummary (load average at the end %.2f, %s UTC)%n", load(), Instant.now());
         report.forEach(System.out::println);
         return met;
@@ -371,8 +372,9 @@ public final class KafkaOtelInstrumentationAnchor {
         }
         double ratio = median(ratios);
         boolean met = ratio >= TARGET;
-        report.add(String.format(Locale.ROOT, "%-8s plain %,9.0f ev/s  instrumented %,9.0f ev/s  ratio %.2f (rounds %s) "
-                        + "vs issue 13's >= %.2f: %s;  CPU/event plain %,.0f ns instrumented %,.0f ns = %.2fx (rounds "
+        report.add(String.format(Locale.ROOT, "%-8s plain %,9.0f ev/s  instrumented %,9.0f ev/s  ratio %.2f "
+                        + "(rounds %s) vs issue 13's >= %.2f: %s;  CPU/event plain %,.0f ns instrumented %,.0f ns "
+                        + "= %.2fx (rounds "
                         + "%s), added %,.0f ns/event", what, median(plain), median(instr), ratio, fmt(ratios), TARGET,
                 met ? "reached" : "below", median(plainCpu), median(instrCpu), median(cpuRatios), fmt(cpuRatios),
                 median(added)));
@@ -412,13 +414,20 @@ public final class KafkaOtelInstrumentationAnchor {
     /** Counts by span name and kind, and drops: the cost measured is recording and queueing spans. */
     private static final class CountingExporter implements SpanExporter {
         private final Map<String, LongAdder> byName = new ConcurrentHashMap<>();
+        /** One span's attribute keys per name and kind: what each span carries. */
+        private final Map<String, String> attributes = new ConcurrentHashMap<>();
         private final LongAdder producer = new LongAdder();
         private final LongAdder consumer = new LongAdder();
 
         @Override
         public CompletableResultCode export(Collection<SpanData> batch) {
             for (SpanData s : batch) {
-                byName.computeIfAbsent(s.getName() + " (" + s.getKind() + ")", k -> new LongAdder()).increment();
+                String name = s.getName() + " (" + s.getKind() + ")";
+                byName.computeIfAbsent(name, k -> new LongAdder()).increment();
+                attributes.computeIfAbsent(fold(name), k -> s.getAttributes().size() + " attributes "
+                        + s.getAttributes().asMap().keySet().stream().map(a -> a.getKey()).sorted().toList()
+                        + ", parent " + (s.getParentSpanContext().isValid() ? "yes" : "no")
+                        + ", links " + s.getLinks().size());
                 switch (s.getKind()) {
                     case PRODUCER -> producer.increment();
                     case CONSUMER -> consumer.increment();
@@ -439,12 +448,20 @@ public final class KafkaOtelInstrumentationAnchor {
         /** Names with the topic's random prefix folded, so that runs read alike. */
         String byName() {
             Map<String, Long> out = new TreeMap<>();
-            byName.forEach((k, v) -> out.merge(k.replaceAll("otel-(pub|con)-[0-9a-f]{6}\\.", "<prefix>."), v.sum(),
-                    Long::sum));
+            byName.forEach((k, v) -> out.merge(fold(k), v.sum(), Long::sum));
             StringBuilder s = new StringBuilder();
             out.forEach((k, v) -> s.append(s.length() == 0 ? "" : ", ").append(String.format(Locale.ROOT, "%s %,d",
                     k, v)));
             return s.toString();
+        }
+
+        /** One span of each name: its attribute keys, whether it has a parent, its links. */
+        String attributes() {
+            return new TreeMap<>(attributes).toString();
+        }
+
+        private static String fold(String name) {
+            return name.replaceAll("otel-(pub|con)-[0-9a-f]{6}\\.", "<prefix>.");
         }
 
         @Override
