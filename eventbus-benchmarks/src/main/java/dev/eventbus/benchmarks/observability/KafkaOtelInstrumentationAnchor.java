@@ -69,7 +69,8 @@ import java.util.concurrent.atomic.LongAdder;
  * against the sends and records read, and printed by name.
  *
  * <p>Single-threaded; run from {@link #main} only. System properties: {@code rounds} (5), {@code publish} and
- * {@code consume} (1000000 each), {@code only} (publish,consume).
+ * {@code consume} (1000000 each), {@code only} (publish,consume), {@code instrument} ({@code otel}, or {@code none}
+ * for an A/A run of two raw clients).
  *
  * <p>Run: {@code java -cp eventbus-benchmarks/target/benchmarks.jar
  * dev.eventbus.benchmarks.observability.KafkaOtelInstrumentationAnchor}.
@@ -84,6 +85,11 @@ public final class KafkaOtelInstrumentationAnchor {
     private final String bootstrap;
     private final int rounds = Integer.getInteger("rounds", 5);
     private final List<String> only = List.of(System.getProperty("only", "publish,consume").split(","));
+    /**
+     * {@code otel} (the figure: the second client wrapped) or {@code none}: an A/A run of two like raw clients, the
+     * harness's own bias between first and second client (no span checks then).
+     */
+    private final boolean wrap = !System.getProperty("instrument", "otel").equals("none");
     private final CountingExporter exporter = new CountingExporter();
     private final OpenTelemetrySdk otel;
     private final KafkaTelemetry telemetry;
@@ -138,7 +144,8 @@ public final class KafkaOtelInstrumentationAnchor {
 
     private boolean run() throws Exception {
         System.out.printf("Kafka raw client, OpenTelemetry kafka-clients-2.6 instrumentation (sampler on, batch "
-                        + "export) vs plain, %s UTC, %d cores, Java %s, load average %.2f%n", Instant.now(),
+                        + "export) vs plain%s, %s UTC, %d cores, Java %s, load average %.2f%n",
+                wrap ? "" : " (A/A: -Dinstrument=none, the second client NOT wrapped)", Instant.now(),
                 Runtime.getRuntime().availableProcessors(), System.getProperty("java.version"), load());
         boolean met = true;
         if (only.contains("publish")) {
@@ -168,7 +175,7 @@ public final class KafkaOtelInstrumentationAnchor {
         double[] instrCpu = new double[rounds];
         long sends0 = exporter.producerSpans();
         try (Producer<String, byte[]> p = new KafkaProducer<>(producerProps(config, "anchor-plain"));
-             Producer<String, byte[]> o = telemetry.wrap(
+             Producer<String, byte[]> o = wrap(
                      new KafkaProducer<String, byte[]>(producerProps(config, "anchor-otel")))) {
             send(p, topic, recs);
             send(o, topic, recs);
@@ -187,7 +194,9 @@ public final class KafkaOtelInstrumentationAnchor {
             }
         }
         long expected = (long) (rounds + 1) * n;
-        awaitSpans(() -> exporter.producerSpans() - sends0, expected, "publish (producer spans)");
+        if (wrap) {
+            awaitSpans(() -> exporter.producerSpans() - sends0, expected, "publish (producer spans)");
+        }
         return summarize("publish", plain, instr, plainCpu, instrCpu);
     }
 
@@ -242,7 +251,9 @@ public final class KafkaOtelInstrumentationAnchor {
             }
             printRound(r, plain, instr, plainCpu, instrCpu, split);
         }
-        awaitSpans(() -> exporter.consumerSpans() - process0, (long) (rounds + 1) * n, "consume (consumer spans)");
+        if (wrap) {
+            awaitSpans(() -> exporter.consumerSpans() - process0, (long) (rounds + 1) * n, "consume (consumer spans)");
+        }
         return summarize("consume", plain, instr, plainCpu, instrCpu);
     }
 
@@ -251,7 +262,7 @@ public final class KafkaOtelInstrumentationAnchor {
         Map<String, long[]> threads0 = ThreadCpu.snapshot();
         long cpu0 = cpuNanos();
         KafkaConsumer<String, byte[]> raw = new KafkaConsumer<>(consumerProps(config, "g-" + UUID.randomUUID()));
-        try (Consumer<String, byte[]> c = instrumented ? telemetry.wrap(raw) : raw) {
+        try (Consumer<String, byte[]> c = instrumented && wrap ? telemetry.wrap(raw) : raw) {
             c.subscribe(List.of(topic));
             long count = 0;
             long t0 = 0;
@@ -281,6 +292,11 @@ public final class KafkaOtelInstrumentationAnchor {
     }
 
     // ----------------------------------------------------------------------------------------------------- helpers
+
+    /** The "instrumented" side's producer: wrapped, or left raw in an A/A run. */
+    private Producer<String, byte[]> wrap(Producer<String, byte[]> p) {
+        return wrap ? telemetry.wrap(p) : p;
+    }
 
     /** The harness's config (6 partitions, 2,000 records per poll); its client settings are the bus's. */
     private KafkaConfig config(String prefix) {
