@@ -1,13 +1,11 @@
 package dev.eventbus.jdbc.internal;
 
-import dev.eventbus.spi.MessageHeaders;
 import dev.eventbus.spi.TransportMessage;
 
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
-import java.sql.Types;
 import java.util.List;
 import java.util.concurrent.ConcurrentHashMap;
 
@@ -91,19 +89,7 @@ public final class GroupStatementAppend {
                     TransportMessage m = messages.get(e);
                     ps.setInt(i++, k);
                     ps.setInt(i++, e + 1);
-                    ps.setString(i++, m.header(MessageHeaders.ID));
-                    ps.setString(i++, m.header(MessageHeaders.TYPE));
-                    ps.setString(i++, m.stream());
-                    ps.setString(i++, m.key());
-                    ps.setInt(i++, Partitioner.hash(m.key()));
-                    ps.setString(i++, HeaderCodec.encode(m.headers(), MessageHeaders.ID, MessageHeaders.TYPE));
-                    ps.setBytes(i++, m.body());
-                    if (m.deliverAt() == null) {
-                        ps.setNull(i++, Types.BIGINT);
-                    } else {
-                        ps.setLong(i++, m.deliverAt().toEpochMilli());
-                    }
-                    ps.setInt(i++, m.priority());
+                    i = OneStatementAppend.bindEvent(ps, i, m);
                 }
             }
             ps.setLong(i++, now);

@@ -89,19 +89,7 @@ public final class OneStatementAppend {
                 default -> throw new IllegalStateException(kind.name());
             }
             for (TransportMessage m : messages) {
-                ps.setString(i++, m.header(MessageHeaders.ID));
-                ps.setString(i++, m.header(MessageHeaders.TYPE));
-                ps.setString(i++, m.stream());
-                ps.setString(i++, m.key());
-                ps.setInt(i++, Partitioner.hash(m.key()));
-                ps.setString(i++, HeaderCodec.encode(m.headers(), MessageHeaders.ID, MessageHeaders.TYPE));
-                ps.setBytes(i++, m.body());
-                if (m.deliverAt() == null) {
-                    ps.setNull(i++, Types.BIGINT);
-                } else {
-                    ps.setLong(i++, m.deliverAt().toEpochMilli());
-                }
-                ps.setInt(i++, m.priority());
+                i = bindEvent(ps, i, m);
             }
             ps.setLong(i++, now);
             ps.setLong(i, now);
@@ -156,5 +144,27 @@ public final class OneStatementAppend {
                 + " v.deliver_at, v.priority FROM s CROSS JOIN v ORDER BY v.i)\n");
         sb.append("SELECT version FROM s");
         return sb.toString();
+    }
+
+    /**
+     * Binds one event's values of the {@code VALUES} list (id, type, bus stream, key, key hash, headers, body,
+     * deliver-at, priority) from {@code i} on; returns the next parameter index. Shared with
+     * {@link GroupStatementAppend}, whose rows carry the same values after their append and event numbers.
+     */
+    static int bindEvent(PreparedStatement ps, int i, TransportMessage m) throws SQLException {
+        ps.setString(i++, m.header(MessageHeaders.ID));
+        ps.setString(i++, m.header(MessageHeaders.TYPE));
+        ps.setString(i++, m.stream());
+        ps.setString(i++, m.key());
+        ps.setInt(i++, Partitioner.hash(m.key()));
+        ps.setString(i++, HeaderCodec.encode(m.headers(), MessageHeaders.ID, MessageHeaders.TYPE));
+        ps.setBytes(i++, m.body());
+        if (m.deliverAt() == null) {
+            ps.setNull(i++, Types.BIGINT);
+        } else {
+            ps.setLong(i++, m.deliverAt().toEpochMilli());
+        }
+        ps.setInt(i++, m.priority());
+        return i;
     }
 }
