@@ -93,14 +93,23 @@ public final class KafkaObservabilityBenchmark {
 
     private KafkaObservabilityBenchmark(String bootstrap) {
         this.bootstrap = bootstrap;
-        this.otel = OpenTelemetrySdk.builder()
-                .setTracerProvider(SdkTracerProvider.builder().setSampler(sampler())
+        this.otel = sdk(sampler(), exporter);
+        this.tracing = EventBusTracing.create(otel);
+    }
+
+    /**
+     * The harness's SDK, shared with {@link KafkaOtelInstrumentationAnchor} so both measure the same setup: W3C
+     * propagation, the given sampler, a batch processor whose queue never drops at these rates, exporting to
+     * {@code exporter}.
+     */
+    static OpenTelemetrySdk sdk(Sampler sampler, SpanExporter exporter) {
+        return OpenTelemetrySdk.builder()
+                .setTracerProvider(SdkTracerProvider.builder().setSampler(sampler)
                         .addSpanProcessor(BatchSpanProcessor.builder(exporter).setMaxQueueSize(1 << 20)
                                 .setMaxExportBatchSize(2048).setScheduleDelay(Duration.ofMillis(200)).build())
                         .build())
                 .setPropagators(ContextPropagators.create(W3CTraceContextPropagator.getInstance()))
                 .build();
-        this.tracing = EventBusTracing.create(otel);
     }
 
     public static void main(String[] args) throws Exception {

@@ -4,12 +4,9 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.eventbus.benchmarks.kafka.BenchEvent;
 import dev.eventbus.benchmarks.kafka.BrokerProcess;
 import dev.eventbus.kafka.KafkaConfig;
-import io.opentelemetry.api.trace.propagation.W3CTraceContextPropagator;
-import io.opentelemetry.context.propagation.ContextPropagators;
 import io.opentelemetry.instrumentation.kafkaclients.v2_6.KafkaTelemetry;
 import io.opentelemetry.sdk.OpenTelemetrySdk;
 import io.opentelemetry.sdk.common.CompletableResultCode;
-import io.opentelemetry.sdk.trace.SdkTracerProvider;
 import io.opentelemetry.sdk.trace.data.SpanData;
 import io.opentelemetry.sdk.trace.export.BatchSpanProcessor;
 import io.opentelemetry.sdk.trace.export.SpanExporter;
@@ -100,13 +97,7 @@ public final class KafkaOtelInstrumentationAnchor {
     private KafkaOtelInstrumentationAnchor(String bootstrap) {
         this.bootstrap = bootstrap;
         // The harness's SDK, as KafkaObservabilityBenchmark builds it with its default sampler (on).
-        this.otel = OpenTelemetrySdk.builder()
-                .setTracerProvider(SdkTracerProvider.builder().setSampler(Sampler.alwaysOn())
-                        .addSpanProcessor(BatchSpanProcessor.builder(exporter).setMaxQueueSize(1 << 20)
-                                .setMaxExportBatchSize(2048).setScheduleDelay(Duration.ofMillis(200)).build())
-                        .build())
-                .setPropagators(ContextPropagators.create(W3CTraceContextPropagator.getInstance()))
-                .build();
+        this.otel = KafkaObservabilityBenchmark.sdk(Sampler.alwaysOn(), exporter);
         // The library's defaults: propagation on, receive telemetry off (process spans only), no experimental
         // attributes, no captured headers.
         this.telemetry = KafkaTelemetry.create(otel);
