@@ -4,6 +4,7 @@ import java.io.BufferedReader;
 import java.io.File;
 import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
+import java.util.concurrent.TimeUnit;
 
 /**
  * A Kafka broker in a child JVM ({@code TestKafkaBroker} from eventbus-kafka's test-jar), so the broker's CPU is not
@@ -48,5 +49,29 @@ public final class BrokerProcess {
             }
         }
         throw new IllegalStateException("the broker process ended without printing its address");
+    }
+
+    /** A harness run against a broker's bootstrap address; true when its targets are met. */
+    @FunctionalInterface
+    public interface Run {
+        boolean run(String bootstrap) throws Exception;
+    }
+
+    /**
+     * Runs {@code run} against the broker {@code EVENTBUS_TEST_KAFKA_BOOTSTRAP} names or, when unset, one started in a
+     * child JVM for the run and stopped after it (even when the run throws). Blocks for the whole run.
+     */
+    public static boolean withBroker(Run run) throws Exception {
+        String bootstrap = System.getenv("EVENTBUS_TEST_KAFKA_BOOTSTRAP");
+        if (bootstrap != null && !bootstrap.isBlank()) {
+            return run.run(bootstrap);
+        }
+        Process broker = start();
+        try {
+            return run.run(bootstrap(broker));
+        } finally {
+            broker.destroy();
+            broker.waitFor(20, TimeUnit.SECONDS);
+        }
     }
 }

@@ -113,26 +113,14 @@ public final class KafkaObservabilityBenchmark {
     }
 
     public static void main(String[] args) throws Exception {
-        Process broker = null;
-        String bootstrap = System.getenv("EVENTBUS_TEST_KAFKA_BOOTSTRAP");
-        if (bootstrap == null || bootstrap.isBlank()) {
-            broker = BrokerProcess.start();
-            bootstrap = BrokerProcess.bootstrap(broker);
-        }
-        boolean met;
-        try {
+        boolean met = BrokerProcess.withBroker(bootstrap -> {
             KafkaObservabilityBenchmark b = new KafkaObservabilityBenchmark(bootstrap);
             try {
-                met = b.run();
+                return b.run();
             } finally {
                 b.otel.close();
             }
-        } finally {
-            if (broker != null) {
-                broker.destroy();
-                broker.waitFor(20, TimeUnit.SECONDS);
-            }
-        }
+        });
         System.exit(met ? 0 : 1);
     }
 

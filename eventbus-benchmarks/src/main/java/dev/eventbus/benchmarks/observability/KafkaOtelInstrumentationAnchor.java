@@ -110,26 +110,14 @@ public final class KafkaOtelInstrumentationAnchor {
      * @throws Exception when the broker, a send, a read or a span check fails
      */
     public static void main(String[] args) throws Exception {
-        Process broker = null;
-        String bootstrap = System.getenv("EVENTBUS_TEST_KAFKA_BOOTSTRAP");
-        if (bootstrap == null || bootstrap.isBlank()) {
-            broker = BrokerProcess.start();
-            bootstrap = BrokerProcess.bootstrap(broker);
-        }
-        boolean met;
-        try {
+        boolean met = BrokerProcess.withBroker(bootstrap -> {
             KafkaOtelInstrumentationAnchor a = new KafkaOtelInstrumentationAnchor(bootstrap);
             try {
-                met = a.run();
+                return a.run();
             } finally {
                 a.otel.close();
             }
-        } finally {
-            if (broker != null) {
-                broker.destroy();
-                broker.waitFor(20, TimeUnit.SECONDS);
-            }
-        }
+        });
         System.exit(met ? 0 : 1);
     }
 
